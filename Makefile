@@ -1,0 +1,63 @@
+# Two commands do all the set-up: `make table1` (the main job) and `make test`.
+# Each creates .venv when it is missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TRAIN := $(PY) -m ftn.train
+# QUICK=1: a rough Table 1 in about two minutes (epochs of 10^3 instead of 10^4 batches)
+QUICK ?= 0
+# Table 2/4 knobs: SCHEDULE=short|paper, DATASET=cifar10_jpeg|cifar10|cifar100, DEVICE=cpu|gpu, SEEDS=0,1
+SCHEDULE ?= short
+DATASET ?= cifar10_jpeg
+DEVICE ?= cpu
+SEEDS ?= 0,1
+WIDTHS ?= 8
+POOLINGS ?= max,avg,lstm_shared,lstm
+
+ifeq ($(QUICK),1)
+T1_SIZE := dataset.train_batches=1000 dataset.eval_batches=1000 name=table1_quick
+else
+T1_SIZE :=
+endif
+
+.PHONY: setup test test-all table1 table2 table4 bench results clean-runs
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch>=2.3,<3" "torchvision>=0.18"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Fast suite (a few minutes on 2 CPU cores); `make test-all` adds the slow tests.
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+# Table 1: max and avg sweeps run side by side (one core each), then the table is rebuilt.
+table1: $(STAMP)
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max $(T1_SIZE) & \
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg $(T1_SIZE) & \
+	wait
+	$(PY) -m ftn.results table1
+
+table2: $(STAMP)
+	$(TRAIN) -m experiment=table2 model.width=$(WIDTHS) pooling=$(POOLINGS) seed=$(SEEDS) \
+		schedule=$(SCHEDULE) dataset=$(DATASET) trainer=$(DEVICE)
+	$(PY) -m ftn.results table2
+
+table4: $(STAMP)
+	$(TRAIN) -m experiment=table4 pooling=max,lstm seed=$(SEEDS) schedule=$(SCHEDULE) \
+		dataset=$(DATASET) trainer=$(DEVICE)
+	$(PY) -m ftn.results table4
+
+bench: $(STAMP)
+	$(PY) scripts/bench_pooling.py
+	$(PY) scripts/bench_table3.py
+
+results: $(STAMP)
+	$(PY) -m ftn.results table1 table2 table3 table4

@@ -1,0 +1,1 @@
+"""Fully Trainable Network: CNNs whose pooling layers are learned scalar LSTM units."""

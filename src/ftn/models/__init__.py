@@ -1,0 +1,4 @@
+from .convnet import ConvNet
+from .vgg import VGG16
+
+__all__ = ["ConvNet", "VGG16"]

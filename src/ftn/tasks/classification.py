@@ -1,0 +1,63 @@
+"""Tables 2 and 4: image classification with any model x pooling, SGD and a step schedule."""
+from __future__ import annotations
+
+from typing import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..pooling import LSTMPool2d, constrain_lstm_pools_
+
+
+class Classification(pl.LightningModule):
+    """Args:
+        model: an ``nn.Module`` mapping images to logits (the ``model`` group).
+        optimizer: partial optimizer (the ``optimizer`` group).
+        schedule: the ``schedule`` group: ``milestones`` (optimizer steps) and ``gamma``.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: Callable, schedule):
+        super().__init__()
+        self.model, self.optimizer = model, optimizer
+        self.milestones, self.gamma = list(schedule["milestones"]), schedule["gamma"]
+
+    def forward(self, x):
+        return self.model(x)
+
+    def _step(self, batch, stage: str):
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y)
+        error = (logits.argmax(1) != y).float().mean()
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "train")
+        self.log(f"{stage}/error", error, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "test")  # per-epoch test curve (figure 5)
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "final_test")
+
+    def optimizer_step(self, *args, **kwargs):
+        super().optimizer_step(*args, **kwargs)
+        constrain_lstm_pools_(self.model)  # section 3.2, after every step
+
+    def on_train_epoch_end(self):
+        self.log("lr", self.optimizers().param_groups[0]["lr"])
+        for name, module in self.model.named_modules():
+            if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
+                for gate, row in zip("ifog", module.params.detach().cpu()):
+                    for col, value in zip("wrb", row):
+                        self.log(f"lstm/{name}/{col}_{gate}", float(value))
+
+    def configure_optimizers(self):
+        opt = self.optimizer(self.parameters())
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.milestones, self.gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

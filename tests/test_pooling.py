@@ -1,0 +1,150 @@
+"""The LSTM pooling op: reference vs an independent loop, fused vs reference, gradcheck, errors."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ftn.pooling import SCANS, LSTMPool2d, PoolFactory, cpu_kernel, init_params, lstm_pool2d, lstm_scan
+from ftn.pooling.windows import scan_permutation
+
+needs_fused = pytest.mark.skipif(not cpu_kernel.available(), reason="no C compiler for the fused CPU kernel")
+
+
+def naive_pool(x, params, k, stride, padding, slope, scan):
+    """Window by window, step by step, with Python floats: an implementation sharing no code."""
+    b, c, h, w = x.shape
+    xp = F.pad(x, (padding,) * 4)
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    order = scan_permutation(k, scan).tolist()
+    out = torch.zeros(b, c, ho, wo, dtype=x.dtype)
+    sig = lambda z: 1 / (1 + torch.exp(-z))
+    psi = lambda z: z if z > 0 else slope * z
+    for n, ch, i, j in itertools.product(range(b), range(c), range(ho), range(wo)):
+        p = params if params.dim() == 2 else params[:, :, i, j]
+        window = xp[n, ch, i * stride:i * stride + k, j * stride:j * stride + k].reshape(-1)
+        hv = cv = torch.zeros((), dtype=x.dtype)
+        for idx in order:
+            xv = window[idx]
+            z = [p[g, 0] * xv + p[g, 1] * hv + p[g, 2] for g in range(4)]
+            cv = sig(z[0]) * psi(z[3]) + sig(z[1]) * cv
+            hv = sig(z[2]) * psi(cv)
+        out[n, ch, i, j] = hv
+    return out
+
+
+GEOMETRIES = [(2, 2, 0, 4, 6), (3, 2, 1, 5, 7), (3, 1, 1, 5, 5), (4, 4, 0, 9, 8), (2, 3, 1, 7, 5)]
+
+
+@pytest.mark.parametrize("k,stride,padding,h,w", GEOMETRIES)
+@pytest.mark.parametrize("region", [False, True])
+def test_reference_matches_naive_loop(k, stride, padding, h, w, region):
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, h, w, dtype=torch.float64)
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    params = torch.randn(4, 3, *((ho, wo) if region else ()), dtype=torch.float64)
+    for scan in SCANS:
+        got = lstm_pool2d(x, params, k, stride, padding, 0.3, scan, impl="reference")
+        torch.testing.assert_close(got, naive_pool(x, params, k, stride, padding, 0.3, scan))
+
+
+def test_output_shape_follows_maxpool():
+    x = torch.rand(2, 3, 11, 9)
+    for k, s, p in [(2, None, 0), (3, 2, 1), (4, 3, 2), (5, 1, 0)]:
+        expected = F.max_pool2d(x, k, s, p).shape
+        assert lstm_pool2d(x, init_params("random", k * k), k, s, p).shape == expected
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("k,stride,padding,h,w", GEOMETRIES + [(8, 8, 0, 16, 17), (2, 2, 0, 33, 31)])
+def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w):
+    torch.manual_seed(k * 100 + h)
+    ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    for scan, region, slope in [("row", False, 0.0), ("snake", True, 0.3), ("column", False, 0.1),
+                                ("row_reversed", True, 0.0)]:
+        x = torch.rand(3, 5, h, w, dtype=dtype, requires_grad=True)
+        params = (torch.randn(4, 3, *((ho, wo) if region else ()), dtype=dtype) * 0.7).requires_grad_()
+        grad = torch.randn(3, 5, ho, wo, dtype=dtype)
+        results = []
+        for impl in ("reference", "fused"):
+            y = lstm_pool2d(x, params, k, stride, padding, slope, scan, impl=impl)
+            results.append((y, *torch.autograd.grad(y, (x, params), grad)))
+        for ref, fused in zip(*results):
+            torch.testing.assert_close(fused, ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("impl", ["reference", pytest.param("fused", marks=needs_fused)])
+@pytest.mark.parametrize("scan", SCANS)
+@pytest.mark.parametrize("region", [False, True])
+def test_gradcheck(impl, scan, region):
+    torch.manual_seed(1)
+    x = torch.rand(2, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    params = (torch.randn(4, 3, *((3, 3) if region else ()), dtype=torch.float64) * 0.8).requires_grad_()
+    fn = lambda x, p: lstm_pool2d(x, p, 3, 2, 1, negative_slope=0.2, scan=scan, impl=impl)
+    assert torch.autograd.gradcheck(fn, (x, params))
+
+
+@needs_fused
+def test_lstm_scan_fused_on_sequences():
+    torch.manual_seed(2)
+    x = torch.rand(16, 300, dtype=torch.float64, requires_grad=True)
+    params = (torch.randn(4, 3, dtype=torch.float64) * 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, p: lstm_scan(x, p, 0.0, impl="fused"), (x, params))
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_analytic_inits_compute_max_and_avg(k):
+    x = torch.rand(4, 6, 3 * k, 2 * k) * 300
+    x[0, 0] = 0  # all-zero windows
+    x[1, 1, :k, :k] = 7.0  # ties
+    torch.testing.assert_close(LSTMPool2d(k, init="max")(x), F.max_pool2d(x, k), rtol=0, atol=0)
+    torch.testing.assert_close(LSTMPool2d(k, init="avg")(x), F.avg_pool2d(x, k), rtol=2e-6, atol=1e-4)
+
+
+def test_constraint_holds_after_steps_that_push_against_it():
+    pool = LSTMPool2d(2, init="random")
+    opt = torch.optim.SGD(pool.parameters(), lr=1.0)
+    x = torch.rand(8, 3, 4, 4)
+    for _ in range(5):
+        opt.zero_grad()
+        # the loss rewards large negative w_g and b_g, so unconstrained steps would leave the feasible set
+        (pool(x).sum() + 100 * (pool.params[3, 0] + pool.params[3, 2])).backward()
+        opt.step()
+        assert pool.params[3, 0] < 0 and pool.params[3, 2] < 0  # the raw step leaves the feasible set ...
+        pool.constrain_()
+        assert pool.params[3, 0] > 0 and pool.params[3, 2] >= 0  # ... the projection restores it
+
+
+def test_factory_sharing_modes():
+    shared = PoolFactory("lstm_shared")
+    a, b = shared(4, 0.3, (32, 32)), shared(8, 0.3, (8, 8))
+    assert a.params is b.params
+    per_layer = PoolFactory("lstm")
+    assert per_layer(4, 0.3, (32, 32)).params is not per_layer(8, 0.3, (8, 8)).params
+    region = PoolFactory("lstm_region")(4, 0.3, (32, 32))
+    assert region.params.shape == (4, 3, 8, 8)
+    assert region(torch.rand(2, 3, 32, 32)).shape == (2, 3, 8, 8)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, scan="zigzag"), "scan='zigzag'"),
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 9), "kernel_size=9"),
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 2), 2), "params has shape"),
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 3, 3, 3), 2), "params has shape"),
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, padding=2), "padding=2"),
+    (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, impl="cuda"), "impl='cuda'"),
+    (lambda x: lstm_pool2d(x.half(), torch.zeros(4, 3).half(), 2, impl="fused"), "impl='fused'"),
+    (lambda x: LSTMPool2d(2, init="median"), "init='median'"),
+    (lambda x: PoolFactory("min"), "pooling.kind='min'"),
+])
+def test_bad_input_gives_one_clear_line(call, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        call(torch.rand(1, 1, 4, 4))
+    assert "\n" not in str(err.value) and "allowed" in str(err.value)
+
+
+def test_auto_falls_back_to_reference_for_half():
+    x = torch.rand(1, 2, 4, 4, dtype=torch.bfloat16)
+    y = lstm_pool2d(x, init_params("max", 4).to(torch.bfloat16), 2)
+    assert y.shape == (1, 2, 2, 2)
