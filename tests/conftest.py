@@ -11,3 +11,17 @@ os.environ.setdefault("WANDB_SILENT", "true")
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # the fused kernel's build cache is shared by the whole session, in a temp dir
     monkeypatch.setenv("FTN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ftn-cache"))
+
+
+@pytest.fixture
+def compose_cfg():
+    """Compose the training config as `python -m ftn.train <overrides>` would, into run_dir."""
+    from hydra import compose, initialize_config_dir
+
+    from ftn.train import CONFIG_DIR
+
+    def _compose(overrides, run_dir):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose("train", overrides=[*overrides, f"run_dir={run_dir}"])
+
+    return _compose

@@ -115,7 +115,22 @@ def table4(records: list[dict]) -> list[str]:
 BUILDERS = {"table1": table1, "table2": table2, "table4": table4}
 
 
-def write_table(name: str, runs_dir: Path, out_dir: Path) -> Path | None:
+def update_readme(readme: Path, name: str, table: str) -> None:
+    """Replace the README block between <!-- name --> markers with the table's first section."""
+    if not readme.exists():
+        return
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = readme.read_text()
+    if start not in text:
+        return
+    sections = table.split("\n## ")
+    body = "#### " + sections[1].strip() if len(sections) > 1 else table
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1] if end in rest else rest
+    readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
+
+
+def write_table(name: str, runs_dir: Path, out_dir: Path, readme: Path | None = None) -> Path | None:
     records = load_runs(runs_dir, name)
     if not records:
         print(f"{name}: no finished runs under {runs_dir}; nothing written")
@@ -127,6 +142,8 @@ def write_table(name: str, runs_dir: Path, out_dir: Path) -> Path | None:
     if notes.exists():
         text = text + "\n" + notes.read_text()
     path.write_text(text)
+    if readme is not None:
+        update_readme(readme, name, text)
     print(f"{name}: {len(records)} runs -> {path}")
     return path
 
@@ -136,9 +153,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tables", nargs="+", choices=sorted(BUILDERS))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--readme", default="README.md",
+                        help="README whose <!-- tableN --> block gets the table ('' for none)")
     args = parser.parse_args(argv)
     for name in args.tables:
-        write_table(name, args.runs, args.out)
+        write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None)
 
 
 if __name__ == "__main__":

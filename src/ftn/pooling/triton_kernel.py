@@ -1,8 +1,157 @@
-"""Fused LSTM recurrence for CUDA in Triton (placeholder filled below)."""
+"""Fused LSTM recurrence for CUDA, in Triton: same layout and contract as cpu_kernel.
+
+x is (L, M) contiguous, params (12, S); window j uses parameter column j % S. Each
+program owns BLOCK windows and runs all L steps in registers. The backward first
+replays the forward into transient (L, M) buffers of h_{t-1} and c_{t-1}, then runs the
+reverse sweep; nothing but the input is kept between forward and backward. Parameter
+gradients are reduced per program and added atomically. Under TRITON_INTERPRET=1 the
+same kernels run on CPU tensors, which is how the tests check them without a GPU.
+"""
 from __future__ import annotations
+
+import os
 
 import torch
 
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only torch builds ship no Triton
+    triton = None
+
+BLOCK = 128
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+DTYPES = (torch.float32, torch.float64)
+
+
+def available() -> bool:
+    return triton is not None
+
 
 def supports(x: torch.Tensor, params: torch.Tensor) -> bool:
-    return False
+    on_device = x.is_cuda or (INTERPRET and x.device.type == "cpu")
+    return available() and on_device and x.dtype in DTYPES and params.dtype == x.dtype
+
+
+if triton is not None:
+
+    @triton.jit
+    def _leaky(z, slope):
+        return tl.where(z > 0, z, slope * z)
+
+    @triton.jit
+    def _gates(p_ptr, s, S, mask, xv, hv, slope):
+        i = tl.sigmoid(tl.load(p_ptr + 0 * S + s, mask=mask) * xv + tl.load(p_ptr + 1 * S + s, mask=mask) * hv
+                       + tl.load(p_ptr + 2 * S + s, mask=mask))
+        f = tl.sigmoid(tl.load(p_ptr + 3 * S + s, mask=mask) * xv + tl.load(p_ptr + 4 * S + s, mask=mask) * hv
+                       + tl.load(p_ptr + 5 * S + s, mask=mask))
+        o = tl.sigmoid(tl.load(p_ptr + 6 * S + s, mask=mask) * xv + tl.load(p_ptr + 7 * S + s, mask=mask) * hv
+                       + tl.load(p_ptr + 8 * S + s, mask=mask))
+        zg = (tl.load(p_ptr + 9 * S + s, mask=mask) * xv + tl.load(p_ptr + 10 * S + s, mask=mask) * hv
+              + tl.load(p_ptr + 11 * S + s, mask=mask))
+        return i, f, o, zg
+
+    @triton.jit
+    def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
+                        L: tl.constexpr, BLOCK: tl.constexpr, STORE: tl.constexpr):
+        j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = j < M
+        s = j % S
+        slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        h = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
+        c = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
+        for t in range(L):
+            if STORE:
+                tl.store(hs_ptr + t * M + j, h, mask=mask)
+                tl.store(cs_ptr + t * M + j, c, mask=mask)
+            xv = tl.load(x_ptr + t * M + j, mask=mask, other=0.0)
+            i, f, o, zg = _gates(p_ptr, s, S, mask, xv, h, slope)
+            c = i * _leaky(zg, slope) + f * c
+            h = o * _leaky(c, slope)
+        tl.store(out_ptr + j, h, mask=mask)
+
+    @triton.jit
+    def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
+                         L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr):
+        j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = j < M
+        s = j % S
+        slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        dh = tl.load(gout_ptr + j, mask=mask, other=0.0)
+        dc = tl.zeros([BLOCK], dtype=dh.dtype)
+        a0 = tl.zeros([BLOCK], dtype=dh.dtype)
+        a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11 = a0, a0, a0, a0, a0, a0, a0, a0, a0, a0, a0
+        for tt in range(L):
+            t = L - 1 - tt
+            xv = tl.load(x_ptr + t * M + j, mask=mask, other=0.0)
+            hv = tl.load(hs_ptr + t * M + j, mask=mask, other=0.0)
+            cp = tl.load(cs_ptr + t * M + j, mask=mask, other=0.0)
+            i, f, o, zg = _gates(p_ptr, s, S, mask, xv, hv, slope)
+            g = _leaky(zg, slope)
+            cv = i * g + f * cp
+            dcv = dc + dh * o * tl.where(cv > 0, 1.0, slope)
+            dzi = dcv * g * i * (1 - i)
+            dzf = dcv * cp * f * (1 - f)
+            dzo = dh * _leaky(cv, slope) * o * (1 - o)
+            dzg = dcv * i * tl.where(zg > 0, 1.0, slope)
+            w_i = tl.load(p_ptr + 0 * S + s, mask=mask)
+            w_f = tl.load(p_ptr + 3 * S + s, mask=mask)
+            w_o = tl.load(p_ptr + 6 * S + s, mask=mask)
+            w_g = tl.load(p_ptr + 9 * S + s, mask=mask)
+            r_i = tl.load(p_ptr + 1 * S + s, mask=mask)
+            r_f = tl.load(p_ptr + 4 * S + s, mask=mask)
+            r_o = tl.load(p_ptr + 7 * S + s, mask=mask)
+            r_g = tl.load(p_ptr + 10 * S + s, mask=mask)
+            tl.store(gx_ptr + t * M + j, w_i * dzi + w_f * dzf + w_o * dzo + w_g * dzg, mask=mask)
+            dh = r_i * dzi + r_f * dzf + r_o * dzo + r_g * dzg
+            dc = dcv * f
+            a0 += dzi * xv
+            a1 += dzi * hv
+            a2 += dzi
+            a3 += dzf * xv
+            a4 += dzf * hv
+            a5 += dzf
+            a6 += dzo * xv
+            a7 += dzo * hv
+            a8 += dzo
+            a9 += dzg * xv
+            a10 += dzg * hv
+            a11 += dzg
+        k = 0
+        for acc in (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11):
+            acc = tl.where(mask, acc, 0.0)
+            if SHARED:
+                tl.atomic_add(gp_ptr + k, tl.sum(acc, axis=0))
+            else:
+                tl.atomic_add(gp_ptr + k * S + s, acc, mask=mask)
+            k += 1
+
+
+def _grid(m: int):
+    return (triton.cdiv(m, BLOCK),)
+
+
+def _slope(x: torch.Tensor, slope: float) -> torch.Tensor:
+    return torch.full((1,), slope, dtype=x.dtype, device=x.device)
+
+
+def forward(x: torch.Tensor, params: torch.Tensor, slope: float) -> torch.Tensor:
+    length, m = x.shape
+    out = x.new_empty(m)
+    _forward_kernel[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, slope),
+                              L=length, BLOCK=BLOCK, STORE=False)
+    return out
+
+
+def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor, slope: float):
+    length, m = x.shape
+    size = params.shape[1]
+    hs, cs = torch.empty_like(x), torch.empty_like(x)  # transient: freed when backward returns
+    out = x.new_empty(m)
+    slope_t = _slope(x, slope)
+    _forward_kernel[_grid(m)](x, params, out, hs, cs, m, size, slope_t, L=length, BLOCK=BLOCK, STORE=True)
+    grad_x = torch.empty_like(x)
+    grad_p = torch.zeros_like(params)
+    _backward_kernel[_grid(m)](x, params, grad_out, grad_x, grad_p, hs, cs, m, size, slope_t,
+                               L=length, BLOCK=BLOCK, SHARED=size == 1)
+    return grad_x, grad_p

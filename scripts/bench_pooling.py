@@ -1,0 +1,69 @@
+"""max_pool2d vs the reference LSTM pooling vs the fused one, measured side by side in one run.
+
+    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda]
+
+Prints median times (forward+backward and forward only) and their ratios to max_pool2d
+for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 100x8x8x8 with k=8).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ftn.pooling import init_params, lstm_pool2d
+
+CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
+         ((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
+
+
+def median_time(fn, repeats: int, device: torch.device) -> float:
+    fn()  # warm-up: kernel build, allocator
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
+    header = f"{'shape':>18} {'k':>2} | {'max ms':>7} {'ref ms':>7} {'fused ms':>8} | {'ref/max':>7} {'fused/max':>9} | pass"
+    print(header)
+    for shape, k in tqdm(CASES, desc="cases", leave=False):
+        x = torch.rand(shape, device=device, requires_grad=True)
+        params = init_params("random", k * k).to(device).requires_grad_()
+        ops = {"max": lambda: F.max_pool2d(x, k),
+               "ref": lambda: lstm_pool2d(x, params, k, impl="reference"),
+               "fused": lambda: lstm_pool2d(x, params, k, impl="fused")}
+        for label, timed in (("fwd+bwd", lambda op: op().sum().backward()), ("fwd", None)):
+            results = {}
+            for name, op in ops.items():
+                if timed is None:
+                    def run(op=op):
+                        with torch.no_grad():
+                            op()
+                else:
+                    def run(op=op):
+                        timed(op)
+                results[name] = median_time(run, args.repeats, device) * 1e3
+            print(f"{str(shape):>18} {k:>2} | {results['max']:7.2f} {results['ref']:7.2f} {results['fused']:8.2f} | "
+                  f"{results['ref'] / results['max']:7.2f} {results['fused'] / results['max']:9.2f} | {label}")
+
+
+if __name__ == "__main__":
+    main()

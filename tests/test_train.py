@@ -1,0 +1,99 @@
+"""End to end on generated data: configs compose, tasks fit, runs resume, sweeps and tables get built."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from ftn.logging import SUMMARY
+from ftn.results import main as results_main
+from ftn.train import CONFIG_DIR, run
+
+TINY_TABLE1 = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
+               "dataset.eval_chunk=10", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
+SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml")))
+def test_every_experiment_composes(experiment, tmp_path, compose_cfg):
+    cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
+    assert cfg.name == experiment
+    assert instantiate(cfg.task) is not None
+
+
+def test_table1_run_writes_summary_with_provenance(tmp_path, compose_cfg):
+    metrics = run(compose_cfg(TINY_TABLE1, tmp_path))
+    record = json.loads((tmp_path / SUMMARY).read_text())
+    assert record["status"] == "finished" and record["experiment"] == "table1"
+    for key in ("command", "commit", "hardware", "wall_time_s", "seed", "wandb_run_id"):
+        assert record[key] not in (None, "")
+    for name in ("T1", "T2", "T3"):
+        assert record["metrics"][f"test/{name}_mae_1e5"] == pytest.approx(metrics[f"test/{name}_mae"] * 1e5, rel=1e-5)
+    assert list(tmp_path.glob("wandb/offline-run-*"))  # the run reached wandb (offline)
+
+
+@pytest.mark.parametrize("model", ["convnet", "vgg16"])
+@pytest.mark.parametrize("pooling", ["max", "avg", "lstm", "lstm_shared", "lstm_region"])
+def test_two_step_fit_of_each_model_and_pooling(model, pooling, tmp_path, compose_cfg):
+    cfg = compose_cfg(["experiment=table2", f"model={model}", f"pooling={pooling}", "schedule.max_steps=2",
+                       "logger.mode=disabled", *SMOKE], tmp_path)
+    before = {n: p.clone() for n, p in instantiate(cfg.task).named_parameters()}
+    metrics = run(cfg)
+    assert 0.0 <= metrics["final_test/error"] <= 1.0
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 2
+    if pooling.startswith("lstm"):  # the pooling units were trained and kept feasible
+        lstm = {k: v for k, v in last["state_dict"].items() if k.endswith(".params")}
+        assert lstm and all((v[3, 0] > 0).all() and (v[3, 2] >= 0).all() for v in lstm.values())
+        assert any(not torch.equal(v, before[k.removeprefix("model.").join(["model.", ""])]) for k, v in lstm.items())
+
+
+def test_interrupted_run_resumes_to_the_same_end(tmp_path, compose_cfg):
+    common = ["experiment=table2", "pooling=lstm", "logger.mode=disabled", "schedule.max_steps=6",
+              "dataset.limit_train=64", *SMOKE]
+    straight = run(compose_cfg(common, tmp_path / "a"))
+    run(compose_cfg([*common, "trainer.max_steps=3"], tmp_path / "b"))  # "interrupted" after 3 steps
+    resumed = run(compose_cfg(common, tmp_path / "b"))  # ckpt_path=last picks up step 3
+    assert json.loads((tmp_path / "b" / SUMMARY).read_text())["steps"] == 6
+    assert resumed["final_test/loss"] == pytest.approx(straight["final_test/loss"], rel=1e-4)
+
+
+def test_sweep_from_the_command_line_and_table(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "model.width=8",
+           *SMOKE, f"hydra.sweep.dir={tmp_path}/runs/table2"]
+    subprocess.run(cmd, check=True, env=env, cwd=tmp_path.parent, capture_output=True)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob(f"**/{SUMMARY}")]
+    assert sorted(r["config"]["pooling"]["kind"] for r in records) == ["lstm", "max"]
+    results_main(["table2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "results"), "--readme", ""])
+    table = (tmp_path / "results" / "table2.md").read_text()
+    assert "| Conv 8 | 57.44 |" in table and "synthetic" in table
+    assert all(r["wandb_run_id"] in table for r in records)
+
+
+def _record(experiment, config, metrics, seed, run_id):
+    return {"experiment": experiment, "status": "finished", "config": config, "metrics": metrics, "seed": seed,
+            "command": "python -m ftn.train ...", "commit": "abc1234", "hardware": "test CPU",
+            "wall_time_s": 60.0, "wandb_run_id": run_id}
+
+
+def test_table1_from_fabricated_records(tmp_path):
+    for i, (seed, mae) in enumerate([(0, 1.0), (1, 3.0)]):
+        metrics = {f"test/{t}_mae_1e5": mae for t in ("T1", "T2", "T3")}
+        config = {"task": {"target": "max"}, "dataset": {"seq_len": 9}}
+        run_dir = tmp_path / "runs" / f"r{i}"
+        run_dir.mkdir(parents=True)
+        (run_dir / SUMMARY).write_text(json.dumps(_record("table1", config, metrics, seed, f"id{i}")))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- table1 -->\nold\n<!-- /table1 -->\ntail\n")
+    results_main(["table1", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--readme", str(readme)])
+    table = (tmp_path / "out" / "table1.md").read_text()
+    row = "| 3x3 | 4.42 | 2.00 ± 1.41 (2 seeds) | 4.39 |"
+    assert row in table
+    assert "id0" in table and "id1" in table
+    text = readme.read_text()
+    assert row in text and "old" not in text and text.endswith("<!-- /table1 -->\ntail\n")

@@ -1,0 +1,54 @@
+"""The Triton kernel against the reference: on CUDA when there is a GPU, else in Triton's CPU interpreter."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ftn.pooling import lstm_pool2d, triton_kernel
+from ftn.pooling.functional import _FusedScan
+from ftn.pooling.windows import extract_windows
+
+pytestmark = pytest.mark.skipif(not triton_kernel.available(), reason="Triton is not installed")
+
+
+def check_against_reference(device: str) -> None:
+    torch.manual_seed(0)
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-4)):
+        for k, stride, padding, region, scan in [(2, 2, 0, False, "row"), (3, 2, 1, True, "snake"),
+                                                  (4, 4, 0, False, "column"), (3, 1, 1, True, "row_reversed")]:
+            x = torch.rand(2, 3, 9, 7, dtype=dtype, device=device, requires_grad=True)
+            windows = extract_windows(x, k, stride, padding, scan)
+            positions = windows.shape[-2:] if region else ()
+            params = (torch.randn(4, 3, *positions, dtype=dtype, device=device) * 0.7).requires_grad_()
+            ref = lstm_pool2d(x, params, k, stride, padding, 0.2, scan, impl="reference")
+            seq = windows.reshape(k * k, -1)
+            fused = _FusedScan.apply(seq, params.reshape(12, -1), 0.2, triton_kernel).view(ref.shape)
+            grad = torch.randn_like(ref)
+            for a, b in zip(torch.autograd.grad(ref, (x, params), grad), torch.autograd.grad(fused, (x, params), grad)):
+                torch.testing.assert_close(b, a, rtol=tol, atol=tol)
+            torch.testing.assert_close(fused, ref, rtol=tol, atol=tol)
+    x = torch.rand(4, 6, dtype=torch.float64, device=device, requires_grad=True)
+    p = (torch.randn(12, 1, dtype=torch.float64, device=device) * 0.7).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, p: _FusedScan.apply(x, p, 0.3, triton_kernel), (x, p))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_triton_matches_reference_on_cuda():
+    check_against_reference("cuda")
+    x = torch.rand(2, 3, 8, 8, device="cuda")
+    assert triton_kernel.supports(x, torch.zeros(4, 3, device="cuda"))  # auto picks it on CUDA
+
+
+@pytest.mark.skipif(not triton_kernel.INTERPRET, reason="runs in the TRITON_INTERPRET=1 subprocess below")
+def test_interpreted_kernel_matches_reference():
+    check_against_reference("cpu")
+
+
+def test_triton_kernel_under_the_cpu_interpreter():
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_interpreted_kernel_matches_reference"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
