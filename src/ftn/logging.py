@@ -68,7 +68,9 @@ class RunRecord(pl.Callback):
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int):
         self.path = Path(run_dir) / SUMMARY
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
-                     "command": " ".join(["python -m ftn.train", *sys.argv[1:]]), "commit": _git_commit(),
+                     # the job's own overrides: for a sweep, the command that reruns this one cell
+                     "command": " ".join(["python -m ftn.train", *(overrides or sys.argv[1:])]),
+                     "commit": _git_commit(),
                      "hardware": hardware(), "torch": torch.__version__}
         self.started = time.time()
         self.metrics: dict = {}  # fit metrics stay when test adds its own

@@ -1,0 +1,104 @@
+"""Table 3: seconds per batch, CNN (max pooling) vs FTN (LSTM pooling), training and testing.
+
+    python scripts/bench_table3.py [--repeats 20] [--out results/table3.md]
+
+The network is Conv 64 with 2x2 pooling, as in the paper's section 4.2.3. It is timed at
+batch 1 (the paper's setting) and at batch 100. On a GPU it is timed with cuDNN on and off,
+as the paper did. CNN and FTN are measured side by side in one run, and the table is written
+with the paper's numbers beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ftn.logging import _git_commit, hardware
+from ftn.models import ConvNet
+from ftn.pooling import PoolFactory
+
+PAPER = {"CNN": (0.013, 0.021, 0.0027, 0.0037), "FTN": (0.033, 0.035, 0.0068, 0.0076)}  # TITAN X, batch 1
+
+
+def build(kind: str, device) -> ConvNet:
+    return ConvNet(64, PoolFactory(kind), pool_sizes=(2, 2)).to(device)
+
+
+def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> float:
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(10, (batch,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    model.train(train)
+
+    def step():
+        if train:
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                model(x)
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--batches", default="1,100")
+    parser.add_argument("--out", type=Path, default=Path("results/table3.md"))
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cudnn_modes = (True, False) if device.type == "cuda" else (None,)
+    settings = [(b, mode, cudnn) for b in map(int, args.batches.split(",")) for mode in ("train", "test")
+                for cudnn in cudnn_modes]
+    models = {"CNN": build("max", device), "FTN": build("lstm", device)}
+    times: dict[tuple, float] = {}
+    for batch, mode, cudnn in tqdm(settings, desc="table3"):
+        flag = torch.backends.cudnn.flags(enabled=cudnn) if cudnn is not None else contextlib.nullcontext()
+        with flag:
+            for name, model in models.items():
+                times[name, batch, mode, cudnn] = seconds_per_batch(model, batch, mode == "train", args.repeats, device)
+
+    def label(batch, mode, cudnn):
+        return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
+
+    columns = [(b, m, c) for b, m, c in settings]
+    lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
+             f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
+             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, torch {torch.__version__}, "
+             f"commit {_git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
+             "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
+             "| | train cuDNN | train no cuDNN | test cuDNN | test no cuDNN |", "|---|---|---|---|---|"]
+    for name, values in PAPER.items():
+        lines.append(f"| {name} (paper) | " + " | ".join(f"{v:.4f}" for v in values) + " |")
+    lines.append("| FTN/CNN (paper) | " + " | ".join(f"{f / c:.2f}" for f, c in zip(PAPER['FTN'], PAPER['CNN'])) + " |")
+    lines += ["", "Ours:", "", "| | " + " | ".join(label(*c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name in models:
+        lines.append(f"| {name} | " + " | ".join(f"{times[(name, *c)]:.4f}" for c in columns) + " |")
+    lines.append("| FTN/CNN | " + " | ".join(f"{times[('FTN', *c)] / times[('CNN', *c)]:.2f}" for c in columns) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
