@@ -74,9 +74,12 @@ class RunRecord(pl.Callback):
                      "hardware": hardware(), "torch": torch.__version__}
         self.started = time.time()
         self.metrics: dict = {}  # fit metrics stay when test adds its own
+        self.history: list[dict] = []  # metrics after every validation: the learning curves
         self.previous_wall = 0.0
-        if self.path.exists():  # a resumed run adds to the wall time it already spent
-            self.previous_wall = json.loads(self.path.read_text()).get("wall_time_s", 0.0)
+        if self.path.exists():  # a resumed run keeps its curve and adds to the wall time it spent
+            previous = json.loads(self.path.read_text())
+            self.previous_wall = previous.get("wall_time_s", 0.0)
+            self.history = previous.get("history", [])
 
     def write(self, trainer: pl.Trainer, status: str) -> None:
         logger = trainer.logger
@@ -86,13 +89,16 @@ class RunRecord(pl.Callback):
                   "epochs": trainer.current_epoch, "steps": trainer.global_step,
                   "wandb_run_id": getattr(logger, "version", None),
                   "wandb_dir": getattr(getattr(logger, "experiment", None), "dir", None),
-                  "metrics": self.metrics}
+                  "metrics": self.metrics, "history": self.history}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1, default=str))
         tmp.replace(self.path)
 
     def on_validation_end(self, trainer, pl_module):
-        if not trainer.sanity_checking:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
+            self.history = [h for h in self.history if h["step"] < trainer.global_step]
+            self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics})
             self.write(trainer, "running")
 
     def on_test_end(self, trainer, pl_module):
