@@ -49,6 +49,7 @@ table2: $(STAMP)
 	$(TRAIN) -m experiment=table2 model.width=$(WIDTHS) pooling=$(POOLINGS) seed=$(SEEDS) \
 		schedule=$(SCHEDULE) dataset=$(DATASET) trainer=$(DEVICE)
 	$(PY) -m ftn.results table2
+	$(PY) -m ftn.figures
 
 table4: $(STAMP)
 	$(TRAIN) -m experiment=table4 pooling=max,lstm seed=$(SEEDS) schedule=$(SCHEDULE) \
@@ -59,5 +60,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_pooling.py
 	$(PY) scripts/bench_table3.py
 
+# Rebuild every table and figure from the run records under runs/.
 results: $(STAMP)
-	$(PY) -m ftn.results table1 table2 table3 table4
+	$(PY) -m ftn.results table1 table2 table4
+	$(PY) -m ftn.figures

@@ -8,31 +8,15 @@ for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ftn.benchmark import median_seconds
 from ftn.pooling import init_params, lstm_pool2d
 
 CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
          ((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
-
-
-def median_time(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up: kernel build, allocator
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -60,7 +44,7 @@ def main() -> None:
                 else:
                     def run(op=op):
                         timed(op)
-                results[name] = median_time(run, args.repeats, device) * 1e3
+                results[name] = median_seconds(run, args.repeats, device) * 1e3
             print(f"{str(shape):>18} {k:>2} | {results['max']:7.2f} {results['ref']:7.2f} {results['fused']:8.2f} | "
                   f"{results['ref'] / results['max']:7.2f} {results['fused'] / results['max']:9.2f} | {label}")
 

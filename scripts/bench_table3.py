@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.logging import _git_commit, hardware
+from ftn.benchmark import median_seconds
+from ftn.logging import git_commit, hardware
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 
@@ -45,18 +44,7 @@ def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> f
             with torch.no_grad():
                 model(x)
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(step, repeats, device, warmup=3)
 
 
 def main() -> None:
@@ -84,7 +72,7 @@ def main() -> None:
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
              f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, torch {torch.__version__}, "
-             f"commit {_git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
+             f"commit {git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | train cuDNN | train no cuDNN | test cuDNN | test no cuDNN |", "|---|---|---|---|---|"]
     for name, values in PAPER.items():

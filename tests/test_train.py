@@ -97,3 +97,47 @@ def test_table1_from_fabricated_records(tmp_path):
     assert "id0" in table and "id1" in table
     text = readme.read_text()
     assert row in text and "old" not in text and text.endswith("<!-- /table1 -->\ntail\n")
+
+
+def test_figures_from_fabricated_records(tmp_path):
+    from ftn.figures import learned_units, main as figures_main
+    from ftn.pooling import init_params
+
+    max_unit = init_params("max", 16)
+    metrics = {"final_test/error": 0.5}
+    for layer in ("features.6", "features.13"):
+        for g, gate in enumerate("ifog"):
+            for c, col in enumerate("wrb"):
+                metrics[f"lstm/{layer}/{col}_{gate}"] = float(max_unit[g, c])
+    assert torch.equal(learned_units(metrics)["features.6"], max_unit)
+    config = {"model": {"width": 8, "negative_slope": 0.0}, "pooling": {"kind": "lstm"}, "dataset": {"name": "synthetic"}}
+    record = _record("table2", config, metrics, 0, "id0")
+    record["history"] = [{"epoch": e, "step": 10 * e, "test/error": 0.9 - 0.1 * e} for e in range(3)]
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / SUMMARY).write_text(json.dumps(record))
+    figures_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    for name in ("fig4_learned_pooling.png", "fig5_test_error.png"):
+        assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
+    import types
+
+    notebook = json.loads((Path(CONFIG_DIR).parent / "notebooks" / "results.ipynb").read_text())
+    shown = []
+    display = types.ModuleType("IPython.display")  # the notebook's only IPython needs, captured
+    display.display, display.Markdown, display.Image = shown.append, str, lambda filename: filename
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: None
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    monkeypatch.setitem(sys.modules, "IPython.display", display)
+    metrics = {f"test/{t}_mae_1e5": 1.0 for t in ("T1", "T2", "T3")}
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    (tmp_path / "runs" / "r" / SUMMARY).write_text(json.dumps(
+        _record("table1", {"task": {"target": "max"}, "dataset": {"seq_len": 4}}, metrics, 0, "id0")))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            exec("".join(cell["source"]), namespace)
+    assert any("| 2x2 | 8.97 | 1.00 (1 seed) |" in s for s in shown)

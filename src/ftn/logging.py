@@ -35,7 +35,7 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
     return logger
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -70,7 +70,7 @@ class RunRecord(pl.Callback):
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
                      # the job's own overrides: for a sweep, the command that reruns this one cell
                      "command": " ".join(["python -m ftn.train", *(overrides or sys.argv[1:])]),
-                     "commit": _git_commit(),
+                     "commit": git_commit(),
                      "hardware": hardware(), "torch": torch.__version__}
         self.started = time.time()
         self.metrics: dict = {}  # fit metrics stay when test adds its own
