@@ -130,19 +130,22 @@ def update_readme(readme: Path, name: str, table: str) -> None:
     readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
 
 
-def write_table(name: str, runs_dir: Path, out_dir: Path, readme: Path | None = None) -> Path | None:
-    records = load_runs(runs_dir, name)
+def write_table(name: str, runs_dir: Path, out_dir: Path, readme: Path | None = None,
+                experiment: str | None = None) -> Path | None:
+    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: ``name``)."""
+    experiment = experiment or name
+    records = load_runs(runs_dir, experiment)
     if not records:
-        print(f"{name}: no finished runs under {runs_dir}; nothing written")
+        print(f"{experiment}: no finished runs under {runs_dir}; nothing written")
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.md"
+    path = out_dir / f"{experiment}.md"
     notes = out_dir / f"{name}.notes.md"  # hand-written discussion, kept beside the generated table
     text = "\n".join(BUILDERS[name](records)) + "\n"
     if notes.exists():
         text = text + "\n" + notes.read_text()
     path.write_text(text)
-    if readme is not None:
+    if readme is not None and experiment == name:
         update_readme(readme, name, text)
     print(f"{name}: {len(records)} runs -> {path}")
     return path
@@ -153,11 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tables", nargs="+", choices=sorted(BUILDERS))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--experiment", help="experiment name of the runs, if not the table's (e.g. table1_quick)")
     parser.add_argument("--readme", default="README.md",
                         help="README whose <!-- tableN --> block gets the table ('' for none)")
     args = parser.parse_args(argv)
     for name in args.tables:
-        write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None)
+        write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None, args.experiment)
 
 
 if __name__ == "__main__":
