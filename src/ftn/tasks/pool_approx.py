@@ -56,16 +56,20 @@ class PoolApproximation(pl.LightningModule):
     def _abs_err(self, x: torch.Tensor) -> torch.Tensor:
         return (self(x) - self.target(x)).abs()
 
-    def training_step(self, x, batch_idx):
+    def training_step(self, batches, batch_idx):
+        """``batches`` (group, N, L): one optimizer step per batch."""
         opt = self._active(self.optimizers())
-        loss = self._abs_err(x).mean()
-        opt.zero_grad()
-        self.manual_backward(loss)
-        if self.hparams.grad_clip:
-            nn.utils.clip_grad_norm_(self.parameters(), self.hparams.grad_clip)
-        opt.step()
-        apply_constraint_(self.params)
-        self.log("train/mae", loss, prog_bar=True)
+        losses = []
+        for x in batches:
+            loss = self._abs_err(x).mean()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            if self.hparams.grad_clip:
+                nn.utils.clip_grad_norm_(self.parameters(), self.hparams.grad_clip)
+            opt.step()
+            apply_constraint_(self.params)
+            losses.append(loss.detach())
+        self.log("train/mae", torch.stack(losses).mean(), prog_bar=True)
 
     def _active(self, items):
         items = items if isinstance(items, list) else [items]
@@ -83,7 +87,7 @@ class PoolApproximation(pl.LightningModule):
         self._eval_sums = {}
 
     def validation_step(self, x, batch_idx):
-        self._accumulate("val/mae", x)
+        self._accumulate("val/mae", x[0])
 
     def on_validation_epoch_end(self):
         self._log_means()
@@ -101,7 +105,7 @@ class PoolApproximation(pl.LightningModule):
             self.trainer.should_stop = True
 
     def test_step(self, x, batch_idx, dataloader_idx=0):
-        self._accumulate(f"test/{list(TEST_ZERO_FRACTIONS)[dataloader_idx]}_mae", x)
+        self._accumulate(f"test/{list(TEST_ZERO_FRACTIONS)[dataloader_idx]}_mae", x[0])
 
     def on_test_epoch_end(self):
         names = list(self._eval_sums)
