@@ -129,3 +129,19 @@ def test_environment_yml_lists_the_pyproject_dependencies():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert sorted(p for p in pip if not p.startswith("-e")) == sorted(deps)
+
+
+def test_sequences_group_batches_and_mix_sparsity():
+    from ftn.data.sequences import SequenceData
+
+    dm = SequenceData(seq_len=9, batch_size=8, train_batches=40, eval_batches=20, eval_chunk=10,
+                      zero_fractions=(0.0, 0.8), steps_per_item=4, seed=3)
+    items = list(dm.train_dataloader())
+    assert len(items) == 10 and items[0].shape == (4, 8, 9)
+    zeros = torch.cat(items).eq(0).float().mean((1, 2))
+    assert ((zeros < 0.05) | ((zeros > 0.6) & (zeros < 0.95))).all() and zeros.max() > 0.6 and zeros.min() < 0.05
+    t1, t2, t3 = (next(iter(loader)) for loader in dm.test_dataloader())
+    assert t1.shape == (1, 80, 9) and t1.eq(0).float().mean() < 0.01
+    assert 0.4 < t2.eq(0).float().mean() < 0.6 and 0.7 < t3.eq(0).float().mean() < 0.9
+    with pytest.raises(ValueError, match="dataset.train_batches=10 is not a multiple of 4"):
+        SequenceData(seq_len=4, train_batches=10, steps_per_item=4)
