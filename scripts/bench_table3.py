@@ -4,8 +4,9 @@
 
 The network is Conv 64 with 2x2 pooling, as in the paper's section 4.2.3. It is timed at
 batch 1 (the paper's setting) and at batch 100. On a GPU it is timed with cuDNN on and off,
-as the paper did. CNN and FTN are measured side by side in one run, and the table is written
-with the paper's numbers beside ours.
+as the paper did. The Table 2 network (Conv 8, 4x4 and 8x8 pooling) is timed at batch 100
+too. CNN and FTN are measured side by side in one run, and the table is written with the
+paper's numbers beside ours.
 """
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ from ftn.pooling import PoolFactory
 PAPER = {"CNN": (0.013, 0.021, 0.0027, 0.0037), "FTN": (0.033, 0.035, 0.0068, 0.0076)}  # TITAN X, batch 1
 
 
-def build(kind: str, device) -> ConvNet:
-    return ConvNet(64, PoolFactory(kind), pool_sizes=(2, 2)).to(device)
+NETWORKS = {"Conv 64, 2x2 pooling": (64, (2, 2)), "Conv 8, 4x4 + 8x8 pooling (Table 2)": (8, (4, 8))}
+
+
+def build(network: str, kind: str, device) -> ConvNet:
+    width, pool_sizes = NETWORKS[network]
+    return ConvNet(width, PoolFactory(kind), pool_sizes=pool_sizes).to(device)
 
 
 def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> float:
@@ -55,20 +60,21 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cudnn_modes = (True, False) if device.type == "cuda" else (None,)
-    settings = [(b, mode, cudnn) for b in map(int, args.batches.split(",")) for mode in ("train", "test")
-                for cudnn in cudnn_modes]
-    models = {"CNN": build("max", device), "FTN": build("lstm", device)}
+    batches = [int(b) for b in args.batches.split(",")]
+    settings = {network: [(b, mode, cudnn) for b in (batches if network.startswith("Conv 64") else [100])
+                          for mode in ("train", "test") for cudnn in cudnn_modes] for network in NETWORKS}
     times: dict[tuple, float] = {}
-    for batch, mode, cudnn in tqdm(settings, desc="table3"):
-        flag = torch.backends.cudnn.flags(enabled=cudnn) if cudnn is not None else contextlib.nullcontext()
-        with flag:
-            for name, model in models.items():
-                times[name, batch, mode, cudnn] = seconds_per_batch(model, batch, mode == "train", args.repeats, device)
+    for network, columns in settings.items():
+        models = {"CNN": build(network, "max", device), "FTN": build(network, "lstm", device)}
+        for batch, mode, cudnn in tqdm(columns, desc=network):
+            flag = torch.backends.cudnn.flags(enabled=cudnn) if cudnn is not None else contextlib.nullcontext()
+            with flag:
+                for name, model in models.items():
+                    times[network, name, batch, mode, cudnn] = seconds_per_batch(
+                        model, batch, mode == "train", args.repeats, device)
 
     def label(batch, mode, cudnn):
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
-
-    columns = [(b, m, c) for b, m, c in settings]
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
              f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, torch {torch.__version__}, "
@@ -78,10 +84,13 @@ def main() -> None:
     for name, values in PAPER.items():
         lines.append(f"| {name} (paper) | " + " | ".join(f"{v:.4f}" for v in values) + " |")
     lines.append("| FTN/CNN (paper) | " + " | ".join(f"{f / c:.2f}" for f, c in zip(PAPER['FTN'], PAPER['CNN'])) + " |")
-    lines += ["", "Ours:", "", "| | " + " | ".join(label(*c) for c in columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name in models:
-        lines.append(f"| {name} | " + " | ".join(f"{times[(name, *c)]:.4f}" for c in columns) + " |")
-    lines.append("| FTN/CNN | " + " | ".join(f"{times[('FTN', *c)] / times[('CNN', *c)]:.2f}" for c in columns) + " |")
+    for network, columns in settings.items():
+        lines += ["", f"Ours, {network}:", "", "| | " + " | ".join(label(*c) for c in columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
+        for name in ("CNN", "FTN"):
+            lines.append(f"| {name} | " + " | ".join(f"{times[(network, name, *c)]:.4f}" for c in columns) + " |")
+        lines.append("| FTN/CNN | " + " | ".join(
+            f"{times[(network, 'FTN', *c)] / times[(network, 'CNN', *c)]:.2f}" for c in columns) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
