@@ -1,11 +1,10 @@
-"""LSTM pooling: the functional op, its reference, and the module."""
+"""LSTM pooling: the functional op, its implementations, the module and the pooling factory."""
+from . import cpu_kernel, triton_kernel
+from .factory import KINDS, PoolFactory
 from .functional import IMPLS, lstm_pool2d, lstm_scan
+from .module import INITS, LSTMPool2d, constrain_lstm_pools_, init_params
 from .reference import lstm_scan_reference
 from .windows import SCANS
 
-__all__ = ["IMPLS", "SCANS", "lstm_pool2d", "lstm_scan", "lstm_scan_reference"]
-from .factory import KINDS, PoolFactory
-from . import cpu_kernel
-from .module import INITS, LSTMPool2d, constrain_lstm_pools_, init_params
-
-__all__ += ["KINDS", "INITS", "LSTMPool2d", "PoolFactory", "constrain_lstm_pools_", "init_params"]
+__all__ = ["IMPLS", "INITS", "KINDS", "SCANS", "LSTMPool2d", "PoolFactory", "constrain_lstm_pools_", "cpu_kernel",
+           "init_params", "lstm_pool2d", "lstm_scan", "lstm_scan_reference", "triton_kernel"]
