@@ -3,7 +3,8 @@
     python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda]
 
 Prints median times (forward+backward and forward only) and their ratios to max_pool2d
-for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 100x8x8x8 with k=8).
+for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 100x8x8x8 with k=8),
+and the memory each keeps for its backward (saved tensors, the input included).
 """
 from __future__ import annotations
 
@@ -13,10 +14,24 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ftn.benchmark import median_seconds
-from ftn.pooling import init_params, lstm_pool2d
+from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 
 CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
          ((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
+
+
+def saved_megabytes(fn) -> float:
+    """Bytes of the tensors autograd keeps between forward and backward."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total / 2**20
 
 
 def main() -> None:
@@ -26,8 +41,9 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
-    header = f"{'shape':>18} {'k':>2} | {'max ms':>7} {'ref ms':>7} {'fused ms':>8} | {'ref/max':>7} {'fused/max':>9} | pass"
-    print(header)
+    if cpu_kernel.available():  # reported apart: the timings below use the cached build
+        print(f"fused CPU kernel build from scratch: {cpu_kernel.build_seconds():.2f} s")
+    print(f"{'shape':>18} {'k':>2} | {'max ms':>7} {'ref ms':>7} {'fused ms':>8} | {'ref/max':>7} {'fused/max':>9} | pass")
     for shape, k in tqdm(CASES, desc="cases", leave=False):
         x = torch.rand(shape, device=device, requires_grad=True)
         params = init_params("random", k * k).to(device).requires_grad_()
@@ -45,8 +61,11 @@ def main() -> None:
                     def run(op=op):
                         timed(op)
                 results[name] = median_seconds(run, args.repeats, device) * 1e3
-            print(f"{str(shape):>18} {k:>2} | {results['max']:7.2f} {results['ref']:7.2f} {results['fused']:8.2f} | "
+            tqdm.write(f"{str(shape):>18} {k:>2} | {results['max']:7.2f} {results['ref']:7.2f} {results['fused']:8.2f} | "
                   f"{results['ref'] / results['max']:7.2f} {results['fused'] / results['max']:9.2f} | {label}")
+        saved = {name: saved_megabytes(op) for name, op in ops.items()}
+        tqdm.write(f"{str(shape):>18} {k:>2} | saved for backward, MB: max {saved['max']:.1f}, ref {saved['ref']:.1f}, "
+              f"fused {saved['fused']:.1f} (input {x.numel() * x.element_size() / 2**20:.1f})")
 
 
 if __name__ == "__main__":

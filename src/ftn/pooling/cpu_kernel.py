@@ -16,6 +16,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -41,9 +42,13 @@ def _cpu_signature() -> str:
         return platform.processor()
 
 
+def _compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
 @functools.lru_cache(maxsize=None)
 def _library() -> ctypes.CDLL | None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    cc = _compiler()
     if cc is None:
         return None
     key = hashlib.sha256("\n".join([SOURCE.read_text(), cc, *FLAGS, *COMPILE_ONLY, _cpu_signature()]).encode())
@@ -70,6 +75,14 @@ def _build(cc: str, target: Path) -> None:
         partial = os.path.join(tmp, "lib.so")
         subprocess.run([cc, *FLAGS, "-shared", *objects, "-o", partial, "-lm"], check=True, capture_output=True)
         os.replace(partial, target)  # atomic: concurrent runs never load a half-written file
+
+
+def build_seconds() -> float:
+    """Time one build from scratch (into a temporary folder), for the benchmarks to report."""
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        _build(_compiler(), Path(tmp) / "lstm_scan.so")
+    return time.perf_counter() - start
 
 
 def available() -> bool:
