@@ -6,6 +6,7 @@ hardware, wall time, seed and the wandb run id. ``ftn.results`` builds tables fr
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import os
@@ -35,6 +36,7 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
     return logger
 
 
+@functools.lru_cache(maxsize=None)  # once per process: a sweep's jobs all run the code it started with
 def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
