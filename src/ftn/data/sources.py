@@ -1,0 +1,117 @@
+"""Decode a dataset split once into uint8 tensors: torchvision CIFAR, an ImageFolder tree or its archive.
+
+Every failure is one line naming the path and what was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SPLITS = ("train", "test")
+Split = tuple[torch.Tensor, torch.Tensor]  # images (N, 3, H, W) uint8, labels (N,) int64
+
+
+class DatasetError(RuntimeError):
+    pass
+
+
+def load_torchvision(name: str, root: Path, download: bool) -> dict[str, Split]:
+    from torchvision import datasets
+
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+    out = {}
+    for split in SPLITS:
+        try:
+            ds = cls(str(root), train=split == "train", download=download)
+        except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
+            raise DatasetError(f"dataset.root={root}: {name} {split} split missing or failing its md5 check ({err}); "
+                               "allowed: a folder torchvision can read, or dataset.download=true") from None
+        images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+        out[split] = images, torch.tensor(ds.targets, dtype=torch.int64)
+    return out
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksum(archive: Path) -> None:
+    """Check ``archive`` against the ``<archive>.sha256`` beside it, when there is one."""
+    sidecar = archive.with_name(archive.name + ".sha256")
+    if sidecar.exists():
+        expected = sidecar.read_text().split()[0].lower()
+        actual = sha256(archive)
+        if actual != expected:
+            raise DatasetError(f"dataset.root={archive}: sha256 {actual} does not match {expected} in {sidecar}")
+
+
+def extract(archive: Path, cache_dir: Path) -> Path:
+    target = cache_dir / f"{archive.name}-{sha256(archive)[:12]}"
+    if not (target / ".complete").exists():
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(target, filter="data")
+        except (tarfile.TarError, OSError) as err:
+            raise DatasetError(f"dataset.root={archive}: not a readable tar archive ({err})") from None
+        (target / ".complete").touch()
+    # the ImageFolder root is the folder that holds train/ and test/
+    roots = [p.parent for p in target.rglob("train") if (p.parent / "test").is_dir()]
+    if not roots:
+        raise DatasetError(f"dataset.root={archive}: no folder with train/ and test/ inside; allowed: ImageFolder layout")
+    return roots[0]
+
+
+def load_image_folder(root: Path, classes: tuple[str, ...]) -> dict[str, Split]:
+    from PIL import Image
+
+    out = {}
+    for split in SPLITS:
+        folder = root / split
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        if sorted(classes) != found:
+            raise DatasetError(f"dataset.root={folder}: class folders {found} do not match the expected {list(classes)}")
+        images, labels = [], []
+        for label, name in enumerate(classes):  # CIFAR-10's label order, not the folder order
+            files = sorted((folder / name).iterdir())
+            for file in files:
+                try:
+                    with Image.open(file) as img:
+                        images.append(np.asarray(img.convert("RGB")))
+                except OSError as err:
+                    raise DatasetError(f"dataset.root={file}: not a readable image ({err})") from None
+            labels += [label] * len(files)
+        shapes = {im.shape for im in images}
+        if len(shapes) != 1:
+            raise DatasetError(f"dataset.root={folder}: images of different sizes {sorted(shapes)[:3]}; allowed: one size")
+        out[split] = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous(), torch.tensor(labels)
+    return out
+
+
+def load_folder_or_archive(root: Path, cache_dir: Path, classes: tuple[str, ...] = CIFAR10_CLASSES) -> dict[str, Split]:
+    if not root.exists():
+        raise DatasetError(f"dataset.root={root} does not exist; allowed: an ImageFolder tree or a .tar.gz of one")
+    if root.is_file():
+        verify_checksum(root)
+        root = extract(root, cache_dir)
+    return load_image_folder(root, classes)
+
+
+def synthetic(num_train: int, num_test: int, num_classes: int, size: int, seed: int) -> dict[str, Split]:
+    """Tiny generated images whose class shifts the mean colour: learnable, for tests."""
+    gen = torch.Generator().manual_seed(seed)
+    palette = torch.rand(num_classes, 3, 1, 1, generator=gen) * 160
+    out = {}
+    for split, n in (("train", num_train), ("test", num_test)):
+        labels = torch.randint(num_classes, (n,), generator=gen)
+        noise = torch.rand(n, 3, size, size, generator=gen) * 96
+        out[split] = (palette[labels] + noise).to(torch.uint8), labels
+    return out
