@@ -77,7 +77,7 @@ def main() -> None:
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
-             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, torch {torch.__version__}, "
+             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
              f"commit {git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | train cuDNN | train no cuDNN | test cuDNN | test no cuDNN |", "|---|---|---|---|---|"]
