@@ -40,16 +40,21 @@ if triton is not None:
         return tl.where(z > 0, z, slope * z)
 
     @triton.jit
-    def _gates(p_ptr, s, S, mask, xv, hv, slope):
-        i = tl.sigmoid(tl.load(p_ptr + 0 * S + s, mask=mask) * xv + tl.load(p_ptr + 1 * S + s, mask=mask) * hv
-                       + tl.load(p_ptr + 2 * S + s, mask=mask))
-        f = tl.sigmoid(tl.load(p_ptr + 3 * S + s, mask=mask) * xv + tl.load(p_ptr + 4 * S + s, mask=mask) * hv
-                       + tl.load(p_ptr + 5 * S + s, mask=mask))
-        o = tl.sigmoid(tl.load(p_ptr + 6 * S + s, mask=mask) * xv + tl.load(p_ptr + 7 * S + s, mask=mask) * hv
-                       + tl.load(p_ptr + 8 * S + s, mask=mask))
-        zg = (tl.load(p_ptr + 9 * S + s, mask=mask) * xv + tl.load(p_ptr + 10 * S + s, mask=mask) * hv
-              + tl.load(p_ptr + 11 * S + s, mask=mask))
-        return i, f, o, zg
+    def _load_params(p_ptr, s, S, mask):
+        """The 12 parameters of each window's unit: loop-invariant, so loaded once per program."""
+        return (tl.load(p_ptr + 0 * S + s, mask=mask), tl.load(p_ptr + 1 * S + s, mask=mask),
+                tl.load(p_ptr + 2 * S + s, mask=mask), tl.load(p_ptr + 3 * S + s, mask=mask),
+                tl.load(p_ptr + 4 * S + s, mask=mask), tl.load(p_ptr + 5 * S + s, mask=mask),
+                tl.load(p_ptr + 6 * S + s, mask=mask), tl.load(p_ptr + 7 * S + s, mask=mask),
+                tl.load(p_ptr + 8 * S + s, mask=mask), tl.load(p_ptr + 9 * S + s, mask=mask),
+                tl.load(p_ptr + 10 * S + s, mask=mask), tl.load(p_ptr + 11 * S + s, mask=mask))
+
+    @triton.jit
+    def _gates(w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g, xv, hv):
+        i = tl.sigmoid(w_i * xv + r_i * hv + b_i)
+        f = tl.sigmoid(w_f * xv + r_f * hv + b_f)
+        o = tl.sigmoid(w_o * xv + r_o * hv + b_o)
+        return i, f, o, w_g * xv + r_g * hv + b_g
 
     @triton.jit
     def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
@@ -58,6 +63,7 @@ if triton is not None:
         mask = j < M
         s = j % S
         slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         h = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
         c = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
         for t in range(L):
@@ -65,7 +71,7 @@ if triton is not None:
                 tl.store(hs_ptr + t * M + j, h, mask=mask)
                 tl.store(cs_ptr + t * M + j, c, mask=mask)
             xv = tl.load(x_ptr + t * M + j, mask=mask, other=0.0)
-            i, f, o, zg = _gates(p_ptr, s, S, mask, xv, h, slope)
+            i, f, o, zg = _gates(w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g, xv, h)
             c = i * _leaky(zg, slope) + f * c
             h = o * _leaky(c, slope)
         tl.store(out_ptr + j, h, mask=mask)
@@ -77,6 +83,7 @@ if triton is not None:
         mask = j < M
         s = j % S
         slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         dh = tl.load(gout_ptr + j, mask=mask, other=0.0)
         dc = tl.zeros([BLOCK], dtype=dh.dtype)
         a0 = tl.zeros([BLOCK], dtype=dh.dtype)
@@ -86,7 +93,7 @@ if triton is not None:
             xv = tl.load(x_ptr + t * M + j, mask=mask, other=0.0)
             hv = tl.load(hs_ptr + t * M + j, mask=mask, other=0.0)
             cp = tl.load(cs_ptr + t * M + j, mask=mask, other=0.0)
-            i, f, o, zg = _gates(p_ptr, s, S, mask, xv, hv, slope)
+            i, f, o, zg = _gates(w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g, xv, hv)
             g = _leaky(zg, slope)
             cv = i * g + f * cp
             dcv = dc + dh * o * tl.where(cv > 0, 1.0, slope)
@@ -94,14 +101,6 @@ if triton is not None:
             dzf = dcv * cp * f * (1 - f)
             dzo = dh * _leaky(cv, slope) * o * (1 - o)
             dzg = dcv * i * tl.where(zg > 0, 1.0, slope)
-            w_i = tl.load(p_ptr + 0 * S + s, mask=mask)
-            w_f = tl.load(p_ptr + 3 * S + s, mask=mask)
-            w_o = tl.load(p_ptr + 6 * S + s, mask=mask)
-            w_g = tl.load(p_ptr + 9 * S + s, mask=mask)
-            r_i = tl.load(p_ptr + 1 * S + s, mask=mask)
-            r_f = tl.load(p_ptr + 4 * S + s, mask=mask)
-            r_o = tl.load(p_ptr + 7 * S + s, mask=mask)
-            r_g = tl.load(p_ptr + 10 * S + s, mask=mask)
             tl.store(gx_ptr + t * M + j, w_i * dzi + w_f * dzf + w_o * dzo + w_g * dzg, mask=mask)
             dh = r_i * dzi + r_f * dzf + r_o * dzo + r_g * dzg
             dc = dcv * f
