@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
+from .pooling.module import COLUMNS, GATES  # noqa: E402
 from .results import DATASET_LABELS, load_runs  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
@@ -27,7 +28,7 @@ def learned_units(metrics: dict) -> dict[str, torch.Tensor]:
     units: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros(4, 3))
     for key, value in metrics.items():
         if match := PARAM_KEY.match(key):
-            units[match["layer"] or "unit"]["ifog".index(match["gate"]), "wrb".index(match["col"])] = value
+            units[match["layer"] or "unit"][GATES.index(match["gate"]), COLUMNS.index(match["col"])] = value
     return dict(units)
 
 

@@ -55,7 +55,7 @@ class SequenceData(pl.LightningDataModule):
             if total % part:
                 raise ValueError(f"dataset.{key}={total} is not a multiple of {part}; allowed: multiples of it")
         self.seq_len, self.batch_size, self.high, self.seed = seq_len, batch_size, high, seed
-        self.train_batches, self.eval_batches, self.eval_chunk = train_batches, eval_batches, eval_chunk
+        self.eval_batches, self.eval_chunk = eval_batches, eval_chunk
         self.zero_fractions = tuple(zero_fractions)
         self.train_set = _Sequences(seq_len, batch_size, train_batches // steps_per_item, high, self.zero_fractions,
                                     seed, fresh_each_epoch=True, group=steps_per_item)

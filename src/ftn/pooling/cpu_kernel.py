@@ -106,12 +106,17 @@ def _threads(windows: int) -> int:
     return max(1, min(torch.get_num_threads(), windows // (4 * CHUNK)))
 
 
+def _entry(name: str, dtype: torch.dtype):
+    """The C function for ``dtype`` and the ctypes type of its REAL arguments."""
+    real = ctypes.c_float if dtype == torch.float32 else ctypes.c_double
+    return getattr(_library(), name + VARIANTS[dtype][3]), real
+
+
 def forward(x: torch.Tensor, params: torch.Tensor, slope: float) -> torch.Tensor:
     """x (L, M) contiguous, params (12, S) contiguous -> h (M,)."""
     length, m = x.shape
     out = x.new_empty(m)
-    fn = getattr(_library(), "lstm_scan_forward" + VARIANTS[x.dtype][3])
-    real = ctypes.c_float if x.dtype == torch.float32 else ctypes.c_double
+    fn, real = _entry("lstm_scan_forward", x.dtype)
     fn(_ptr(x), _ptr(params), _ptr(out), ctypes.c_long(length), ctypes.c_long(m),
        ctypes.c_long(params.shape[1]), real(slope), ctypes.c_int(_threads(m)))
     return out
@@ -123,8 +128,7 @@ def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor, slop
     threads = _threads(m)
     grad_x = torch.empty_like(x)
     grad_p = torch.zeros(threads, *params.shape, dtype=torch.float64)
-    fn = getattr(_library(), "lstm_scan_backward" + VARIANTS[x.dtype][3])
-    real = ctypes.c_float if x.dtype == torch.float32 else ctypes.c_double
+    fn, real = _entry("lstm_scan_backward", x.dtype)
     fn(_ptr(x), _ptr(params), _ptr(grad_out), _ptr(grad_x), _ptr(grad_p), ctypes.c_long(length),
        ctypes.c_long(m), ctypes.c_long(params.shape[1]), real(slope), ctypes.c_int(threads))
     return grad_x, grad_p.sum(0).to(params.dtype)

@@ -10,7 +10,8 @@ from .functional import IMPLS, lstm_pool2d
 from .windows import SCANS
 
 INITS = ("random", "max", "avg")
-# Row/column indices into the (4, 3) parameter block.
+# Row/column names and indices of the (4, 3) parameter block.
+GATES, COLUMNS = "ifog", "wrb"
 I, F, O, G = range(4)
 W, R, B = range(3)
 # Sharpness of the analytic max init: i and f gates switch on x - h, so a tie error of
@@ -97,6 +98,12 @@ class LSTMPool2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"negative_slope={self.negative_slope}, scan={self.scan!r}, params={tuple(self.params.shape)}")
+
+
+def unit_values(params: torch.Tensor) -> dict[str, float]:
+    """A (4, 3) unit as {"w_i": ..., "r_i": ..., "b_g": ...}: the names its parameters are logged under."""
+    return {f"{col}_{gate}": float(value)
+            for gate, row in zip(GATES, params.detach().cpu()) for col, value in zip(COLUMNS, row)}
 
 
 def constrain_lstm_pools_(model: nn.Module) -> None:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..pooling import LSTMPool2d, constrain_lstm_pools_
+from ..pooling import LSTMPool2d, constrain_lstm_pools_, unit_values
 
 
 class Classification(pl.LightningModule):
@@ -53,9 +53,8 @@ class Classification(pl.LightningModule):
         self.log("lr", self.optimizers().param_groups[0]["lr"])
         for name, module in self.model.named_modules():
             if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
-                for gate, row in zip("ifog", module.params.detach().cpu()):
-                    for col, value in zip("wrb", row):
-                        self.log(f"lstm/{name}/{col}_{gate}", float(value))
+                for key, value in unit_values(module.params).items():
+                    self.log(f"lstm/{name}/{key}", value)
 
     def configure_optimizers(self):
         opt = self.optimizer(self.parameters())

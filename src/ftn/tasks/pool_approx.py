@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..data.sequences import TEST_ZERO_FRACTIONS
-from ..pooling import init_params, lstm_scan
+from ..pooling import init_params, lstm_scan, unit_values
 from ..pooling.module import apply_constraint_
 
 TARGETS = {"max": lambda x: x.amax(1), "avg": lambda x: x.mean(1)}
@@ -114,9 +114,8 @@ class PoolApproximation(pl.LightningModule):
             self.log(name.replace("_mae", "_mae_1e5"), self.trainer.callback_metrics[name].item() * 1e5)
 
     def on_train_epoch_end(self):
-        for gate, row in zip("ifog", self.params.detach().cpu()):
-            for col, value in zip("wrb", row):
-                self.log(f"lstm/{col}_{gate}", float(value))
+        for key, value in unit_values(self.params).items():
+            self.log(f"lstm/{key}", value)
 
     def configure_optimizers(self):
         opts = [self.optimizer(self.parameters())]
