@@ -57,12 +57,16 @@ if triton is not None:
         return i, f, o, w_g * xv + r_g * hv + b_g
 
     @triton.jit
+    def _program_windows(M, S, slope_ptr, BLOCK: tl.constexpr):
+        """This program's windows j, their mask, their parameter column s, and the slope."""
+        j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        return j, j < M, j % S, slope
+
+    @triton.jit
     def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
                         L: tl.constexpr, BLOCK: tl.constexpr, STORE: tl.constexpr):
-        j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        mask = j < M
-        s = j % S
-        slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         h = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
         c = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
@@ -79,10 +83,7 @@ if triton is not None:
     @triton.jit
     def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
                          L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr):
-        j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        mask = j < M
-        s = j % S
-        slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
+        j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         dh = tl.load(gout_ptr + j, mask=mask, other=0.0)
         dc = tl.zeros([BLOCK], dtype=dh.dtype)
