@@ -46,7 +46,7 @@ def main() -> None:
     print(f"{'shape':>18} {'k':>2} | {'max ms':>7} {'ref ms':>7} {'fused ms':>8} | {'ref/max':>7} {'fused/max':>9} | pass")
     for shape, k in tqdm(CASES, desc="cases", leave=False):
         x = torch.rand(shape, device=device, requires_grad=True)
-        params = init_params("random", k * k).to(device).requires_grad_()
+        params = init_params("lasagne", k * k).to(device).requires_grad_()
         ops = {"max": lambda: F.max_pool2d(x, k),
                "ref": lambda: lstm_pool2d(x, params, k, impl="reference"),
                "fused": lambda: lstm_pool2d(x, params, k, impl="fused")}

@@ -52,7 +52,7 @@ def test_output_shape_follows_maxpool():
     x = torch.rand(2, 3, 11, 9)
     for k, s, p in [(2, None, 0), (3, 2, 1), (4, 3, 2), (5, 1, 0)]:
         expected = F.max_pool2d(x, k, s, p).shape
-        assert lstm_pool2d(x, init_params("random", k * k), k, s, p).shape == expected
+        assert lstm_pool2d(x, init_params("lasagne", k * k), k, s, p).shape == expected
 
 
 @needs_fused
@@ -98,12 +98,12 @@ def test_analytic_inits_compute_max_and_avg(k):
     x = torch.rand(4, 6, 3 * k, 2 * k) * 300
     x[0, 0] = 0  # all-zero windows
     x[1, 1, :k, :k] = 7.0  # ties
-    torch.testing.assert_close(LSTMPool2d(k, init="max")(x), F.max_pool2d(x, k), rtol=0, atol=0)
-    torch.testing.assert_close(LSTMPool2d(k, init="avg")(x), F.avg_pool2d(x, k), rtol=2e-6, atol=1e-4)
+    torch.testing.assert_close(LSTMPool2d(k, init="max_exact")(x), F.max_pool2d(x, k), rtol=0, atol=0)
+    torch.testing.assert_close(LSTMPool2d(k, init="avg_exact")(x), F.avg_pool2d(x, k), rtol=2e-6, atol=1e-4)
 
 
 def test_constraint_holds_after_steps_that_push_against_it():
-    pool = LSTMPool2d(2, init="random")
+    pool = LSTMPool2d(2, init="lasagne")
     opt = torch.optim.SGD(pool.parameters(), lr=1.0)
     x = torch.rand(8, 3, 4, 4)
     for _ in range(5):
@@ -146,5 +146,5 @@ def test_bad_input_gives_one_clear_line(call, message):
 
 def test_auto_falls_back_to_reference_for_half():
     x = torch.rand(1, 2, 4, 4, dtype=torch.bfloat16)
-    y = lstm_pool2d(x, init_params("max", 4).to(torch.bfloat16), 2)
+    y = lstm_pool2d(x, init_params("max_exact", 4).to(torch.bfloat16), 2)
     assert y.shape == (1, 2, 2, 2)

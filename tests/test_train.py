@@ -103,7 +103,7 @@ def test_figures_from_fabricated_records(tmp_path):
     from ftn.figures import learned_units, main as figures_main
     from ftn.pooling import init_params
 
-    max_unit = init_params("max", 16)
+    max_unit = init_params("max_exact", 16)
     metrics = {"final_test/error": 0.5}
     for layer in ("features.6", "features.13"):
         for g, gate in enumerate("ifog"):

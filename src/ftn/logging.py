@@ -36,13 +36,18 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
     return logger
 
 
+REPO = Path(__file__).resolve().parents[2]
+# What a run executes: a change here, tracked or not, makes the recorded commit "-dirty".
+CODE_PATHS = ("src", "configs")
+
+
 @functools.lru_cache(maxsize=None)  # once per process: a sweep's jobs all run the code it started with
-def git_commit() -> str:
+def git_commit(repo: Path = REPO) -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()
+                                check=True, cwd=repo).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS],
+                               capture_output=True, text=True, check=True, cwd=repo).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

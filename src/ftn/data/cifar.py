@@ -73,7 +73,8 @@ class CifarData(pl.LightningDataModule):
 
     # ---- decoding and caching -------------------------------------------------------
     def _cache_key(self) -> str:
-        what = f"{self.name}|{self.source}|{self.root.resolve()}|{self.num_classes}|{self.synthetic_size}|{self.seed}"
+        seed = self.seed if self.source == "synthetic" else None  # only generated data depends on the seed
+        what = f"{self.name}|{self.source}|{self.root.resolve()}|{self.num_classes}|{self.synthetic_size}|{seed}"
         return f"{self.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
 
     def _decode(self) -> dict:

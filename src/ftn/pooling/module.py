@@ -9,34 +9,67 @@ from torch import nn
 from .functional import IMPLS, lstm_pool2d
 from .windows import SCANS
 
-INITS = ("random", "max", "avg")
+# Initialisations. Trainable ones leave every gate unsaturated, so each of the 12 parameters
+# gets gradient; the *_exact ones reproduce max/avg pooling exactly with saturated gates.
+TRAINABLE_INITS = ("lasagne", "lasagne_unit_g", "avg_soft")
+EXACT_INITS = ("max_exact", "avg_exact")
+INITS = TRAINABLE_INITS + EXACT_INITS
 # Row/column names and indices of the (4, 3) parameter block.
 GATES, COLUMNS = "ifog", "wrb"
 I, F, O, G = range(4)
 W, R, B = range(3)
-# Sharpness of the analytic max init: i and f gates switch on x - h, so a tie error of
+# Sharpness of the exact max init: i and f gates switch on x - h, so a tie error of
 # at most 0.28 / SHARPNESS remains (3e-6); sigmoid(SATURATE) is 1 in float32.
 SHARPNESS, SATURATE = 1e5, 30.0
+# avg_soft: the oldest of L inputs weighs SOFT_SPAN times less than the newest (forget gate
+# f = SOFT_SPAN^(-1/(L-1))), and the output gate sits at sigmoid(SOFT_OUTPUT_BIAS) = 0.88.
+SOFT_SPAN, SOFT_OUTPUT_BIAS = 2.0, 2.0
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=None) -> torch.Tensor:
-    """A (4, 3, *shape) parameter block.
+    """A (4, 3, *shape) parameter block for windows of ``seq_len`` values.
 
-    random: the paper's (Lasagne's LSTM gate defaults: w, r ~ N(0, 0.1^2), b = 0),
-        with w_g made positive as section 3.2 requires.
-    max: computes max pooling of non-negative inputs (i opens and f closes when x > h).
-    avg: computes the mean of ``seq_len`` inputs (i = 1 / seq_len, f = 1).
+    Notation: h = o * psi(c), c_t = i * g_t + f * c_{t-1}, g_t = psi(w_g x_t + r_g h_{t-1} + b_g),
+    psi the leaky ReLU of the conv layers (slope a). On a window x_1..x_L:
+
+    lasagne: Lasagne's LSTM defaults, which the paper's Theano/Lasagne stack would have used (the
+        paper states no init): w, r ~ N(0, 0.1^2), b = 0; w_g made positive (section 3.2). Every
+        gate starts near 1/2, so a window's output is small (~w_g * x / 4).
+    lasagne_unit_g: lasagne with unit modulation w_g = 1, b_g = 0 (r_g stays random), so the
+        pooled signal starts at the scale of its input.
+    avg_soft: an exponentially weighted mean, r = 0: f = SOFT_SPAN^(-1/(L-1)), i = (1 - f) / (1 - f^L),
+        o = sigmoid(2), w_g = 1 / o. For c >= 0 it returns sum_t i f^(L-t) psi(x_t), a mean of psi(x)
+        whose weights rise from 1 (oldest) to SOFT_SPAN (newest); for c < 0 it returns a times that.
+        No gate is saturated (i, f, o in (0.02, 0.99)), so all 12 parameters train.
+    max_exact: max pooling, exactly for non-negative inputs (i opens and f closes when x > h;
+        o = 1); on negative inputs it returns psi(psi(max x)) = a^2 max x. Its i, f and o gates are
+        saturated, so w, r, b of i, f, o get no gradient: it is for drop-in use where outputs must
+        equal max pooling before fine-tuning, not for training from scratch.
+    avg_exact: the mean of psi(x) (i = 1/L, f = o = 1); for c < 0, a times that. Its f and o gates
+        are saturated (b = SATURATE, sigmoid = 1.0 in float32), so their 6 parameters get no gradient.
     """
     p = torch.zeros(4, 3, *shape)
-    if kind == "random":
+    if kind in ("lasagne", "lasagne_unit_g"):
         p[:, :2] = torch.randn(4, 2, *shape, generator=generator) * 0.1
         p[G, W] = p[G, W].abs()
-    elif kind == "max":
+        if kind == "lasagne_unit_g":
+            p[G, W] = 1.0
+    elif kind == "avg_soft":
+        f = SOFT_SPAN ** (-1.0 / (seq_len - 1)) if seq_len > 1 else 0.5
+        p[F, B] = _logit(f)
+        p[I, B] = _logit((1.0 - f) / (1.0 - f**seq_len))
+        p[O, B] = SOFT_OUTPUT_BIAS
+        p[G, W] = 1.0 / torch.sigmoid(torch.tensor(SOFT_OUTPUT_BIAS)).item()
+    elif kind == "max_exact":
         p[I, W], p[I, R] = SHARPNESS, -SHARPNESS
         p[F, W], p[F, R] = -SHARPNESS, SHARPNESS
         p[O, B] = SATURATE
         p[G, W] = 1.0
-    elif kind == "avg":
+    elif kind == "avg_exact":
         p[I, B] = math.log(1.0 / (seq_len - 1)) if seq_len > 1 else SATURATE  # sigmoid(b) = 1/L
         p[F, B] = p[O, B] = SATURATE
         p[G, W] = 1.0
@@ -59,7 +92,7 @@ class LSTMPool2d(nn.Module):
         kernel_size, stride, padding: as ``nn.MaxPool2d`` (zero padding).
         negative_slope: slope of the leaky ReLU modulations; use the conv layers' slope.
         scan: order in which a window is read ("row", "column", "snake", "row_reversed").
-        init: "random" (the paper's), "max" or "avg" (analytic).
+        init: one of ``INITS`` (see ``init_params``).
         output_size: (H_out, W_out) for one unit per window position (architecture 1);
             None for one unit for the whole layer.
         params: an existing (4, 3) Parameter to share between layers (architecture 3).
@@ -73,7 +106,7 @@ class LSTMPool2d(nn.Module):
         padding: int = 0,
         negative_slope: float = 0.0,
         scan: str = "row",
-        init: str = "random",
+        init: str = "lasagne",
         output_size: tuple[int, int] | None = None,
         params: nn.Parameter | None = None,
         impl: str = "auto",
@@ -104,6 +137,16 @@ def unit_values(params: torch.Tensor) -> dict[str, float]:
     """A (4, 3) unit as {"w_i": ..., "r_i": ..., "b_g": ...}: the names its parameters are logged under."""
     return {f"{col}_{gate}": float(value)
             for gate, row in zip(GATES, params.detach().cpu()) for col, value in zip(COLUMNS, row)}
+
+
+def frozen_entries(grad: torch.Tensor) -> list[str]:
+    """Names ("w_i", ..., "b_g") of the unit parameters whose gradient is exactly zero.
+
+    ``grad`` is a (4, 3, *positions) gradient; an entry counts as frozen when it is zero at
+    every position (a saturated gate: sigmoid(30) == 1.0 in float32 passes no gradient).
+    """
+    dead = (grad.reshape(4, 3, -1) == 0).all(-1)
+    return [f"{col}_{gate}" for g, gate in enumerate(GATES) for c, col in enumerate(COLUMNS) if dead[g, c]]
 
 
 def constrain_lstm_pools_(model: nn.Module) -> None:

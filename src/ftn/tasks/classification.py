@@ -1,6 +1,7 @@
 """Tables 2 and 4: image classification with any model x pooling, SGD and a step schedule."""
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import pytorch_lightning as pl
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..pooling import LSTMPool2d, constrain_lstm_pools_, unit_values
+from ..pooling import LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
 
 
 class Classification(pl.LightningModule):
@@ -44,6 +45,18 @@ class Classification(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._step(batch, "final_test")
+
+    def on_after_backward(self):
+        if self.global_step == 0:  # the first step's gradients show a unit that cannot learn
+            self._warn_frozen_units()
+
+    def _warn_frozen_units(self) -> None:
+        for name, module in self.model.named_modules():
+            if isinstance(module, LSTMPool2d) and module.params.grad is not None:
+                if frozen := frozen_entries(module.params.grad):
+                    warnings.warn(f"pooling unit {name}: {', '.join(frozen)} got exactly zero gradient at the first "
+                                  "step (saturated gates); they will not train. A trainable init: "
+                                  "pooling.init=avg_soft, lasagne or lasagne_unit_g")
 
     def optimizer_step(self, *args, **kwargs):
         super().optimizer_step(*args, **kwargs)

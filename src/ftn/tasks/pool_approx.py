@@ -21,7 +21,7 @@ class PoolApproximation(pl.LightningModule):
         seq_len: L, the window size k*k.
         target: "max" or "avg".
         negative_slope: slope of the modulations (0 = ReLU, as in the paper's Table 1).
-        init: "random" (the paper's), "max" or "avg".
+        init: one of ``ftn.pooling.INITS``; Table 1 uses "lasagne" (random, scaled by ``init_scale``).
         init_scale: factor on the random input and recurrent weights; 1/300 keeps the
             gates out of saturation for inputs in [0, 300] (see results/table1.md).
         optimizer: partial optimizer (the paper's SGD with Nesterov momentum).
@@ -34,7 +34,7 @@ class PoolApproximation(pl.LightningModule):
 
     def __init__(self, seq_len: int, optimizer: Callable, finetune_optimizer: Callable | None = None,
                  switch_lr: float = 0.0, grad_clip: float | None = None, target: str = "max",
-                 negative_slope: float = 0.0, init: str = "random", init_scale: float = 1.0,
+                 negative_slope: float = 0.0, init: str = "lasagne", init_scale: float = 1.0,
                  lr_factor: float = 0.1, lr_patience: int = 0, min_lr: float = 1e-9, impl: str = "auto"):
         super().__init__()
         if target not in TARGETS:
@@ -44,7 +44,7 @@ class PoolApproximation(pl.LightningModule):
         self.finetune_optimizer = finetune_optimizer
         self.register_buffer("phase", torch.zeros((), dtype=torch.long))  # 0: optimizer, 1: finetune
         params = init_params(init, seq_len)
-        if init == "random":
+        if init == "lasagne":
             params[:, :2] *= init_scale
         self.params = nn.Parameter(params)
         self.target, self.optimizer = TARGETS[target], optimizer

@@ -1,0 +1,146 @@
+"""Long CPU campaigns that survive restarts: ``python -m ftn.campaign init_study --jobs 2``.
+
+A campaign is a list of runs, each a list of Hydra overrides. A run whose finished (or
+diverged) record is already under ``results/runs/`` is skipped, so rerunning the same command,
+in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
+``python -m ftn.train`` process with one thread; its record is copied to ``results/runs/`` as
+soon as it ends, ready to be committed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .logging import SUMMARY
+
+# Table 2 on the CPU: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (issue #8).
+COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", "trainer=cpu",
+          "trainer.enable_progress_bar=false"]
+STUDY_INITS = ("lasagne", "lasagne_unit_g", "avg_soft", "avg_exact")
+LSTM_POOLINGS = ("lstm", "lstm_shared")
+DONE = ("finished", "diverged")
+
+
+def _cells(width: int, seed: int, inits: tuple[str, ...]) -> Iterator[list[str]]:
+    """Max, avg, and each init x both LSTM architectures, for one network and seed."""
+    base = [*COMMON, f"model.width={width}", f"seed={seed}"]
+    yield [*base, "pooling=max"]
+    yield [*base, "pooling=avg"]
+    for init in inits:
+        for pooling in LSTM_POOLINGS:
+            yield [*base, f"pooling={pooling}", f"pooling.init={init}"]
+
+
+def init_study(init: str | None) -> Iterator[list[str]]:
+    """Conv 8 with every study init, seeds 0-2, seed by seed (so a stopped campaign leaves whole seeds)."""
+    for seed in range(3):
+        yield from _cells(8, seed, STUDY_INITS)
+
+
+def headline(init: str) -> Iterator[list[str]]:
+    """Seeds 3 and 4 of the Conv 8 row with the chosen init: >= 5 seeds per headline cell."""
+    for seed in (3, 4):
+        yield from _cells(8, seed, (init,))
+
+
+def conv16(init: str) -> Iterator[list[str]]:
+    for seed in range(3):
+        yield from _cells(16, seed, (init,))
+
+
+def scans(init: str) -> Iterator[list[str]]:
+    """The scan-order claim (section 3.1): Conv 8, lstm; the row scan is the init study's own cell."""
+    for seed in range(3):
+        for scan in ("column", "snake", "row_reversed"):
+            yield [*COMMON, "model.width=8", f"seed={seed}", "pooling=lstm", f"pooling.init={init}",
+                   f"pooling.scan={scan}"]
+
+
+CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans}
+
+
+def find_record(root: Path, overrides: list[str]) -> Path | None:
+    """The summary.json under ``root`` whose run was started with exactly these overrides."""
+    wanted = sorted(overrides)
+    for path in root.glob(f"**/{SUMMARY}"):
+        try:
+            if sorted(json.loads(path.read_text()).get("overrides", [])) == wanted:
+                return path
+        except (OSError, json.JSONDecodeError):
+            continue  # a record being written; it is read again on the next pass
+    return None
+
+
+def status(path: Path | None) -> str | None:
+    return json.loads(path.read_text()).get("status") if path else None
+
+
+def archive(record: Path, runs_dir: Path, records_dir: Path) -> Path:
+    """Copy a run's record to the same relative place under ``records_dir``."""
+    target = records_dir / record.relative_to(runs_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(record, target.with_suffix(".tmp"))
+    target.with_suffix(".tmp").replace(target)
+    return target
+
+
+def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path) -> int:
+    """Run what is not done yet, ``jobs`` at a time; returns the number of runs that failed."""
+    todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
+    print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true"}
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    running: dict[subprocess.Popen, tuple[list[str], float]] = {}
+    failed = 0
+    while todo or running:
+        while todo and len(running) < jobs:
+            overrides = todo.pop(0)
+            log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
+            proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env,
+                                    stdout=log.open("w"), stderr=subprocess.STDOUT)
+            running[proc] = (overrides, time.time())
+            print(f"start  {' '.join(overrides)} (log {log})", flush=True)
+        time.sleep(5)
+        for proc in [p for p in running if p.poll() is not None]:
+            overrides, started = running.pop(proc)
+            record = find_record(runs_dir, overrides)
+            state = status(record)
+            if proc.returncode == 0 and state in DONE:
+                target = archive(record, runs_dir, records_dir)
+                error = json.loads(target.read_text())["metrics"].get("final_test/error")
+                print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {target}",
+                      flush=True)
+            else:
+                failed += 1
+                print(f"FAILED exit {proc.returncode}, record status {state}: {' '.join(overrides)}", flush=True)
+    return failed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("campaign", choices=sorted(CAMPAIGNS))
+    parser.add_argument("--init", help="the LSTM init of the headline, conv16 and scans campaigns")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each")
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--records", type=Path, default=Path("results/runs"))
+    parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
+    args = parser.parse_args(argv)
+    if args.campaign != "init_study" and not args.init:
+        parser.error(f"campaign {args.campaign} needs --init; allowed: one of ftn.pooling.TRAINABLE_INITS")
+    runs = list(CAMPAIGNS[args.campaign](args.init))
+    if args.dry_run:
+        for r in runs:
+            print(status(find_record(args.records, r)) or "todo", " ".join(r))
+        return
+    sys.exit(1 if run_campaign(runs, args.jobs, args.runs, args.records, args.runs / "logs") else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""The commit a record names: '-dirty' whenever the code a run executes differs from it, untracked files included."""
+import subprocess
+
+from ftn.logging import git_commit
+
+
+def test_untracked_source_marks_the_commit_dirty(tmp_path):
+    git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    assert not git_commit(tmp_path).endswith("-dirty")
+    (tmp_path / "notes.txt").write_text("outside the code paths\n")
+    assert not git_commit.__wrapped__(tmp_path).endswith("-dirty")
+    (tmp_path / "src" / "new_module.py").write_text("y = 2\n")  # untracked, but it would run
+    assert git_commit.__wrapped__(tmp_path).endswith("-dirty")
