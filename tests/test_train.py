@@ -110,13 +110,19 @@ def test_figures_from_fabricated_records(tmp_path):
             for c, col in enumerate("wrb"):
                 metrics[f"lstm/{layer}/{col}_{gate}"] = float(max_unit[g, c])
     assert torch.equal(learned_units(metrics)["features.6"], max_unit)
-    config = {"model": {"width": 8, "negative_slope": 0.0}, "pooling": {"kind": "lstm"}, "dataset": {"name": "synthetic"}}
-    record = _record("table2", config, metrics, 0, "id0")
-    record["history"] = [{"epoch": e, "step": 10 * e, "test/error": 0.9 - 0.1 * e} for e in range(3)]
-    (tmp_path / "runs" / "r").mkdir(parents=True)
-    (tmp_path / "runs" / "r" / SUMMARY).write_text(json.dumps(record))
+    config = {"model": {"width": 8, "negative_slope": 0.0}, "pooling": {"kind": "lstm", "init": "max_exact"},
+              "dataset": {"name": "synthetic"}, "schedule": {"max_steps": 30}}
+    history = [{"epoch": e, "step": 10 * e, "test/error": 0.9 - 0.1 * e} for e in range(3)]
+    table2 = {**_record("table2", config, metrics, 0, "id0"), "history": history}
+    baseline = {**_record("table2", {**config, "pooling": {"kind": "max"}}, metrics, 0, "id1"), "history": history,
+                "max_locations": {"patches": 10, "kernel_size": 4, "histogram": [0, 2, 3, 5] + [0] * 13}}
+    table4 = {**_record("table4", {**config, "model": {"width": None}}, metrics, 0, "id2"), "history": history}
+    for i, record in enumerate((table2, baseline, table4)):
+        (tmp_path / "runs" / f"r{i}").mkdir(parents=True)
+        (tmp_path / "runs" / f"r{i}" / SUMMARY).write_text(json.dumps(record))
     figures_main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
-    for name in ("fig4_learned_pooling.png", "fig5_test_error.png"):
+    for name in ("fig3_max_locations.png", "fig4_learned_pooling.png", "convnet_test_error.png",
+                 "fig5_vgg16_test_error.png"):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
 
 

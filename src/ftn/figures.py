@@ -1,4 +1,5 @@
-"""Figures from the run records: learned pooling functions (the paper's figure 4) and test-error curves (figure 5).
+"""Figures from the run records: the paper's figures 3 (max locations), 4 (learned pooling) and 5 (VGG16 test
+error), and the Conv N test-error curves of Table 2.
 
     python -m ftn.figures [--runs runs] [--out results]
 """
@@ -64,27 +65,106 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     return out
 
 
-def plot_test_error_curves(records: list[dict], out: Path) -> Path | None:
+def describe(config: dict) -> str:
+    """A curve's label: network, pooling and, for LSTM pooling, its init and non-default scan."""
+    pooling = config["pooling"]
+    label = f"{pooling['kind']}"
+    if pooling["kind"].startswith("lstm"):
+        label += f" {pooling.get('init', '')}" + (f" {pooling['scan']}" if pooling.get("scan", "row") != "row" else "")
+    return label
+
+
+def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
+    """{label: per-seed {epoch: test error %}} from the per-epoch history of each run."""
     curves = defaultdict(list)
     for r in records:
-        c = r["config"]
-        points = [(h["epoch"], 100 * h["test/error"]) for h in r.get("history", []) if "test/error" in h]
+        points = {h["epoch"]: 100 * h["test/error"] for h in r.get("history", []) if "test/error" in h}
         if points:
-            curves[(c["model"]["width"], c["pooling"]["kind"], c["dataset"]["name"])].append(dict(points))
-    if not curves:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (width, pooling, dataset), runs in sorted(curves.items()):
-        epochs = sorted(set.intersection(*(set(run) for run in runs)))
+            curves[describe(r["config"])].append(points)
+    return curves
+
+
+def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | None = None) -> None:
+    """Mean over seeds with a +- 1 std band, over the epochs every seed reached."""
+    for label, runs in sorted(curves.items()):
+        epochs = sorted(e for e in set.intersection(*(set(run) for run in runs)) if last_epoch is None or e < last_epoch)
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
-        ax.plot([e + 1 for e in epochs], mean, marker="o", ms=3,
-                label=f"Conv {width} {pooling} ({len(runs)} seeds, {DATASET_LABELS.get(dataset, dataset)})")
-    ax.set(xlabel="epoch", ylabel="test error (%)", title="Test error per epoch (mean over seeds)")
+        std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
+        x = [e + 1 for e in epochs]
+        (line,) = ax.plot(x, mean, label=f"{label} ({len(runs)} seeds)")
+        ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                        color=line.get_color(), alpha=0.15)
+    ax.set(xlabel="epoch", ylabel="test error (%)")
     ax.legend(fontsize=7)
+
+
+def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
+    """Test error per epoch of the Table 2 runs: one panel per (data, network, budget), bands over seeds."""
+    panels = defaultdict(list)
+    for r in records:
+        c = r["config"]
+        panels[(c["dataset"]["name"], c["model"]["width"], c["schedule"]["max_steps"])].append(r)
+    panels = {k: v for k, v in panels.items() if error_curves(v)}
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
+    for ax, ((dataset, width, steps), runs) in zip(axes[0], sorted(panels.items())):
+        plot_bands(ax, error_curves(runs))
+        ax.set_title(f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations")
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
+    """The paper's figure 5: VGG16 test error over the whole run (a) and the first 20 epochs (b)."""
+    curves = error_curves(records)
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, last, title in ((axes[0], None, "(a) the whole run"), (axes[1], 20, "(b) the first 20 epochs")):
+        plot_bands(ax, curves, last)
+        ax.set_title(f"VGG16 {title}")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_max_locations(records: list[dict], out: Path) -> Path | None:
+    """The paper's figure 3: how many of a window's locations at least one channel's max keeps."""
+    panels = defaultdict(list)
+    for r in records:
+        if "max_locations" in r:
+            panels[r["config"]["model"]["width"]].append(r["max_locations"])
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (width, runs) in zip(axes[0], sorted(panels.items())):
+        counts = torch.tensor([m["histogram"] for m in runs], dtype=torch.float64)
+        share = 100 * counts / counts.sum(1, keepdim=True)  # per seed, % of windows
+        locations = torch.arange(counts.shape[1])
+        ax.bar(locations[1:], share.mean(0)[1:], yerr=share.std(0)[1:] if len(runs) > 1 else None, capsize=2)
+        k = runs[0]["kernel_size"]
+        ax.set(title=f"Conv {width} ({len(runs)} seeds)", xlabel=f"locations kept of the {k}x{k} window",
+               ylabel="% of windows", xticks=locations[1:].tolist())
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def draw_all(runs_dir: Path, out: Path) -> dict[str, Path | None]:
+    """Every figure from the records under ``runs_dir`` into ``out``: {file name: path, or None if no runs}."""
+    out.mkdir(parents=True, exist_ok=True)
+    table2, table4 = load_runs(runs_dir, "table2"), load_runs(runs_dir, "table4")
+    figures = {"fig3_max_locations.png": lambda path: plot_max_locations(table2, path),
+               "fig4_learned_pooling.png": lambda path: plot_learned_pooling(table2, path),
+               "convnet_test_error.png": lambda path: plot_convnet_error_curves(table2, path),
+               "fig5_vgg16_test_error.png": lambda path: plot_vgg_error_curves(table4, path)}
+    return {name: draw(out / name) for name, draw in figures.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,11 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    table2 = load_runs(args.runs, "table2")
-    for path in (plot_learned_pooling(table2, args.out / "fig4_learned_pooling.png"),
-                 plot_test_error_curves(table2, args.out / "fig5_test_error.png")):
-        print(path or "no runs for this figure yet")
+    for name, path in draw_all(args.runs, args.out).items():
+        print(path or f"{name}: not drawn, no runs for it yet")
 
 
 if __name__ == "__main__":

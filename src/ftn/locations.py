@@ -1,0 +1,98 @@
+"""Figure 3's measurement: how many of a window's locations max pooling keeps in at least one channel.
+
+Section 4.2.2: max pooling passes on, per channel, the value of one location of each window.
+For a trained max-pooling Conv N we take 5,000 random 4x4 windows (image, position) of the test
+set at the first pooling layer and count, per window, the distinct argmax locations over the
+channels. The histogram (how many windows keep 1, 2, ..., 16 locations) is added to the run's
+record, from which ``ftn.figures`` draws results/fig3_max_locations.png.
+
+    python -m ftn.locations [--runs runs] [--records results/runs]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+
+from .logging import SUMMARY
+
+PATCHES = 5000
+
+
+def first_pool_input(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, nn.MaxPool2d]:
+    """Activations entering the first max-pooling layer of ``model.features``, and that layer."""
+    for index, layer in enumerate(model.features):
+        if isinstance(layer, nn.MaxPool2d):
+            return model.features[:index](images), layer
+    raise ValueError("model.features has no nn.MaxPool2d; allowed: a max-pooling network (pooling=max)")
+
+
+def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = PATCHES,
+                       seed: int = 0) -> list[int]:
+    """features (N, C, H, W) -> counts[n] = windows whose channels' maxima fall on n distinct locations.
+
+    Windows are the pooling layer's (non-overlapping k x k); ``patches`` of them are drawn at random.
+    """
+    n, c = features.shape[:2]
+    windows = F.unfold(features, kernel_size, stride=kernel_size)  # (N, C * k*k, positions)
+    windows = windows.view(n, c, kernel_size**2, -1)
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randint(n, (patches,), generator=gen)
+    position = torch.randint(windows.shape[-1], (patches,), generator=gen)
+    picked = windows[image, :, :, position].argmax(-1)  # (patches, C): the location each channel keeps
+    distinct = torch.zeros(patches, kernel_size**2, dtype=torch.bool).scatter_(1, picked, True).sum(1)
+    return torch.bincount(distinct, minlength=kernel_size**2 + 1).tolist()
+
+
+@torch.no_grad()
+def measure(record: dict, checkpoint: Path, patches: int = PATCHES) -> dict:
+    """Rebuild the run's model and data from its record, load its weights, and measure figure 3."""
+    config = record["config"]
+    model = instantiate(config["model"]).eval()
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    data = instantiate(config["dataset"])
+    data.setup()
+    images = data.splits["test"][0]
+    used = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:patches]
+    features, pool = first_pool_input(model, images[used])
+    return {"patches": patches, "kernel_size": pool.kernel_size,
+            "histogram": location_histogram(features, pool.kernel_size, patches)}
+
+
+def update(runs_dir: Path, records_dir: Path) -> list[Path]:
+    """Measure every finished max-pooling Table 2 run with a checkpoint that has no measurement yet."""
+    done = []
+    for path in sorted(runs_dir.glob(f"**/{SUMMARY}")):
+        record = json.loads(path.read_text())
+        checkpoint = path.parent / "checkpoints" / "last.ckpt"
+        if (record.get("experiment") != "table2" or record.get("status") != "finished" or "max_locations" in record
+                or record["config"]["pooling"]["kind"] != "max" or not checkpoint.exists()):
+            continue
+        record["max_locations"] = measure(record, checkpoint)
+        for target in (path, records_dir / path.relative_to(runs_dir)):
+            if target.exists():
+                tmp = target.with_suffix(".tmp")
+                tmp.write_text(json.dumps(record, indent=1, default=str))
+                tmp.replace(target)
+        done.append(path)
+        print(f"{path}: {record['max_locations']['histogram']}")
+    return done
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--records", type=Path, default=Path("results/runs"))
+    args = parser.parse_args(argv)
+    if not update(args.runs, args.records):
+        print("no finished max-pooling table2 run without a measurement")
+
+
+if __name__ == "__main__":
+    main()
