@@ -59,6 +59,10 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
             ax.plot(lstm_scan(x, params, slope), label=f"Conv {c['model']['width']} {c['pooling']['kind']} s{r['seed']}")
         ax.set(title=f"learned pooling, layer {layer} ({k}x{k})", xlabel="window (sorted by average)", ylabel="output")
         ax.legend(fontsize=7)
+    return save(fig, out)
+
+
+def save(fig: plt.Figure, out: Path) -> Path:
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
@@ -111,10 +115,7 @@ def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     for ax, ((dataset, width, steps), runs) in zip(axes[0], sorted(panels.items())):
         plot_bands(ax, error_curves(runs))
         ax.set_title(f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
@@ -126,10 +127,7 @@ def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
     for ax, last, title in ((axes[0], None, "(a) the whole run"), (axes[1], 20, "(b) the first 20 epochs")):
         plot_bands(ax, curves, last)
         ax.set_title(f"VGG16 {title}")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def plot_max_locations(records: list[dict], out: Path) -> Path | None:
@@ -150,10 +148,7 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
         ax.set(title=f"Conv {width} ({len(runs)} seeds)", xlabel=f"locations kept of the {k}x{k} window",
                ylabel="% of windows", xticks=locations[1:].tolist())
         ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def draw_all(runs_dir: Path, out: Path) -> dict[str, Path | None]:
