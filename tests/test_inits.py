@@ -32,7 +32,8 @@ def test_trainable_inits_give_every_parameter_gradient(init, k, impl):
 
 @pytest.mark.parametrize("impl", ["reference", "fused"])
 @pytest.mark.parametrize("init,frozen", [("avg_exact", {"w_f", "r_f", "b_f", "w_o", "r_o", "b_o"}),
-                                         ("max_exact", {"w_o", "r_o", "b_o"})])
+                                         ("max_exact", {"w_o", "r_o", "b_o"}),
+                                         ("max_relu", {"w_f", "r_f", "b_f"})])
 def test_exact_inits_have_the_documented_frozen_gates(init, frozen, impl):
     assert frozen <= set(frozen_entries(first_step_grad(init, 4, impl)))
 

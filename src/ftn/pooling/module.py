@@ -12,7 +12,7 @@ from .windows import SCANS
 # Initialisations. Trainable ones leave every gate unsaturated, so each of the 12 parameters
 # gets gradient; the *_exact ones reproduce max/avg pooling exactly with saturated gates.
 TRAINABLE_INITS = ("lasagne", "lasagne_unit_g", "avg_soft")
-EXACT_INITS = ("max_exact", "avg_exact")
+EXACT_INITS = ("max_exact", "max_relu", "avg_exact")
 INITS = TRAINABLE_INITS + EXACT_INITS
 # Row/column names and indices of the (4, 3) parameter block.
 GATES, COLUMNS = "ifog", "wrb"
@@ -49,6 +49,10 @@ def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=
         o = 1); on negative inputs it returns psi(psi(max x)) = a^2 max x. Its i, f and o gates are
         saturated, so w, r, b of i, f, o get no gradient: it is for drop-in use where outputs must
         equal max pooling before fine-tuning, not for training from scratch.
+    max_relu: max pooling for ReLU networks (a = 0), exactly for non-negative inputs, with only the f gate
+        saturated: f = 1, i = 1/2, o = sigmoid(2), g_t = k * relu(x_t - h_{t-1}) with k = 1 / (i o), so
+        h_t = h_{t-1} + relu(x_t - h_{t-1}). The i, o and g parameters (9 of 12) train; f's do not.
+        With a > 0 it is not max pooling (use max_exact).
     avg_exact: the mean of psi(x) (i = 1/L, f = o = 1); for c < 0, a times that. Its f and o gates
         are saturated (b = SATURATE, sigmoid = 1.0 in float32), so their 6 parameters get no gradient.
     """
@@ -69,6 +73,11 @@ def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=
         p[F, W], p[F, R] = -SHARPNESS, SHARPNESS
         p[O, B] = SATURATE
         p[G, W] = 1.0
+    elif kind == "max_relu":
+        p[F, B] = SATURATE
+        p[O, B] = SOFT_OUTPUT_BIAS
+        gain = 1.0 / (0.5 * torch.sigmoid(torch.tensor(SOFT_OUTPUT_BIAS)).item())  # 1 / (i o), i = sigmoid(0)
+        p[G, W], p[G, R] = gain, -gain
     elif kind == "avg_exact":
         p[I, B] = math.log(1.0 / (seq_len - 1)) if seq_len > 1 else SATURATE  # sigmoid(b) = 1/L
         p[F, B] = p[O, B] = SATURATE
