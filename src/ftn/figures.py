@@ -102,31 +102,41 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
     ax.legend(fontsize=7)
 
 
+def panels_by(records: list[dict], key) -> dict[tuple, list[dict]]:
+    """Records grouped by ``key(config)``, keeping only groups that have a test-error history."""
+    groups = defaultdict(list)
+    for r in records:
+        groups[key(r["config"])].append(r)
+    return {k: v for k, v in sorted(groups.items()) if error_curves(v)}
+
+
+def dataset_and_budget(config: dict) -> tuple[str, int]:
+    return DATASET_LABELS.get(config["dataset"]["name"], config["dataset"]["name"]), config["schedule"]["max_steps"]
+
+
 def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     """Test error per epoch of the Table 2 runs: one panel per (data, network, budget), bands over seeds."""
-    panels = defaultdict(list)
-    for r in records:
-        c = r["config"]
-        panels[(c["dataset"]["name"], c["model"]["width"], c["schedule"]["max_steps"])].append(r)
-    panels = {k: v for k, v in panels.items() if error_curves(v)}
+    panels = panels_by(records, lambda c: (*dataset_and_budget(c), c["model"]["width"]))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
-    for ax, ((dataset, width, steps), runs) in zip(axes[0], sorted(panels.items())):
+    for ax, ((dataset, steps, width), runs) in zip(axes[0], panels.items()):
         plot_bands(ax, error_curves(runs))
-        ax.set_title(f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations")
+        ax.set_title(f"Conv {width}, {dataset}, {steps} iterations")
     return save(fig, out)
 
 
 def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
-    """The paper's figure 5: VGG16 test error over the whole run (a) and the first 20 epochs (b)."""
-    curves = error_curves(records)
-    if not curves:
+    """The paper's figure 5: VGG16 test error over the whole run (a) and the first 20 epochs (b), a row per
+    (data, budget)."""
+    panels = panels_by(records, dataset_and_budget)
+    if not panels:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, last, title in ((axes[0], None, "(a) the whole run"), (axes[1], 20, "(b) the first 20 epochs")):
-        plot_bands(ax, curves, last)
-        ax.set_title(f"VGG16 {title}")
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.5 * len(panels)), squeeze=False)
+    for row, ((dataset, steps), runs) in zip(axes, panels.items()):
+        for ax, last, part in ((row[0], None, "(a) the whole run"), (row[1], 20, "(b) the first 20 epochs")):
+            plot_bands(ax, error_curves(runs), last)
+            ax.set_title(f"VGG16, {dataset}, {steps} iterations: {part}")
     return save(fig, out)
 
 
