@@ -100,3 +100,21 @@ def test_export_trained_ftn_matches_eager(tmp_path):
     reloaded = torch.export.load(tmp_path / "ftn.pt2").module()
     x2 = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(reloaded(x2), model(x2), rtol=1e-5, atol=1e-6)
+
+
+def test_compile_under_autocast_keeps_the_fused_float32_op():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, padding=1), LSTMPool2d(2, init="random"))
+    x = torch.rand(2, 2, 8, 8)
+
+    def run(fn) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = fn(x)
+        return y, torch.autograd.grad(y.sum(), list(model.parameters()))
+
+    expected_out, expected_grads = run(model)
+    out, grads = run(torch.compile(model, fullgraph=True, backend="aot_eager"))
+    assert out.dtype == expected_out.dtype == torch.float32
+    torch.testing.assert_close(out, expected_out)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, expected)
