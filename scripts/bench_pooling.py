@@ -1,8 +1,9 @@
 """max_pool2d vs the reference LSTM pooling vs the fused one, measured side by side in one run.
 
-    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda]
+    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda] [--threads N]
 
-Prints median times (forward+backward and forward only) and their ratios to max_pool2d
+Prints median times and their interquartile ranges (torch.utils.benchmark; forward+backward
+and forward only) and the ratios of the medians to max_pool2d
 for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 100x8x8x8 with k=8),
 and the memory each keeps for its backward (saved tensors, the input included).
 """
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import median_seconds
+from ftn.benchmark import measure
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 
 CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
@@ -38,12 +39,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
     if cpu_kernel.available():  # reported apart: the timings below use the cached build
         print(f"fused CPU kernel build from scratch: {cpu_kernel.build_seconds():.2f} s")
-    print(f"{'shape':>18} {'k':>2} | {'max ms':>7} {'ref ms':>7} {'fused ms':>8} | {'ref/max':>7} {'fused/max':>9} | pass")
+    print("times: median ms (interquartile range ms)")
+    print(f"{'shape':>18} {'k':>2} | {'max ms':>13} {'ref ms':>15} {'fused ms':>13} | {'ref/max':>7} {'fused/max':>9} | pass")
     for shape, k in tqdm(CASES, desc="cases", leave=False):
         x = torch.rand(shape, device=device, requires_grad=True)
         params = init_params("lasagne", k * k).to(device).requires_grad_()
@@ -60,9 +64,11 @@ def main() -> None:
                 else:
                     def run(op=op):
                         timed(op)
-                results[name] = median_seconds(run, args.repeats, device) * 1e3
-            tqdm.write(f"{str(shape):>18} {k:>2} | {results['max']:7.2f} {results['ref']:7.2f} {results['fused']:8.2f} | "
-                  f"{results['ref'] / results['max']:7.2f} {results['fused'] / results['max']:9.2f} | {label}")
+                results[name] = measure(run, args.repeats)
+            ms = {name: f"{m.median * 1e3:.2f} ({m.iqr * 1e3:.2f})" for name, m in results.items()}
+            ratio = {name: results[name].median / results["max"].median for name in ("ref", "fused")}
+            tqdm.write(f"{str(shape):>18} {k:>2} | {ms['max']:>13} {ms['ref']:>15} {ms['fused']:>13} | "
+                       f"{ratio['ref']:7.2f} {ratio['fused']:9.2f} | {label}")
         saved = {name: saved_megabytes(op) for name, op in ops.items()}
         tqdm.write(f"{str(shape):>18} {k:>2} | saved for backward, MB: max {saved['max']:.1f}, ref {saved['ref']:.1f}, "
               f"fused {saved['fused']:.1f} (input {x.numel() * x.element_size() / 2**20:.1f})")

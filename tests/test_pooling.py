@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftn.pooling import SCANS, LSTMPool2d, PoolFactory, cpu_kernel, init_params, lstm_pool2d, lstm_scan
+from ftn.pooling import (SCANS, LSTMPool2d, PoolFactory, cpu_kernel, init_params, lstm_pool2d, lstm_scan,
+                         resolved_impl)
 from ftn.pooling.windows import scan_permutation
 
 needs_fused = pytest.mark.skipif(not cpu_kernel.available(), reason="no C compiler for the fused CPU kernel")
@@ -136,6 +137,9 @@ def test_factory_sharing_modes():
     (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, impl="cuda"), "impl='cuda'"),
     (lambda x: lstm_pool2d(x.half(), torch.zeros(4, 3).half(), 2, impl="fused"), "impl='fused'"),
     (lambda x: LSTMPool2d(2, init="median"), "init='median'"),
+    (lambda x: LSTMPool2d(kernel_size=0), "kernel_size=0"),
+    (lambda x: LSTMPool2d(2, stride=0), "stride=0"),
+    (lambda x: LSTMPool2d(2, padding=2), "padding=2"),
     (lambda x: PoolFactory("min"), "pooling.kind='min'"),
 ])
 def test_bad_input_gives_one_clear_line(call, message):
@@ -146,5 +150,53 @@ def test_bad_input_gives_one_clear_line(call, message):
 
 def test_auto_falls_back_to_reference_for_half():
     x = torch.rand(1, 2, 4, 4, dtype=torch.bfloat16)
-    y = lstm_pool2d(x, init_params("max_exact", 4).to(torch.bfloat16), 2)
-    assert y.shape == (1, 2, 2, 2)
+    params = init_params("max_exact", 4).to(torch.bfloat16)
+    assert resolved_impl(x, params) == "reference"
+    assert lstm_pool2d(x, params, 2).shape == (1, 2, 2, 2)
+
+
+@needs_fused
+def test_autocast_runs_the_fused_kernel_in_float32():
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+    pool = LSTMPool2d(2, init="lasagne", negative_slope=0.3)
+    x = torch.rand(2, 2, 6, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = conv(x)
+        assert features.dtype == torch.bfloat16
+        assert resolved_impl(features, pool.params) == "fused-cpu"
+        assert resolved_impl(features, pool.params, "reference") == "reference"
+        y = pool(features)
+    assert y.dtype == torch.float32  # the op's autocast rule: computed in float32
+    grad_x, grad_p = torch.autograd.grad(y.sum(), (conv.weight, pool.params))
+    # the same float32 computation on the bf16 features, through the reference
+    features = conv(x).to(torch.bfloat16).float()
+    ref = lstm_pool2d(features, pool.params, 2, negative_slope=0.3, impl="reference")
+    torch.testing.assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    assert grad_x.abs().sum() > 0 and grad_p.abs().sum() > 0
+    torch.testing.assert_close(grad_p, torch.autograd.grad(ref.sum(), pool.params)[0], rtol=1e-3, atol=1e-3)
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("where", ["x", "w_g", "b_i", "r_f", "w_o"])
+@pytest.mark.parametrize("region", [False, True])
+def test_fused_propagates_nan_as_the_reference(dtype, where, region):
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 8, 8, dtype=dtype)
+    params = torch.randn(4, 3, *((4, 4) if region else ()), dtype=dtype) * 0.5
+    if where == "x":
+        x[0, 1, 2, 3] = float("nan")  # one window of one channel
+    else:
+        gate, col = {"w_g": (3, 0), "b_i": (0, 2), "r_f": (1, 1), "w_o": (2, 0)}[where]
+        params[gate, col] = float("nan")  # every window (per-position: every position)
+    x.requires_grad_()
+    params.requires_grad_()
+    results = []
+    for impl in ("reference", "fused"):
+        y = lstm_pool2d(x, params, 2, negative_slope=0.3, impl=impl)
+        results.append((y, *torch.autograd.grad(y.sum(), (x, params))))
+    assert results[0][0].isnan().any()  # the case really produces NaN
+    for ref, fused in zip(*results):
+        assert torch.equal(fused.isnan(), ref.isnan())
+        torch.testing.assert_close(fused, ref, equal_nan=True)

@@ -7,44 +7,56 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftn.pooling import lstm_pool2d, triton_kernel
-from ftn.pooling.functional import _FusedScan
+from ftn.pooling import lstm_pool2d, resolved_impl, triton_kernel
 from ftn.pooling.windows import extract_windows
 
 pytestmark = pytest.mark.skipif(not triton_kernel.available(), reason="Triton is not installed")
 
 
-def check_against_reference(device: str) -> None:
+def triton_pool(x, params, k, stride, padding, slope, scan):
+    """lstm_pool2d's windows through the Triton op itself (on CPU tensors it needs TRITON_INTERPRET=1)."""
+    windows = extract_windows(x, k, stride, padding, scan)
+    h = torch.ops.ftn.lstm_scan_triton(windows.reshape(k * k, -1), params.reshape(12, -1), slope)
+    return h.view(windows.shape[1:])
+
+
+def registered_pool(x, params, k, stride, padding, slope, scan):
+    """The public path: lstm_pool2d -> torch.ops.ftn.lstm_scan, whose CUDA kernel is the Triton op."""
+    return lstm_pool2d(x, params, k, stride, padding, slope, scan, impl="fused")
+
+
+def check_against_reference(device: str, pool) -> None:
     torch.manual_seed(0)
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-4)):
         for k, stride, padding, region, scan in [(2, 2, 0, False, "row"), (3, 2, 1, True, "snake"),
                                                   (4, 4, 0, False, "column"), (3, 1, 1, True, "row_reversed")]:
             x = torch.rand(2, 3, 9, 7, dtype=dtype, device=device, requires_grad=True)
-            windows = extract_windows(x, k, stride, padding, scan)
-            positions = windows.shape[-2:] if region else ()
+            positions = extract_windows(x, k, stride, padding, scan).shape[-2:] if region else ()
             params = (torch.randn(4, 3, *positions, dtype=dtype, device=device) * 0.7).requires_grad_()
             ref = lstm_pool2d(x, params, k, stride, padding, 0.2, scan, impl="reference")
-            seq = windows.reshape(k * k, -1)
-            fused = _FusedScan.apply(seq, params.reshape(12, -1), 0.2, triton_kernel).view(ref.shape)
+            fused = pool(x, params, k, stride, padding, 0.2, scan)
             grad = torch.randn_like(ref)
             for a, b in zip(torch.autograd.grad(ref, (x, params), grad), torch.autograd.grad(fused, (x, params), grad)):
                 torch.testing.assert_close(b, a, rtol=tol, atol=tol)
             torch.testing.assert_close(fused, ref, rtol=tol, atol=tol)
     x = torch.rand(4, 6, dtype=torch.float64, device=device, requires_grad=True)
     p = (torch.randn(12, 1, dtype=torch.float64, device=device) * 0.7).requires_grad_()
-    assert torch.autograd.gradcheck(lambda x, p: _FusedScan.apply(x, p, 0.3, triton_kernel), (x, p))
+    assert torch.autograd.gradcheck(lambda x, p: torch.ops.ftn.lstm_scan_triton(x, p, 0.3), (x, p))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
 def test_triton_matches_reference_on_cuda():
-    check_against_reference("cuda")
+    check_against_reference("cuda", triton_pool)
+    check_against_reference("cuda", registered_pool)
     x = torch.rand(2, 3, 8, 8, device="cuda")
-    assert triton_kernel.supports(x, torch.zeros(4, 3, device="cuda"))  # auto picks it on CUDA
+    assert resolved_impl(x, torch.zeros(4, 3, device="cuda")) == "fused-triton"  # auto picks it on CUDA
+    torch.library.opcheck(torch.ops.ftn.lstm_scan, (x.view(4, -1), torch.randn(12, 1, device="cuda"), 0.3))
+    torch.library.opcheck(torch.ops.ftn.lstm_scan_triton, (x.view(4, -1), torch.randn(12, 1, device="cuda"), 0.3))
 
 
-@pytest.mark.skipif(not triton_kernel.INTERPRET, reason="runs in the TRITON_INTERPRET=1 subprocess below")
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="runs in the TRITON_INTERPRET=1 subprocess below")
 def test_interpreted_kernel_matches_reference():
-    check_against_reference("cpu")
+    check_against_reference("cpu", triton_pool)
 
 
 def test_triton_kernel_under_the_cpu_interpreter():

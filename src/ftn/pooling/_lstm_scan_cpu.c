@@ -4,19 +4,28 @@
  * Layout: x is (L, M) contiguous, window j = n * S + s uses parameter column s of the
  * (12, S) parameter block (S = 1: one shared unit). Windows are processed in chunks of
  * CHUNK so that the inner loops run over contiguous windows and vectorise (expf via
- * glibc's libmvec under -ffast-math). The backward recomputes the forward for its chunk
+ * glibc's libmvec). The backward recomputes the forward for its chunk
  * into a small per-thread scratch instead of keeping gates alive between passes.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <omp.h>
 
+/* glibc's math.h declares the vector variants of exp (libmvec) only under __FAST_MATH__, i.e. only
+ * with -ffinite-math-only, which would let gcc drop NaN handling: a NaN gate would then give a
+ * finite h where the reference gives NaN. Declaring them here keeps the loops vectorised with NaN
+ * semantics intact (libmvec handles NaN and inf inputs on its scalar fallback path). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((__simd__("notinbranch"))) float expf(float);
+__attribute__((__simd__("notinbranch"))) double exp(double);
+#endif
+
 #define CHUNK 256
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
 #define FN(name) CAT(name, SUFFIX)
 
-/* exp(-z) must stay finite under -ffast-math; sigmoid is already 0 (float) there. */
+/* Clamp so exp(-z) stays finite (sigmoid is already 0 there); a NaN z fails the test and stays NaN. */
 static inline REAL sigmoid(REAL z) {
     z = z < -EXP_LIMIT ? -EXP_LIMIT : z;
     return (REAL)1 / ((REAL)1 + EXP(-z));

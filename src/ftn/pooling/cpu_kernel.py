@@ -4,7 +4,8 @@ Why plain C through ctypes: a C compiler is on virtually every Linux machine, th
 file builds in about a second with no torch headers (a torch C++ extension takes a
 minute), and gcc vectorises the sigmoid's exp through glibc's libmvec. The shared
 library is cached per source, flags and CPU; without a compiler ``available()`` is
-False and the reference implementation is used.
+False and the reference implementation is used. ops.py registers forward and backward
+as the CPU kernels of ``torch.ops.ftn.lstm_scan``.
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ import torch
 
 SOURCE = Path(__file__).with_name("_lstm_scan_cpu.c")
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-std=c11"]
-# -ffast-math lets gcc vectorise expf; it is applied when compiling only, never when
-# linking, because gcc 12 then links crtfastmath.o, which flushes denormals process-wide.
-COMPILE_ONLY = ["-ffast-math"]
+# -ffast-math lets gcc vectorise the loops; -fno-finite-math-only keeps NaN and inf semantics, so a
+# NaN input or parameter gives NaN as in the reference (the C source declares libmvec's vector exp,
+# which glibc hides without finite math). Applied when compiling only, never when linking, because
+# gcc 12 then links crtfastmath.o, which flushes denormals process-wide.
+COMPILE_ONLY = ["-ffast-math", "-fno-finite-math-only"]
 VARIANTS = {torch.float32: ("float", "expf", "80.0f", "_f32"), torch.float64: ("double", "exp", "700.0", "_f64")}
 
 
@@ -85,12 +88,10 @@ def build_seconds() -> float:
     return time.perf_counter() - start
 
 
+# Dynamo calls it once at trace time instead of tracing the build (shutil, os.stat, ctypes).
+@torch.compiler.assume_constant_result
 def available() -> bool:
     return _library() is not None
-
-
-def supports(x: torch.Tensor, params: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype in VARIANTS and params.dtype == x.dtype and available()
 
 
 def _ptr(t: torch.Tensor) -> ctypes.c_void_p:

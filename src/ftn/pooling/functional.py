@@ -1,38 +1,56 @@
 """Functional LSTM pooling: ``lstm_pool2d`` and the window-free ``lstm_scan``.
 
-``impl`` picks the implementation: "reference" (Python loop + autograd), "fused" (one
-kernel pass forward, recomputing backward: C on the CPU, Triton on CUDA) or "auto"
-(fused wherever it applies, otherwise the reference).
+``impl`` picks the implementation: "reference" (Python loop + autograd), "fused" (the
+registered op ``torch.ops.ftn.lstm_scan``: one kernel pass forward, recomputing backward;
+C on the CPU, Triton on CUDA) or "auto" (fused wherever it applies, otherwise the
+reference). ``resolved_impl`` names the one that runs.
 """
 from __future__ import annotations
 
 import torch
 
-from . import cpu_kernel, triton_kernel
+from . import cpu_kernel, ops, triton_kernel
 from .reference import lstm_scan_reference
 from .windows import extract_windows, output_size
 
 IMPLS = ("auto", "fused", "reference")
-_BACKENDS = (cpu_kernel, triton_kernel)
+RESOLVED = ("fused-cpu", "fused-triton", "reference")
+KERNEL_DTYPES = (torch.float32, torch.float64)
 
 
-class _FusedScan(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, params, slope, backend):
-        ctx.save_for_backward(x, params)
-        ctx.slope, ctx.backend = slope, backend
-        return backend.forward(x, params, slope)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):
-        x, params = ctx.saved_tensors
-        grad_x, grad_p = ctx.backend.backward(x, params, grad_out.contiguous(), ctx.slope)
-        return grad_x, grad_p, None, None
+def _kernel_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype the op computes in: its autocast rule runs every non-float64 input in float32."""
+    if t.dtype != torch.float64 and t.is_floating_point() and torch.is_autocast_enabled(t.device.type):
+        return torch.float32
+    return t.dtype
 
 
-def _fused_backend(x: torch.Tensor, params: torch.Tensor):
-    return next((b for b in _BACKENDS if b.supports(x, params)), None)
+def check_impl(impl: str) -> None:
+    if impl not in IMPLS:
+        raise ValueError(f"impl={impl!r} is not an implementation; allowed: {', '.join(IMPLS)}")
+
+
+def resolved_impl(x: torch.Tensor, params: torch.Tensor, impl: str = "auto") -> str:
+    """The implementation ``lstm_scan``/``lstm_pool2d`` run for these tensors, in the current autocast state.
+
+    Returns "fused-cpu" (the C kernel), "fused-triton" (CUDA) or "reference" (the Python loop).
+    Raises the one-line ``impl='fused'`` error where the fused op does not apply.
+    """
+    check_impl(impl)
+    if impl == "reference":
+        return "reference"
+    dtype = _kernel_dtype(x)
+    if dtype in KERNEL_DTYPES and _kernel_dtype(params) == dtype and params.device == x.device:
+        if x.device.type == "cpu" and cpu_kernel.available():
+            return "fused-cpu"
+        if x.device.type == "cuda" and triton_kernel.available():
+            return "fused-triton"
+    if impl == "fused":
+        raise ValueError(
+            f"impl='fused' does not cover a {x.dtype} input on {x.device} with {params.dtype} params; "
+            "allowed: float32/float64 (or any float under autocast) on the CPU with a C compiler, or CUDA with Triton"
+        )
+    return "reference"
 
 
 def lstm_scan(
@@ -49,25 +67,17 @@ def lstm_scan(
         impl: "auto", "fused" or "reference".
 
     Returns:
-        (*batch, *positions).
+        (*batch, *positions); float32 when the fused op runs under autocast.
     """
-    if impl not in IMPLS:
-        raise ValueError(f"impl={impl!r} is not an implementation; allowed: {', '.join(IMPLS)}")
+    check_impl(impl)
     pos = tuple(params.shape[2:])
     if params.shape[:2] != (4, 3) or (pos and tuple(x.shape[x.dim() - len(pos):]) != pos):
         allowed = f"(4, 3) or (4, 3, *trailing dims of the input {tuple(x.shape[1:])})"
         raise ValueError(f"params has shape {tuple(params.shape)}; allowed: {allowed}")
-    backend = None if impl == "reference" else _fused_backend(x, params)
-    if backend is None:
-        if impl == "fused":
-            raise ValueError(
-                f"impl='fused' does not cover a {x.dtype} input on {x.device} with {params.dtype} params; "
-                "allowed: float32/float64 on the CPU with a C compiler, or CUDA with Triton"
-            )
+    if resolved_impl(x, params, impl) == "reference":
         return lstm_scan_reference(x, params, negative_slope)
-    size = params[0, 0].numel()
-    seq = x.reshape(x.shape[0], -1).contiguous()
-    h = _FusedScan.apply(seq, params.reshape(12, size).contiguous(), float(negative_slope), backend)
+    # One op for every device: torch's dispatcher picks the C or the Triton kernel.
+    h = ops.lstm_scan_op(x.reshape(x.shape[0], -1), params.reshape(12, -1), float(negative_slope))
     return h.view(x.shape[1:])
 
 
@@ -100,4 +110,4 @@ def lstm_pool2d(
     return lstm_scan(windows, params, negative_slope, impl)
 
 
-__all__ = ["lstm_pool2d", "lstm_scan", "output_size", "IMPLS"]
+__all__ = ["IMPLS", "RESOLVED", "lstm_pool2d", "lstm_scan", "output_size", "resolved_impl"]

@@ -6,8 +6,8 @@ import math
 import torch
 from torch import nn
 
-from .functional import IMPLS, lstm_pool2d
-from .windows import SCANS
+from .functional import check_impl, lstm_pool2d
+from .windows import SCANS, check_window
 
 # Initialisations. Trainable ones leave every gate unsaturated, so each of the 12 parameters
 # gets gradient; the *_exact ones reproduce max/avg pooling exactly with saturated gates.
@@ -123,9 +123,10 @@ class LSTMPool2d(nn.Module):
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")
-        if impl not in IMPLS:
-            raise ValueError(f"impl={impl!r} is not an implementation; allowed: {', '.join(IMPLS)}")
-        self.kernel_size, self.stride, self.padding = kernel_size, stride or kernel_size, padding
+        check_impl(impl)
+        stride = kernel_size if stride is None else stride
+        check_window(kernel_size, stride, padding)  # at construction, not at the first forward
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.negative_slope, self.scan, self.impl = negative_slope, scan, impl
         shape = tuple(output_size) if output_size else ()
         self.params = params if params is not None else nn.Parameter(init_params(init, kernel_size**2, shape))

@@ -1,15 +1,19 @@
-"""Fused LSTM recurrence for CUDA, in Triton: same layout and contract as cpu_kernel.
+"""Fused LSTM recurrence for CUDA, in Triton: the CUDA kernels of ``torch.ops.ftn.lstm_scan``.
 
 x is (L, M) contiguous, params (12, S); window j uses parameter column j % S. Each
 program owns BLOCK windows and runs all L steps in registers. The backward first
 replays the forward into transient (L, M) buffers of h_{t-1} and c_{t-1}, then runs the
 reverse sweep; nothing but the input is kept between forward and backward. Parameter
-gradients are reduced per program and added atomically. Under TRITON_INTERPRET=1 the
-same kernels run on CPU tensors, which is how the tests check them without a GPU.
+gradients are reduced per program and added atomically.
+
+The two launches are registered with ``torch.library.triton_op`` as
+``torch.ops.ftn.lstm_scan_triton`` and ``torch.ops.ftn.lstm_scan_triton_backward`` (kernels
+launched through ``wrap_triton``, so torch.compile can see them when they are called directly);
+ops.py makes them the CUDA kernels of ``ftn::lstm_scan``. Under TRITON_INTERPRET=1 the same
+ops run eagerly on CPU tensors (``wrap_triton`` then hands back the interpreted kernel), which
+is how the tests check them without a GPU; their fake kernels (the traced bodies) need a GPU.
 """
 from __future__ import annotations
-
-import os
 
 import torch
 
@@ -20,17 +24,10 @@ except ImportError:  # CPU-only torch builds ship no Triton
     triton = None
 
 BLOCK = 128
-INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
-DTYPES = (torch.float32, torch.float64)
 
 
 def available() -> bool:
     return triton is not None
-
-
-def supports(x: torch.Tensor, params: torch.Tensor) -> bool:
-    on_device = x.is_cuda or (INTERPRET and x.device.type == "cpu")
-    return available() and on_device and x.dtype in DTYPES and params.dtype == x.dtype
 
 
 if triton is not None:
@@ -127,7 +124,7 @@ if triton is not None:
             k += 1
 
 
-def _grid(m: int):
+def _grid(m: int) -> tuple[int]:
     return (triton.cdiv(m, BLOCK),)
 
 
@@ -135,23 +132,29 @@ def _slope(x: torch.Tensor, slope: float) -> torch.Tensor:
     return torch.full((1,), slope, dtype=x.dtype, device=x.device)
 
 
-def forward(x: torch.Tensor, params: torch.Tensor, slope: float) -> torch.Tensor:
-    length, m = x.shape
-    out = x.new_empty(m)
-    _forward_kernel[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, slope),
-                              L=length, BLOCK=BLOCK, STORE=False)
-    return out
+if triton is not None:
+    from torch.library import triton_op, wrap_triton
 
+    @triton_op("ftn::lstm_scan_triton", mutates_args=())
+    def lstm_scan_triton(x: torch.Tensor, params: torch.Tensor, negative_slope: float) -> torch.Tensor:
+        length, m = x.shape
+        out = x.new_empty(m)
+        wrap_triton(_forward_kernel)[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, negative_slope),
+                                               L=length, BLOCK=BLOCK, STORE=False)
+        return out
 
-def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor, slope: float):
-    length, m = x.shape
-    size = params.shape[1]
-    hs, cs = torch.empty_like(x), torch.empty_like(x)  # transient: freed when backward returns
-    out = x.new_empty(m)
-    slope_t = _slope(x, slope)
-    _forward_kernel[_grid(m)](x, params, out, hs, cs, m, size, slope_t, L=length, BLOCK=BLOCK, STORE=True)
-    grad_x = torch.empty_like(x)
-    grad_p = torch.zeros_like(params)
-    _backward_kernel[_grid(m)](x, params, grad_out, grad_x, grad_p, hs, cs, m, size, slope_t,
-                               L=length, BLOCK=BLOCK, SHARED=size == 1)
-    return grad_x, grad_p
+    @triton_op("ftn::lstm_scan_triton_backward", mutates_args=())
+    def lstm_scan_triton_backward(x: torch.Tensor, params: torch.Tensor, grad_h: torch.Tensor,
+                                  negative_slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+        length, m = x.shape
+        size = params.shape[1]
+        hs, cs = torch.empty_like(x), torch.empty_like(x)  # transient: freed when backward returns
+        out = x.new_empty(m)
+        slope = _slope(x, negative_slope)
+        wrap_triton(_forward_kernel)[_grid(m)](x, params, out, hs, cs, m, size, slope,
+                                               L=length, BLOCK=BLOCK, STORE=True)
+        grad_x = torch.empty_like(x)
+        grad_p = torch.zeros_like(params)
+        wrap_triton(_backward_kernel)[_grid(m)](x, params, grad_h, grad_x, grad_p, hs, cs, m, size, slope,
+                                                L=length, BLOCK=BLOCK, SHARED=size == 1)
+        return grad_x, grad_p

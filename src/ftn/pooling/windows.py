@@ -35,14 +35,19 @@ def output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel_size) // stride + 1
 
 
-def check_geometry(height: int, width: int, kernel_size: int, stride: int, padding: int) -> None:
+def check_window(kernel_size: int, stride: int, padding: int) -> None:
+    """The input-independent checks, shared by the function and the module's constructor."""
     for key, value in (("kernel_size", kernel_size), ("stride", stride)):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{key}={value!r} is invalid; allowed: an int >= 1")
     if not isinstance(padding, int) or not 0 <= padding <= kernel_size // 2:
         raise ValueError(
             f"padding={padding!r} is invalid; allowed: an int in [0, kernel_size // 2 = {kernel_size // 2}]"
         )
+
+
+def check_geometry(height: int, width: int, kernel_size: int, stride: int, padding: int) -> None:
+    check_window(kernel_size, stride, padding)
     if kernel_size > min(height, width) + 2 * padding:
         raise ValueError(
             f"kernel_size={kernel_size} is larger than the padded input "
