@@ -2,7 +2,8 @@
 # Prepare what a GPU machine needs beside the repo: Python wheels in .whl/ and the data in .gpu_data/.
 #
 #   scripts/gpu_kit.sh                  # wheels for the GPU machine (CPython 3.12, manylinux x86_64) + data
-#   PY_VERSION=3.11 WHEELS=/tmp/w311 DATA_DIR= scripts/gpu_kit.sh   # the same set for this machine (rehearsal)
+#   PY_VERSION=3.11 WHEELS=/tmp/w311 DATA_DIR= scripts/gpu_kit.sh   # the same set for this machine's Python
+#   scripts/gpu_kit.sh rehearse [VENV]  # gpu_run.sh DEVICE=cpu in a fresh venv that holds only the image's packages
 #
 # The GPU image already has torch, Lightning, torchvision, triton, numpy, click, protobuf, requests ... (the
 # list below, from the device notes' KINDS.md). It lacks hydra-core, omegaconf, antlr4, kornia(+kornia_rs),
@@ -38,6 +39,35 @@ seaborn sentencepiece sentence-transformers setuptools shellingham simplejson si
 tabulate tensorboard tensorboard-data-server tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch
 torchaudio torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope triton typer
 typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp"
+
+if [ "${1:-}" = rehearse ]; then
+    # A fresh venv that sees only those packages of VENV (default: the project's .venv) that the GPU image has,
+    # plus wheels for this Python built exactly as for the GPU; then the whole GPU script with tiny sizes.
+    # A missing wheel shows up as an import failure here instead of on the GPU machine.
+    src_venv=${2:-.venv}
+    py=$("$src_venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    rehearsal=${REHEARSAL_DIR:-/tmp/ftn-gpu-rehearsal}
+    rm -rf "$rehearsal" && mkdir -p "$rehearsal/image"
+    PY_VERSION=$py WHEELS="$rehearsal/wheels" DATA_DIR= PIP="$src_venv/bin/python -m pip" "$0"
+    "$src_venv/bin/python" - "$rehearsal/image" "$IMAGE" <<'EOF2'
+import importlib.metadata as md, os, re, sys
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+image, wanted = sys.argv[1], {norm(n) for n in sys.argv[2].split()}
+for dist in md.distributions():
+    if norm(dist.metadata["Name"]) in wanted:  # link its top-level files and its metadata, nothing else
+        tops = {str(f).split("/")[0] for f in dist.files or [] if not str(f).startswith("..")}
+        for top in tops:
+            src, dst = os.path.join(str(dist.locate_file("")), top), os.path.join(image, top)
+            if os.path.exists(src) and not os.path.lexists(dst):
+                os.symlink(src, dst)
+EOF2
+    "$(readlink -f "$src_venv/bin/python")" -m venv "$rehearsal/venv"
+    echo "$rehearsal/image" > "$(echo "$rehearsal"/venv/lib/python*/site-packages)/gpu_image.pth"
+    PYTHON="$rehearsal/venv/bin/python" WHEELS="$rehearsal/wheels" SITE="$rehearsal/site" DEVICE=cpu \
+        OUT="${OUT:-$rehearsal/out}" STAGES="${STAGES:-setup info tests bench smoke campaign}" JOBS=2 \
+        scripts/gpu_run.sh
+    exit $?
+fi
 
 TAGS=(--python-version "$PY_VERSION" --implementation cp --only-binary=:all:
       --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
