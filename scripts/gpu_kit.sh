@@ -64,7 +64,7 @@ EOF2
     "$(readlink -f "$src_venv/bin/python")" -m venv "$rehearsal/venv"
     echo "$rehearsal/image" > "$(echo "$rehearsal"/venv/lib/python*/site-packages)/gpu_image.pth"
     PYTHON="$rehearsal/venv/bin/python" WHEELS="$rehearsal/wheels" SITE="$rehearsal/site" DEVICE=cpu \
-        OUT="${OUT:-$rehearsal/out}" STAGES="${STAGES:-setup info tests bench smoke campaign}" JOBS=2 \
+        OUT="${OUT:-$rehearsal/out}" DEADLINE_S=${DEADLINE_S:-3600} STAGES="${STAGES:-setup info tests bench smoke campaign}" JOBS=2 \
         scripts/gpu_run.sh
     exit $?
 fi

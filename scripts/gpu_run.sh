@@ -7,7 +7,8 @@
 #   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
 #
 # DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end
-# before GPU time is spent. Budgets (seconds) are env vars: T_SETUP T_INFO T_TESTS T_BENCH T_SMOKE T_CAMPAIGN.
+# before GPU time is spent. Budgets (seconds) are env vars: T_SETUP T_INFO T_TESTS T_BENCH T_SMOKE T_CAMPAIGN;
+# no stage runs past DEADLINE_S - PACK_S from the start, so packing always happens inside the call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -19,6 +20,9 @@ DATA=${DATA:-$REPO/.gpu_data/cifar10-jpeg.tar.gz}
 OUT=${OUT:-$REPO/.gpu_out}
 STAGES=${STAGES:-setup info tests bench smoke}
 JOBS=${JOBS:-16}
+DEADLINE_S=${DEADLINE_S:-570}   # the whole script, packing included: keep it under the device call's timeout_s
+PACK_S=${PACK_S:-30}
+T0=$(date +%s)
 LOGS=$OUT/staging/logs
 mkdir -p "$LOGS" "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true HYDRA_FULL_ERROR=1
@@ -37,6 +41,10 @@ stage() {
     local name=$1 budget=$2 start rc
     shift 2
     want "$name" || return 0
+    # never past the call's deadline: packing needs its PACK_S at the end
+    local left=$(( DEADLINE_S - PACK_S - ($(date +%s) - T0) ))
+    [ "$left" -lt "$budget" ] && budget=$left
+    if [ "$budget" -lt 10 ]; then echo "=== stage $name: SKIPPED (deadline)" | tee -a "$SUMMARY"; return 0; fi
     echo "=== stage $name (budget ${budget}s) $(date -u +%H:%M:%S)" | tee -a "$SUMMARY"
     start=$(date +%s)
     timeout -k 20 "$budget" "$@" 2>&1 | tee "$LOGS/$name.log"
