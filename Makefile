@@ -84,4 +84,4 @@ gpu-kit:
 	scripts/gpu_kit.sh
 
 gpu-rehearsal: $(STAMP)
-	PYTHON=$(PY) DEVICE=cpu scripts/gpu_run.sh
+	scripts/gpu_kit.sh rehearse $(VENV)

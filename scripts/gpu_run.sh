@@ -47,7 +47,7 @@ stage() {
     if [ "$budget" -lt 10 ]; then echo "=== stage $name: SKIPPED (deadline)" | tee -a "$SUMMARY"; return 0; fi
     echo "=== stage $name (budget ${budget}s) $(date -u +%H:%M:%S)" | tee -a "$SUMMARY"
     start=$(date +%s)
-    timeout -k 20 "$budget" "$@" 2>&1 | tee "$LOGS/$name.log"
+    timeout -k 20 "$budget" bash -c '"$@"' "$name" "$@" 2>&1 | tee "$LOGS/$name.log"  # functions are exported
     rc=${PIPESTATUS[0]}
     echo "=== stage $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED rc=$rc$([ "$rc" = 124 ] && echo ' (out of time)')") in $(( $(date +%s) - start ))s" | tee -a "$SUMMARY"
     return 0
