@@ -127,7 +127,7 @@ campaign() {
     [ "$TINY" = 1 ] && sizes="model.width=8 pooling=max,lstm seed=0 schedule=smoke dataset=synthetic"
     OMP_NUM_THREADS=1 "$PYTHON" -m ftn.train -m experiment=table2 $GPU_TRAINER \
         $([ "$TINY" = 1 ] || echo "dataset=cifar10_jpeg dataset.root=$DATA dataset.eval_batch_size=5000") $sizes \
-        trainer.enable_progress_bar=false hydra/launcher=local hydra.sweeper.max_batch_size="$JOBS" \
+        hydra/launcher=local hydra.sweeper.max_batch_size="$JOBS" \
         $([ "$DEVICE" = cpu ] || echo hydra.launcher.gpus_per_node=1)
 }
 
