@@ -13,6 +13,17 @@ DEVICE ?= cpu
 SEEDS ?= 0,1
 WIDTHS ?= 8
 POOLINGS ?= max,avg,lstm_shared,lstm
+# JOBS=N: N runs of the sweep at once, each a separate process (Hydra's submitit local launcher, in batches of N),
+# each with one torch thread (THREADS) and its own run folder, checkpoints and wandb run; DEVICE=gpu shares GPU 0.
+JOBS ?= 1
+THREADS ?= 1
+ifeq ($(JOBS),1)
+LAUNCH :=
+else
+LAUNCH := hydra/launcher=local hydra.sweeper.max_batch_size=$(JOBS) \
+	$(if $(filter gpu,$(DEVICE)),hydra.launcher.gpus_per_node=1)
+endif
+JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
 
 ifeq ($(QUICK),1)
 T1_NAME := table1_quick
@@ -22,7 +33,7 @@ T1_NAME := table1
 T1_SIZE :=
 endif
 
-.PHONY: setup test test-all table1 table2 table4 bench results clean-runs
+.PHONY: setup test test-all table1 table2 table4 bench results clean-runs gpu-kit gpu-rehearsal
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,14 +59,14 @@ table1: $(STAMP)
 	$(PY) -m ftn.results table1 --experiment $(T1_NAME)
 
 table2: $(STAMP)
-	$(TRAIN) -m experiment=table2 model.width=$(WIDTHS) pooling=$(POOLINGS) seed=$(SEEDS) \
-		schedule=$(SCHEDULE) dataset=$(DATASET) trainer=$(DEVICE)
+	$(JOBS_ENV) $(TRAIN) -m experiment=table2 model.width=$(WIDTHS) pooling=$(POOLINGS) seed=$(SEEDS) \
+		schedule=$(SCHEDULE) dataset=$(DATASET) trainer=$(DEVICE) $(LAUNCH)
 	$(PY) -m ftn.results table2
 	$(PY) -m ftn.figures
 
 table4: $(STAMP)
-	$(TRAIN) -m experiment=table4 pooling=max,lstm seed=$(SEEDS) schedule=$(SCHEDULE) \
-		dataset=$(DATASET) trainer=$(DEVICE)
+	$(JOBS_ENV) $(TRAIN) -m experiment=table4 pooling=max,lstm seed=$(SEEDS) schedule=$(SCHEDULE) \
+		dataset=$(DATASET) trainer=$(DEVICE) $(LAUNCH)
 	$(PY) -m ftn.results table4
 
 bench: $(STAMP)
@@ -66,3 +77,11 @@ bench: $(STAMP)
 results: $(STAMP)
 	$(PY) -m ftn.results table1 table2 table4
 	$(PY) -m ftn.figures
+
+# GPU kit (README, "GPU kit"): wheels for the GPU image in .whl/, the data in .gpu_data/; then the whole
+# scripts/gpu_run.sh rehearsed here on the CPU with tiny sizes (wheels for this Python in a temp target).
+gpu-kit:
+	scripts/gpu_kit.sh
+
+gpu-rehearsal: $(STAMP)
+	scripts/gpu_kit.sh rehearse $(VENV)

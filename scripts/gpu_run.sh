@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The one command for the GPU machine (README, "GPU kit"). Stages, each under its own time budget; a stage that
+# fails or runs out of time is logged and the next one runs; whatever finished is packed into $OUT at the end.
+#
+#   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
+#   device run, call 2:  STAGES="setup campaign" JOBS=16 bash scripts/gpu_run.sh   (Table 2, paper schedule)
+#   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
+#
+# DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end
+# before GPU time is spent. Budgets (seconds) are env vars: T_SETUP T_INFO T_TESTS T_BENCH T_SMOKE T_CAMPAIGN;
+# no stage runs past DEADLINE_S - PACK_S from the start, so packing always happens inside the call.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+DEVICE=${DEVICE:-cuda}
+PYTHON=${PYTHON:-python3}
+WHEELS=${WHEELS:-.whl}
+SITE=${SITE:-/tmp/site}
+DATA=${DATA:-$REPO/.gpu_data/cifar10-jpeg.tar.gz}
+OUT=${OUT:-$REPO/.gpu_out}
+STAGES=${STAGES:-setup info tests bench smoke}
+JOBS=${JOBS:-16}
+DEADLINE_S=${DEADLINE_S:-570}   # the whole script, packing included: keep it under the device call's timeout_s
+PACK_S=${PACK_S:-30}
+T0=$(date +%s)
+LOGS=$OUT/staging/logs
+mkdir -p "$LOGS" "$OUT"
+export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true HYDRA_FULL_ERROR=1
+SUMMARY=$LOGS/stages.txt
+
+if [ "$DEVICE" = cpu ]; then
+    GPU_TRAINER="trainer=cpu"; SMOKE_DATA="dataset=synthetic"; SMOKE_STEPS=6; TINY=1
+else
+    GPU_TRAINER="trainer=gpu"; SMOKE_DATA="dataset=cifar10_jpeg dataset.root=$DATA"; SMOKE_STEPS=300; TINY=0
+fi
+
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+
+# stage NAME BUDGET_S COMMAND...: run under `timeout` (which signals the command's whole process group), log it
+stage() {
+    local name=$1 budget=$2 start rc
+    shift 2
+    want "$name" || return 0
+    # never past the call's deadline: packing needs its PACK_S at the end
+    local left=$(( DEADLINE_S - PACK_S - ($(date +%s) - T0) ))
+    [ "$left" -lt "$budget" ] && budget=$left
+    if [ "$budget" -lt 10 ]; then echo "=== stage $name: SKIPPED (deadline)" | tee -a "$SUMMARY"; return 0; fi
+    echo "=== stage $name (budget ${budget}s) $(date -u +%H:%M:%S)" | tee -a "$SUMMARY"
+    start=$(date +%s)
+    timeout -k 20 "$budget" bash -c '"$@"' "$name" "$@" 2>&1 | tee "$LOGS/$name.log"  # functions are exported
+    rc=${PIPESTATUS[0]}
+    echo "=== stage $name: $([ "$rc" = 0 ] && echo ok || echo "FAILED rc=$rc$([ "$rc" = 124 ] && echo ' (out of time)')") in $(( $(date +%s) - start ))s" | tee -a "$SUMMARY"
+    return 0
+}
+
+# ---- the stages ------------------------------------------------------------------------------------------
+install_wheels() {
+    # the image lacks hydra, omegaconf, antlr4, kornia, wandb (+ deps), submitit: the kit carries them
+    "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
+}
+
+import_check() {
+    "$PYTHON" - <<'EOF'
+import importlib, sys
+names = ["torch", "pytorch_lightning", "torchvision", "hydra", "omegaconf", "antlr4", "kornia", "kornia_rs", "wandb",
+         "submitit", "hydra_plugins.hydra_submitit_launcher.submitit_launcher", "matplotlib", "tqdm", "ftn.train",
+         "ftn.pooling", "ftn.results", "ftn.figures"]
+bad = []
+for name in names:
+    try:
+        mod = importlib.import_module(name)
+        print(f"{name:55s} {getattr(mod, '__version__', '')}  {getattr(mod, '__file__', '')}")
+    except Exception as error:
+        bad.append(name)
+        print(f"{name:55s} IMPORT FAILED: {type(error).__name__}: {error}")
+sys.exit(1 if bad else 0)
+EOF
+}
+
+info() {
+    nvidia-smi || echo "(no nvidia-smi)"
+    "$PYTHON" - <<'EOF'
+import platform, torch, triton, pytorch_lightning, kornia, wandb, hydra
+print("python", platform.python_version(), "| torch", torch.__version__, "| triton", triton.__version__,
+      "| lightning", pytorch_lightning.__version__, "| kornia", kornia.__version__, "| wandb", wandb.__version__,
+      "| hydra", hydra.__version__)
+print("cuda available:", torch.cuda.is_available(), "| torch cuda", torch.version.cuda, "| cpus", __import__("os").cpu_count())
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print("gpu:", p.name, f"{p.total_memory / 2**30:.1f} GiB, {p.multi_processor_count} SMs, cc {p.major}.{p.minor}")
+EOF
+}
+
+tests() {
+    # CUDA correctness first: seconds on a GPU, and everything below assumes it (skipped without CUDA)
+    "$PYTHON" -m pytest -q -p no:cacheprovider -rs --junitxml="$LOGS/tests.xml" tests/test_cuda.py tests/test_triton.py
+}
+
+bench() {
+    local rc=0
+    if [ "$TINY" = 1 ]; then
+        "$PYTHON" scripts/bench_pooling.py --device cpu --repeats 1 || rc=1
+        "$PYTHON" scripts/bench_table3.py --repeats 2 --batches 1 --out "$OUT/staging/results/table3_rehearsal.md" || rc=1
+        "$PYTHON" scripts/bench_throughput.py --device cpu --quick --seconds 1 --rounds 1 --warmup 3 --no-compile \
+            --runs 1,2 --out "$OUT/staging/results/throughput_rehearsal.md" || rc=1
+    else
+        "$PYTHON" scripts/bench_pooling.py --device cuda --repeats 20 || rc=1
+        "$PYTHON" scripts/bench_table3.py --repeats 50 --out results/table3_gpu.md || rc=1
+        "$PYTHON" scripts/bench_throughput.py --device cuda --seconds 4 --rounds 2 --runs 1,4,8,16 \
+            --out results/throughput_gpu.md || rc=1
+    fi
+    return $rc
+}
+
+smoke() {
+    # the harness end to end, a few hundred steps per pooling, wandb offline; then the records read back
+    "$PYTHON" -m ftn.train -m experiment=table2 name=gpu_smoke $GPU_TRAINER $SMOKE_DATA \
+        pooling=max,avg,lstm_shared,lstm trainer.max_steps=$SMOKE_STEPS dataset.limit_train=$((SMOKE_STEPS * 100 / 3)) \
+        trainer.enable_progress_bar=false \
+    && "$PYTHON" -m ftn.results table2 --runs runs/gpu_smoke --out "$OUT/staging/results/smoke" --readme ""
+}
+
+campaign() {
+    # Table 2 at the paper's schedule, 16 cells, seed 0, JOBS processes sharing the GPU. Resumable: every run
+    # continues from runs/.../checkpoints/last.ckpt (ckpt_path=last), which travels back in ckpt.tar.gz.
+    local sizes="model.width=8,16,32,64 pooling=max,avg,lstm_shared,lstm seed=0 schedule=paper"
+    [ "$TINY" = 1 ] && sizes="model.width=8 pooling=max,lstm seed=0 schedule=smoke dataset=synthetic"
+    OMP_NUM_THREADS=1 "$PYTHON" -m ftn.train -m experiment=table2 $GPU_TRAINER \
+        $([ "$TINY" = 1 ] || echo "dataset=cifar10_jpeg dataset.root=$DATA dataset.eval_batch_size=5000") $sizes \
+        hydra/launcher=local hydra.sweeper.max_batch_size="$JOBS" \
+        $([ "$DEVICE" = cpu ] || echo hydra.launcher.gpus_per_node=1)
+}
+
+# ---- packing: at most 8 files in $OUT, each under 16 MiB -----------------------------------------------
+pack() {
+    set +e
+    local stage_dir=$OUT/staging
+    mkdir -p "$stage_dir/results"
+    cp results/*_gpu.md "$stage_dir/results/" 2>/dev/null
+    cp "$SUMMARY" "$OUT/stages.txt"
+    tar -czf "$OUT/logs.tar.gz" -C "$stage_dir" logs
+    tar -czf "$OUT/results.tar.gz" -C "$stage_dir" results
+    # run records, histories and wandb offline runs (for `wandb sync`); checkpoints apart
+    local records=(); for d in runs results/runs; do [ -d "$d" ] && records+=("$d"); done
+    if [ ${#records[@]} -gt 0 ]; then
+        tar -czf "$OUT/records.tar.gz" --exclude='*.ckpt' "${records[@]}"
+        find "${records[@]}" -name '*.ckpt' -print0 | tar -czf "$OUT/ckpt.tar.gz" --null -T -
+    fi
+    rm -rf "$stage_dir"
+    echo "=== packed into $OUT:"
+    ls -la "$OUT"
+    for f in "$OUT"/*; do
+        [ "$(stat -c %s "$f")" -lt $((16 * 1048576)) ] || echo "WARNING: $f is over 16 MiB and will not come back"
+    done
+}
+trap pack EXIT
+
+export -f install_wheels import_check info tests bench smoke campaign
+export PYTHON WHEELS SITE DATA OUT LOGS DEVICE TINY GPU_TRAINER SMOKE_DATA SMOKE_STEPS JOBS
+
+echo "=== gpu_run.sh DEVICE=$DEVICE STAGES='$STAGES' python=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')" | tee "$SUMMARY"
+if want setup; then
+    STAGES="$STAGES setup_check"
+    stage setup "${T_SETUP:-180}" install_wheels
+    export PYTHONPATH=$SITE:$REPO/src
+    stage setup_check 60 import_check
+    grep -q "FAILED" "$SUMMARY" && { echo "setup failed: nothing else can run"; exit 1; }
+else
+    export PYTHONPATH=$REPO/src:${PYTHONPATH:-}
+fi
+stage info "${T_INFO:-60}" info
+stage tests "${T_TESTS:-240}" tests
+stage bench "${T_BENCH:-300}" bench
+stage smoke "${T_SMOKE:-180}" smoke
+stage campaign "${T_CAMPAIGN:-500}" campaign

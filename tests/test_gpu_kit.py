@@ -1,0 +1,67 @@
+"""Concurrent runs through the Hydra launchers, the task's per-epoch logging and compile option, the GPU scripts."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from ftn.logging import SUMMARY
+from ftn.train import CONFIG_DIR, run
+
+REPO = Path(CONFIG_DIR).parent
+SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+
+
+def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "model.width=8", *SMOKE,
+           "hydra/launcher=local", "hydra.sweeper.max_batch_size=2", f"hydra.sweep.dir={tmp_path}/runs/table2"]
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    records = {p.parent: json.loads(p.read_text()) for p in (tmp_path / "runs").glob(f"**/{SUMMARY}")}
+    assert sorted(r["config"]["pooling"]["kind"] for r in records.values()) == ["lstm", "max"]
+    assert all(r["status"] == "finished" for r in records.values())
+    for run_dir in records:  # each job has its own checkpoints and wandb run
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+        assert list(run_dir.glob("wandb/offline-run-*"))
+    assert len({r["wandb_run_id"] for r in records.values()}) == 2
+    assert list((tmp_path / "runs" / "table2" / ".submitit").iterdir())  # it went through submitit
+
+
+def test_slurm_launcher_takes_site_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FTN_SLURM_PARTITION", "gpu-small")
+    monkeypatch.setenv("FTN_SLURM_ACCOUNT", "lab42")
+    monkeypatch.setenv("FTN_SLURM_GPUS", "2")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=table2", "hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.account, launcher.gpus_per_node) == ("gpu-small", "lab42", 2)
+    assert launcher.timeout_min == 720 and launcher.qos is None
+
+
+def test_train_metrics_are_logged_per_epoch_only_under_their_names(tmp_path, compose_cfg):
+    cfg = compose_cfg(["experiment=table2", "pooling=lstm", "logger.mode=disabled", "dataset.limit_train=32",
+                       *SMOKE], tmp_path)
+    run(cfg)
+    metrics = json.loads((tmp_path / SUMMARY).read_text())["metrics"]
+    for name in ("train/loss", "train/error", "test/loss", "test/error", "final_test/error", "lr"):
+        assert name in metrics
+    assert not [k for k in metrics if k.endswith(("_step", "_epoch"))]  # no per-step copies to the host
+
+
+def test_compile_option_keeps_parameter_names(tmp_path, compose_cfg):
+    eager = instantiate(compose_cfg(["experiment=table2", "pooling=lstm"], tmp_path).task)
+    compiled = instantiate(compose_cfg(["experiment=table2", "pooling=lstm", "task.compile=true"], tmp_path).task)
+    assert list(compiled.state_dict()) == list(eager.state_dict())  # checkpoints and lstm/<layer> names stay
+    assert compiled.model._compiled_call_impl is not None and eager.model._compiled_call_impl is None
+
+
+@pytest.mark.parametrize("script", ["gpu_kit.sh", "gpu_run.sh"])
+def test_gpu_scripts_parse(script):
+    done = subprocess.run(["bash", "-n", str(REPO / "scripts" / script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
