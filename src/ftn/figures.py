@@ -1,6 +1,6 @@
 """Figures from the run records: learned pooling functions (the paper's figure 4) and test-error curves (figure 5).
 
-    python -m ftn.figures [--runs runs] [--out results]
+    python -m ftn.figures [--runs runs results/runs] [--out results]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, load_runs  # noqa: E402
+from .results import DATASET_LABELS, RUNS_DIRS, load_runs  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -89,7 +89,8 @@ def plot_test_error_curves(records: list[dict], out: Path) -> Path | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
+                        help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Iterator
 
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -109,7 +111,12 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    try:
+        run(cfg)
+    except RunError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep goes on with its other cells; Hydra reports this one (compactly) at the end
+        sys.exit(str(err))  # one line on stderr, exit status 1, no traceback
 
 
 if __name__ == "__main__":
