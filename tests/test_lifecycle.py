@@ -300,7 +300,7 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path):
     assert done["status"] == "finished" and done["steps"] == 10 and done["resumed_at_steps"] == [6]
     assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
     curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
-    assert curve(done) == curve(reference) and len(curve(done)) == 2  # epoch 1 before the kill, epoch 2 after
+    assert curve(done) == curve(reference) and len(curve(done)) >= 2  # epoch 1 before the kill, the rest after
 
 
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
