@@ -257,6 +257,8 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
     table = (tmp_path / "out" / "table2.md").read_text()
     assert "15.00 ± 7.07 (2 seeds) [optimizer.lr=0.01]<br>10.00 (1 seed) [optimizer.lr=0.5]" in table
     assert "id0-4" not in table and "id1-3" not in table
+    results_main(["--runs", str(tmp_path / "runs"), "--collect", str(tmp_path / "records")])  # running d stays out
+    assert [p.parent.name for p in (tmp_path / "records").glob(f"table2/*/{SUMMARY}")] == ["a"]
 
 
 # ---- wandb -------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .identity import cell_key, flatten, result_config
+from .atomic import atomic_write_text
 from .logging import SUMMARY, read_summary
 
 # The paper's numbers. Table 1: MAE in 1e-5 for T1, T2, T3. Table 2/4: test error in %.
@@ -183,7 +184,8 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
     experiment = experiment or name
     records = load_runs(runs_dir, experiment)
     if not records:
-        print(f"{experiment}: no finished runs under {runs_dir}; nothing written")
+        where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
+        print(f"{experiment}: no finished runs under {where}; nothing written")
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{experiment}.md"
@@ -198,9 +200,25 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
     return path
 
 
+def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
+    """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/<experiment>/<run folder>/``
+    (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
+    copied = 0
+    for runs_dir in runs_dirs:
+        for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
+            record = read_summary(path)
+            target = records_dir / str(record.get("experiment")) / path.parent.name / SUMMARY
+            if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
+                atomic_write_text(target, path.read_text())
+                copied += 1
+    return copied
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("tables", nargs="+", choices=sorted(BUILDERS))
+    parser.add_argument("tables", nargs="*", help=f"any of {', '.join(sorted(BUILDERS))}")
+    parser.add_argument("--collect", type=Path, metavar="DIR",
+                        help="first copy the finished and diverged records under --runs into DIR (e.g. results/runs)")
     parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
                         help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=Path("results"))
@@ -208,6 +226,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", default="README.md",
                         help="README whose <!-- tableN --> block gets the table ('' for none)")
     args = parser.parse_args(argv)
+    if unknown := sorted(set(args.tables) - set(BUILDERS)):
+        parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
+    if args.collect:
+        print(f"{collect(args.runs, args.collect)} records copied into {args.collect}")
     for name in args.tables:
         write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None, args.experiment)
 
