@@ -150,8 +150,9 @@ class CifarData(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Decode (or read the cached) splits and check that they make at least one training batch.
 
-        ``ftn.train`` calls this before any wandb run or lock exists, so a bad dataset is one line up front."""
-        if self.raw:
+        ``ftn.train`` calls this before any wandb run exists, so a bad dataset is one line up front. Lightning
+        calls it again before fit and test: a no-op by then."""
+        if self.raw or self.splits:
             return
         raw = self._raw_splits()
         n_train = min(len(raw["train"][1]), self.limits["train"] or len(raw["train"][1]))
