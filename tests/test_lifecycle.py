@@ -28,6 +28,15 @@ SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=fal
          "records_dir=null", "model.width=4"]
 
 
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory) -> str:
+    """The synthetic split and its fitted whitening, built once: subprocess runs then skip the 3072-d ZCA fit."""
+    cache = tmp_path_factory.mktemp("data-cache")
+    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).prepare_data()
+    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).setup()
+    return f"dataset.cache_dir={cache}"
+
+
 def _env(**extra: str) -> dict:
     return {**os.environ, "PYTHONPATH": SRC, "WANDB_SILENT": "true", "WANDB_MODE": "disabled", **extra}
 
@@ -90,13 +99,13 @@ def test_device_batches_resume_mid_epoch_in_the_same_order():
 
 
 def test_corrupt_caches_are_rebuilt_with_a_warning_that_names_them(tmp_path):
-    dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16)
+    dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8)
     dm.setup()
     reference = dm.splits["train"][0].clone()
     split, whitening = tmp_path / f"{dm._cache_key()}.pt", tmp_path / f"{dm._cache_key()}-gcnzca.pt"
     split.write_bytes(split.read_bytes()[:100])  # a kill during an old-style save
     whitening.write_bytes(b"garbage")
-    fresh = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, seed=5)
+    fresh = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8, seed=5)
     with pytest.warns(UserWarning) as caught:
         fresh.setup()
     assert {str(split), str(whitening)} <= {w for c in caught for w in str(c.message).split() if w.startswith("/")}
@@ -274,8 +283,8 @@ def test_wandb_online_without_network_falls_back_to_offline(monkeypatch):
     wandb_mode.cache_clear()
 
 
-def test_sweep_with_a_diverging_cell_ends_each_wandb_run(tmp_path):
-    out = subprocess.run(_train_cmd("-m", *SMOKE, "schedule.max_steps=12", "optimizer.lr=1e30,0.01",
+def test_sweep_with_a_diverging_cell_ends_each_wandb_run(tmp_path, warm_cache):
+    out = subprocess.run(_train_cmd("-m", *SMOKE, warm_cache, "schedule.max_steps=12", "optimizer.lr=1e30,0.01",
                                     f"hydra.sweep.dir={tmp_path}/runs"), cwd=tmp_path,
                          env=_env(WANDB_MODE="offline"), capture_output=True, text=True)
     assert out.returncode == 1 and "training diverged at step" in out.stderr.splitlines()[-3:][0] + out.stderr
@@ -303,9 +312,9 @@ main()
 """
 
 
-def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path):
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_cache):
     # 64 images in batches of 16: 4 steps an epoch; checkpoints at 2, 4, 6, 8; killed at 7, mid-epoch 2
-    common = [*SMOKE, "pooling=lstm", "dataset.limit_train=64", "schedule.max_steps=10",
+    common = [*SMOKE, warm_cache, "pooling=lstm", "dataset.limit_train=64", "schedule.max_steps=10",
               "checkpoint_every_n_steps=2"]
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
     straight = subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={straight_dir}"), cwd=tmp_path, env=_env(),
