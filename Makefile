@@ -73,7 +73,8 @@ bench: $(STAMP)
 	$(PY) scripts/bench_pooling.py
 	$(PY) scripts/bench_table3.py
 
-# Rebuild every table and figure from the run records under runs/.
+# Rebuild every table and figure from the run records under runs/ and the committed results/runs/
+# (a fresh clone has only the latter).
 results: $(STAMP)
 	$(PY) -m ftn.results table1 table2 table4
 	$(PY) -m ftn.figures

@@ -1,7 +1,7 @@
 """Figures from the run records: the paper's figures 3 (max locations), 4 (learned pooling) and 5 (VGG16 test
 error), and the Conv N test-error curves of Table 2.
 
-    python -m ftn.figures [--runs runs] [--out results]
+    python -m ftn.figures [--runs runs results/runs] [--out results]
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterable
 
 import matplotlib
 
@@ -19,7 +20,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, load_runs  # noqa: E402
+from .results import DATASET_LABELS, RUNS_DIRS, load_runs  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -161,10 +162,10 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     return save(fig, out)
 
 
-def draw_all(runs_dir: Path, out: Path) -> dict[str, Path | None]:
-    """Every figure from the records under ``runs_dir`` into ``out``: {file name: path, or None if no runs}."""
+def draw_all(runs_dirs: Iterable[Path], out: Path) -> dict[str, Path | None]:
+    """Every figure from the records under ``runs_dirs`` into ``out``: {file name: path, or None if no runs}."""
     out.mkdir(parents=True, exist_ok=True)
-    table2, table4 = load_runs(runs_dir, "table2"), load_runs(runs_dir, "table4")
+    table2, table4 = load_runs(runs_dirs, "table2"), load_runs(runs_dirs, "table4")
     figures = {"fig3_max_locations.png": lambda path: plot_max_locations(table2, path),
                "fig4_learned_pooling.png": lambda path: plot_learned_pooling(table2, path),
                "convnet_test_error.png": lambda path: plot_convnet_error_curves(table2, path),
@@ -174,7 +175,8 @@ def draw_all(runs_dir: Path, out: Path) -> dict[str, Path | None]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
+                        help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
     for name, path in draw_all(args.runs, args.out).items():

@@ -1,6 +1,10 @@
-"""Build results/tableN.md from the run records (runs/**/summary.json); nothing is typed by hand.
+"""Build results/tableN.md from the run records; nothing is typed by hand.
 
-    python -m ftn.results table1 table2 [--runs runs] [--out results]
+    python -m ftn.results table1 table2 [--runs runs results/runs] [--out results]
+
+Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
+``results/runs/``); the same run found twice counts once. Only finished runs enter a table, and a cell holds
+runs whose result-changing configs differ in the seed alone (``ftn.identity.cell_key``).
 """
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable, Iterable
 
-from .logging import SUMMARY
+from .identity import cell_key, flatten, result_config
+from .atomic import atomic_write_text
+from .logging import SUMMARY, read_summary
 
 # The paper's numbers. Table 1: MAE in 1e-5 for T1, T2, T3. Table 2/4: test error in %.
 PAPER_TABLE1 = {4: (8.97, 8.91, 9.19), 9: (4.42, 4.39, 4.40), 16: (5.41, 5.28, 5.32)}
@@ -22,9 +29,37 @@ DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "cifar10_jpeg"
                   "synthetic": "synthetic (generated)"}
 
 
-def load_runs(runs_dir: Path, experiment: str) -> list[dict]:
-    records = [json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"**/{SUMMARY}"))]
-    return [r for r in records if r.get("experiment") == experiment and r.get("status") == "finished"]
+RUNS_DIRS = (Path("runs"), Path("results/runs"))
+
+
+def _steps(record: dict) -> tuple[int, bool]:
+    return record.get("steps") or 0, record.get("status") == "finished"
+
+
+def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
+    """The finished runs of ``experiment`` under ``runs_dirs``. A run found in several folders (same experiment
+    and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once: the longer record."""
+    dirs = [runs_dirs] if isinstance(runs_dirs, (str, Path)) else list(runs_dirs)
+    best: dict[str, dict] = {}
+    for runs_dir in dirs:
+        for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
+            record = read_summary(path)
+            if record.get("experiment") != experiment:
+                continue
+            run = path.parent.name
+            if run not in best or _steps(record) > _steps(best[run]):
+                best[run] = record
+    return [r for r in best.values() if r.get("status") == "finished"]
+
+
+def cells(records: list[dict]) -> list[list[dict]]:
+    """Group runs into cells (``cell_key``: same result-changing config but the seed), one run per seed."""
+    by_cell: dict[str, dict] = defaultdict(dict)
+    for r in records:
+        seeds = by_cell[cell_key(r["config"])]
+        if r["seed"] not in seeds or _steps(r) > _steps(seeds[r["seed"]]):
+            seeds[r["seed"]] = r
+    return [list(seeds.values()) for seeds in by_cell.values()]
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:
@@ -35,12 +70,25 @@ def mean_std(values: list[float], digits: int = 2) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({len(values)} seeds)"
 
 
+def slot(records: list[dict], value: Callable[[dict], float]) -> str:
+    """One table slot: mean ± std over the seeds of each cell in it. Runs that differ in more than the seed
+    are never averaged together: each such cell is shown apart, labelled with the keys that tell them apart."""
+    groups = cells(records)
+    if len(groups) <= 1:
+        return mean_std([value(r) for r in (groups[0] if groups else [])])
+    flat = [flatten(result_config(g[0]["config"])) for g in groups]
+    keys = sorted(k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1 and k.split(".")[-1] != "seed")
+    return "<br>".join(f"{mean_std([value(r) for r in g])} [{', '.join(f'{k}={f.get(k)}' for k in keys)}]"
+                       for g, f in zip(groups, flat))
+
+
 def provenance(records: list[dict], describe) -> list[str]:
     lines = ["", "## Runs", "", "| run | seed | wall time | commit | hardware | wandb run id | command |",
              "|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (describe(r), r["seed"])):
-        lines.append(f"| {describe(r)} | {r['seed']} | {r['wall_time_s'] / 60:.1f} min | {r['commit']} | "
-                     f"{r['hardware']} | {r['wandb_run_id']} | `{r['command']}` |")
+        wall = f"{r['wall_time_s'] / 60:.1f} min" if "wall_time_s" in r else "—"
+        lines.append(f"| {describe(r)} | {r['seed']} | {wall} | {r.get('commit', '—')} | "
+                     f"{r.get('hardware', '—')} | {r.get('wandb_run_id', '—')} | `{r.get('command', '—')}` |")
     return lines
 
 
@@ -63,7 +111,7 @@ def table1(records: list[dict]) -> list[str]:
             cells = []
             for i, name in enumerate(("T1", "T2", "T3")):
                 cells += [f"{paper[i]:.2f}" if paper else "—",
-                          mean_std([r["metrics"][f"test/{name}_mae_1e5"] for r in runs])]
+                          slot(runs, lambda r, name=name: r["metrics"][f"test/{name}_mae_1e5"])]
             k = round(length ** 0.5)
             lines.append(f"| {k}x{k} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -72,7 +120,7 @@ def table1(records: list[dict]) -> list[str]:
 
 
 def _error_cells(runs: list[dict]) -> str:
-    return mean_std([100 * r["metrics"]["final_test/error"] for r in runs])
+    return slot(runs, lambda r: 100 * r["metrics"]["final_test/error"])
 
 
 def table2(records: list[dict]) -> list[str]:
@@ -130,13 +178,14 @@ def update_readme(readme: Path, name: str, table: str) -> None:
     readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
 
 
-def write_table(name: str, runs_dir: Path, out_dir: Path, readme: Path | None = None,
+def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,
                 experiment: str | None = None) -> Path | None:
     """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: ``name``)."""
     experiment = experiment or name
     records = load_runs(runs_dir, experiment)
     if not records:
-        print(f"{experiment}: no finished runs under {runs_dir}; nothing written")
+        where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
+        print(f"{experiment}: no finished runs under {where}; nothing written")
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{experiment}.md"
@@ -151,15 +200,36 @@ def write_table(name: str, runs_dir: Path, out_dir: Path, readme: Path | None = 
     return path
 
 
+def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
+    """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/<experiment>/<run folder>/``
+    (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
+    copied = 0
+    for runs_dir in runs_dirs:
+        for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
+            record = read_summary(path)
+            target = records_dir / str(record.get("experiment")) / path.parent.name / SUMMARY
+            if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
+                atomic_write_text(target, path.read_text())
+                copied += 1
+    return copied
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("tables", nargs="+", choices=sorted(BUILDERS))
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("tables", nargs="*", help=f"any of {', '.join(sorted(BUILDERS))}")
+    parser.add_argument("--collect", type=Path, metavar="DIR",
+                        help="first copy the finished and diverged records under --runs into DIR (e.g. results/runs)")
+    parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
+                        help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--experiment", help="experiment name of the runs, if not the table's (e.g. table1_quick)")
     parser.add_argument("--readme", default="README.md",
                         help="README whose <!-- tableN --> block gets the table ('' for none)")
     args = parser.parse_args(argv)
+    if unknown := sorted(set(args.tables) - set(BUILDERS)):
+        parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
+    if args.collect:
+        print(f"{collect(args.runs, args.collect)} records copied into {args.collect}")
     for name in args.tables:
         write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None, args.experiment)
 

@@ -2,56 +2,121 @@
 
 Builds everything from the Hydra config with ``instantiate``, trains, tests, and
 leaves runs/<name>/<overrides>/ with checkpoints, the wandb run and summary.json.
+
+A run is checked before anything starts (config values, the dataset, the checkpoint to resume and the run
+folder's lock); a rejected run is one line on stderr and leaves no run folder behind.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from .logging import RunRecord
+from .data.sources import DatasetError
+from .identity import run_folder_name
+from .logging import WANDB_ID, RunRecord, finish_wandb
+from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
+                   forget_checkpoint, resume_checkpoint)
+from .validation import validate
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+OmegaConf.register_new_resolver("ftn_run_name", lambda overrides: run_folder_name(overrides), replace=True)
+# What Hydra and the lock put into a run folder before the run starts: a folder holding nothing else is removed
+# when the run is rejected.
+BOOKKEEPING = {".hydra", LOCK}
 
 
-def resolve_ckpt(ckpt_path: str | None, run_dir: Path) -> str | None:
-    if ckpt_path is None:
-        return None
-    if ckpt_path == "last":
-        last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
-    if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} is not a file; allowed: 'last', null or a checkpoint path")
-    return ckpt_path
+@contextlib.contextmanager
+def rejected_in_one_line(run_dir: Path) -> Iterator[None]:
+    """Turn a bad-input error into one ``RunError`` line, and remove a run folder that holds nothing but
+    bookkeeping (Hydra creates it before this code runs). Used while this process holds the folder's lock."""
+    try:
+        yield
+    except (RunError, ValueError, DatasetError, InstantiationException) as err:
+        if run_dir.is_dir() and all(p.name in BOOKKEEPING or p.suffix == ".log" for p in run_dir.iterdir()):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
+        if isinstance(cause, RunError):
+            raise
+        if not isinstance(cause, (ValueError, DatasetError)):
+            raise  # a bug, not bad input: keep its traceback
+        raise RunError(str(cause).strip().splitlines()[0]) from None
+
+
+def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.LightningDataModule, pl.LightningModule, str | None]:
+    """Everything that can reject a run, before any wandb run exists: values, data, model, checkpoint, folder."""
+    validate(config)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.prepare_data()  # decodes or reads the cache: a bad dataset fails here, not after wandb started
+    task = instantiate(cfg.task)
+    ckpt_path = resume_checkpoint(cfg.ckpt_path, run_dir, config)
+    if cfg.ckpt_path is None:  # afresh: no stale checkpoint or wandb run survives to be resumed later
+        forget_checkpoint(run_dir)
+        (run_dir / WANDB_ID).unlink(missing_ok=True)
+    checkpoints = (run_dir / CHECKPOINT).parent
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    if not os.access(checkpoints, os.W_OK):
+        raise RunError(f"{checkpoints} is not writable; allowed: a run folder this user can write")
+    return datamodule, task, ckpt_path
+
+
+def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.LightningDataModule,
+           task: pl.LightningModule, ckpt_path: str | None) -> dict:
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    label = "/".join(o for o in overrides if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
+    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=cfg.name)
+    record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
+                       records_dir=cfg.records_dir)
+    callbacks = [DivergenceGuard(), RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir),
+                          enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
+    status = "failed"
+    try:
+        logger.log_hyperparams(config)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics = trainer.test(task, datamodule=datamodule)[0]
+        status = "finished"
+        return metrics
+    except Diverged:
+        status = "diverged"
+        raise
+    finally:  # every run, failed or not, leaves its record and ends its wandb run
+        record.write(trainer, status)
+        finish_wandb(logger, status)
 
 
 def run(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.run_dir)
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.dataset)
-    task = instantiate(cfg.task)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    label = "/".join(o for o in overrides if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
-    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=cfg.name)
-    logger.log_hyperparams(config)
-    callbacks = [ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
-                 RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed)]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
-    trainer.fit(task, datamodule=datamodule, ckpt_path=resolve_ckpt(cfg.ckpt_path, run_dir))
-    metrics = trainer.test(task, datamodule=datamodule)[0]
-    logger.experiment.finish()
-    return metrics
+    lock = RunLock(run_dir)  # first: a second live process is refused before it touches anything
+    try:
+        with rejected_in_one_line(run_dir):
+            config = OmegaConf.to_container(cfg, resolve=True)
+            datamodule, task, ckpt_path = _prepare(cfg, run_dir, config)
+        return _train(cfg, run_dir, config, datamodule, task, ckpt_path)
+    finally:
+        lock.release()
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    try:
+        run(cfg)
+    except RunError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweep goes on with its other cells; Hydra reports this one (compactly) at the end
+        sys.exit(str(err))  # one line on stderr, exit status 1, no traceback
 
 
 if __name__ == "__main__":

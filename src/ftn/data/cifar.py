@@ -13,31 +13,72 @@ import kornia.augmentation as K
 import pytorch_lightning as pl
 import torch
 
+from ..atomic import atomic_torch_save, load_or_rebuild
 from .preprocess import GCNZCA
 from .sources import DatasetError, load_folder_or_archive, load_torchvision, synthetic
 
 SOURCES = ("torchvision", "folder", "synthetic")
+SUBSET_SEED = 0  # limit_train/limit_test pick the same images whatever the run's seed
+
+
+def balanced_subset(labels: torch.Tensor, limit: int, seed: int = SUBSET_SEED) -> torch.Tensor:
+    """Indices of ``limit`` items, as class-balanced as the classes allow, drawn at random with ``seed``.
+
+    Items are taken round-robin over the classes in a seeded random order: the k-th pick of every class comes
+    before the (k+1)-th of any class. (The splits are class-sorted, so the first N would be one class.)
+    """
+    n = len(labels)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    shuffled = labels[order]
+    by_class = torch.argsort(shuffled, stable=True)
+    first_of_class = torch.searchsorted(shuffled[by_class], shuffled[by_class], right=False)
+    rank = torch.empty(n, dtype=torch.long)
+    rank[by_class] = torch.arange(n) - first_of_class  # how many of its class come before it
+    picks = torch.argsort(rank * n + torch.arange(n))[:limit]
+    return order[picks].sort().values
+
 
 
 class DeviceBatches:
-    """Iterate (x, y) mini-batches of device tensors; reshuffled every epoch when ``shuffle``."""
+    """Iterate (x, y) mini-batches of device tensors; reshuffled every epoch when ``shuffle``.
+
+    Resumable (Lightning saves ``state_dict`` with the training loop): the state is the generator as it was
+    before this epoch's permutation plus the batches already served, so a resumed epoch replays the same order
+    from where the checkpoint was taken.
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)
+        self.epoch_start = self.generator.get_state()
+        self.served = 0  # batches yielded in the current epoch
+        self.skip = 0  # batches a resumed epoch has already trained on
 
-    def __len__(self):
+    def __len__(self) -> int:
         n = len(self.x)
         return n // self.batch_size if self.shuffle else -(-n // self.batch_size)
 
     def __iter__(self):
         n = len(self.x)
+        self.epoch_start = self.generator.get_state()
         order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
-        for i in range(len(self)):
+        start, self.skip = self.skip, 0
+        self.served = start
+        for i in range(start, len(self)):
             idx = slice(i * self.batch_size, (i + 1) * self.batch_size)
             if order is not None:
                 idx = order[idx]
+            self.served = i + 1
             yield self.x[idx], self.y[idx]
+
+    def state_dict(self) -> dict:
+        if self.served >= len(self):  # epoch done: the next one starts from the current generator
+            return {"generator": self.generator.get_state(), "served": 0}
+        return {"generator": self.epoch_start, "served": self.served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.skip = self.served = state["served"]
 
 
 class CifarData(pl.LightningDataModule):
@@ -49,7 +90,7 @@ class CifarData(pl.LightningDataModule):
         num_classes: 10 or 100.
         cache_dir: decoded splits and the fitted whitening are cached here.
         batch_size, eval_batch_size, augment: training batches of 100 with pad-4 crop + flip, as the paper.
-        limit_train, limit_test: keep only the first N images (smoke runs).
+        limit_train, limit_test: keep a class-balanced subset of N images, the same for every seed.
     """
 
     def __init__(self, name: str, source: str, root: str, num_classes: int = 10, cache_dir: str = ".cache/data",
@@ -70,11 +111,12 @@ class CifarData(pl.LightningDataModule):
             K.RandomHorizontalFlip(),
         ) if augment else None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.raw: dict = {}
 
     # ---- decoding and caching -------------------------------------------------------
     def _cache_key(self) -> str:
-        seed = self.seed if self.source == "synthetic" else None  # only generated data depends on the seed
-        what = f"{self.name}|{self.source}|{self.root.resolve()}|{self.num_classes}|{self.synthetic_size}|{seed}"
+        # no seed: every seed of a sweep shares one decoded split and one fitted whitening
+        what = f"{self.name}|{self.source}|{self.root.resolve()}|{self.num_classes}|{self.synthetic_size}"
         return f"{self.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
 
     def _decode(self) -> dict:
@@ -82,40 +124,57 @@ class CifarData(pl.LightningDataModule):
             return load_torchvision(self.name, self.root, self.download)
         if self.source == "folder":
             return load_folder_or_archive(self.root, self.cache_dir)
-        return synthetic(256, 128, self.num_classes, self.synthetic_size, self.seed)
+        return synthetic(256, 128, self.num_classes, self.synthetic_size, seed=0)  # fixed data, like a real dataset
 
-    def _raw_splits(self) -> dict:
-        path = self.cache_dir / f"{self._cache_key()}.pt"
-        if path.exists():
-            return torch.load(path)
+    def _checked_decode(self) -> dict:
         splits = self._decode()
         for split, (_, labels) in splits.items():
             if labels.min() < 0 or labels.max() >= self.num_classes:
                 raise DatasetError(f"dataset.root={self.root}: {split} labels outside [0, {self.num_classes})")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(splits, path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)
         return splits
 
+    def _raw_splits(self) -> dict:
+        return load_or_rebuild(self.cache_dir / f"{self._cache_key()}.pt", torch.load, self._checked_decode,
+                               atomic_torch_save)
+
     def _fitted_whitening(self, train_images: torch.Tensor) -> None:
-        path = self.cache_dir / f"{self._cache_key()}-gcnzca.pt"
-        if path.exists():
-            self.whiten.load_state_dict(torch.load(path))
+        state = load_or_rebuild(self.cache_dir / f"{self._cache_key()}-gcnzca.pt", self._load_whitening,
+                                lambda: self.whiten.fit(train_images).state_dict(), atomic_torch_save)
+        self.whiten.load_state_dict(state)
+
+    def _load_whitening(self, path: Path) -> dict:
+        state = torch.load(path)
+        self.whiten.load_state_dict(state)  # a state of the wrong shape fails here, and is rebuilt
+        return state
+
+    def prepare_data(self) -> None:
+        """Decode (or read the cached) splits and check that they make at least one training batch.
+
+        ``ftn.train`` calls this before any wandb run exists, so a bad dataset is one line up front. Lightning
+        calls it again before fit and test: a no-op by then."""
+        if self.raw or self.splits:
             return
-        self.whiten.fit(train_images)
-        torch.save(self.whiten.state_dict(), path)
+        raw = self._raw_splits()
+        n_train = min(len(raw["train"][1]), self.limits["train"] or len(raw["train"][1]))
+        if n_train < self.batch_size:
+            raise ValueError(f"dataset.limit_train={self.limits['train']} leaves {n_train} training images, fewer "
+                             f"than dataset.batch_size={self.batch_size}: 0 training steps; allowed: at least "
+                             "batch_size training images")
+        self.raw = raw
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        self.prepare_data()
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        raw = self._raw_splits()
-        self._fitted_whitening(raw["train"][0])  # always on the full training split
+        self._fitted_whitening(self.raw["train"][0])  # always on the full training split
         self.whiten.to(device)
-        for split, (images, labels) in raw.items():
-            limit = self.limits[split]
-            images, labels = images[:limit], labels[:limit]
+        for split, (images, labels) in self.raw.items():
+            if self.limits[split] is not None:
+                keep = balanced_subset(labels, self.limits[split])
+                images, labels = images[keep], labels[keep]
             self.splits[split] = self.whiten(images.to(device)), labels.to(device)
+        self.raw = {}  # the uint8 copies are no longer needed
 
     # ---- loaders --------------------------------------------------------------------
     def train_dataloader(self):

@@ -5,7 +5,11 @@ Every failure is one line naming the path and what was expected.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tarfile
+import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,9 @@ def load_torchvision(name: str, root: Path, download: bool) -> dict[str, Split]:
         except RuntimeError as err:  # torchvision: "Dataset not found or corrupted."
             raise DatasetError(f"dataset.root={root}: {name} {split} split missing or failing its md5 check ({err}); "
                                "allowed: a folder torchvision can read, or dataset.download=true") from None
+        except OSError as err:  # URLError and friends: no network for the download
+            raise DatasetError(f"dataset.root={root}: {name} is not there and downloading it failed ({err}); "
+                               f"allowed: the {name} files under dataset.root, or a network connection") from None
         images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
         out[split] = images, torch.tensor(ds.targets, dtype=torch.int64)
     return out
@@ -55,14 +62,30 @@ def verify_checksum(archive: Path) -> None:
 
 
 def extract(archive: Path, cache_dir: Path) -> Path:
+    """Extract once into ``cache_dir``; safe when several processes start on an empty cache together.
+
+    Each process extracts into its own temp folder and renames it into place; the first rename wins, the others
+    drop their copy. A folder without ``.complete`` (an extraction killed by an older version) is replaced.
+    """
     target = cache_dir / f"{archive.name}-{sha256(archive)[:12]}"
     if not (target / ".complete").exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{target.name}."))
         try:
             with tarfile.open(archive) as tar:
-                tar.extractall(target, filter="data")
-        except (tarfile.TarError, OSError) as err:
-            raise DatasetError(f"dataset.root={archive}: not a readable tar archive ({err})") from None
-        (target / ".complete").touch()
+                tar.extractall(tmp, filter="data")
+            (tmp / ".complete").touch()
+            if target.exists() and not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+            os.rename(tmp, target)
+        except (tarfile.TarError, EOFError, zlib.error) as err:
+            raise DatasetError(f"dataset.root={archive}: not a readable tar archive ({err}); allowed: a complete "
+                               ".tar.gz of an ImageFolder tree") from None
+        except OSError as err:
+            if not (target / ".complete").exists():  # not "another process renamed its copy first"
+                raise DatasetError(f"dataset.root={archive}: extracting into {cache_dir} failed ({err})") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     # the ImageFolder root is the folder that holds train/ and test/
     roots = [p.parent for p in target.rglob("train") if (p.parent / "test").is_dir()]
     if not roots:

@@ -1,0 +1,53 @@
+"""Files that are either complete or absent: write to a uniquely named temp file beside the target, then rename.
+
+A unique temp name (not ``<name>.tmp``) lets several processes write the same cache at once; the rename is
+atomic on one file system, so a reader or a kill never sees half a file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a fresh temp file in ``path``'s folder, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_or_rebuild(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], None]) -> T:
+    """``load(path)`` if it works; otherwise (missing, or corrupt: warned about by name and deleted) ``build()``
+    and save it. A cache that fails to load is never fatal: it is only a cache."""
+    if path.exists():
+        try:
+            return load(path)
+        except Exception as err:  # truncated, garbage or from an incompatible version: all mean "rebuild"
+            warnings.warn(f"cache {path} is unreadable ({type(err).__name__}: {err}); deleting and rebuilding it",
+                          stacklevel=2)
+            path.unlink(missing_ok=True)
+    value = build()
+    save(value, path)
+    return value

@@ -1,0 +1,102 @@
+"""What a run *is*: the config keys that change its result, its folder name, its hash and its table cell.
+
+Pure functions on plain dicts and override strings (no torch), shared by the trainer (folder name, resume
+check) and by ``ftn.results`` / ``ftn.figures`` (grouping committed records into cells).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+
+# Config keys that change how a run is shown, stored, placed or executed, never what it computes.
+# The ONE list behind the run folder name, the config hash checked on resume and the table cells.
+DISPLAY_ONLY = (
+    "name", "run_dir", "ckpt_path", "records_dir", "checkpoint_every_n_steps", "logger",
+    "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
+    "dataset.cache_dir", "dataset.download", "pooling.impl",
+)
+# Group choices the folder name leaves out as well: the experiment is already the folder's parent
+# (runs/<name>/), and the trainer group only picks the device (its result-changing keys are in the hash).
+NAME_ONLY_GROUPS = ("experiment", "trainer")
+# A folder name longer than this is shortened and made unique by a hash (file systems allow 255 bytes).
+MAX_NAME = 200
+
+
+def _is_display_only(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in DISPLAY_ONLY)
+
+
+def _drop_copies(config: dict) -> dict:
+    """Drop nested sections that are copies of a top-level group (``task.model: ${model}``, ``model.pool:
+    ${pooling}``): a copy adds nothing, and would keep display-only keys such as ``pooling.impl`` alive."""
+    groups = [v for v in config.values() if isinstance(v, dict)]
+
+    def walk(node: dict, depth: int) -> dict:
+        return {k: walk(v, depth + 1) if isinstance(v, dict) else v for k, v in node.items()
+                if not (depth > 0 and isinstance(v, dict) and v and v in groups)}
+
+    return walk(config, 0)
+
+
+def _without(node: dict, drop, prefix: str = "") -> dict:
+    out = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if drop(path, key):
+            continue
+        out[key] = _without(value, drop, path + ".") if isinstance(value, dict) else value
+    return out
+
+
+def result_config(config: dict) -> dict:
+    """The resolved config with every display-only key (and copy of one) removed: what decides the result."""
+    return _without(_drop_copies(config), lambda path, key: _is_display_only(path))
+
+
+def flatten(node: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _canonical(node: Any) -> str:
+    return json.dumps(node, sort_keys=True, default=str)
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of the result-changing config (seed included): stored in checkpoints, checked on resume."""
+    return hashlib.sha256(_canonical(result_config(config)).encode()).hexdigest()[:16]
+
+
+def cell_key(config: dict) -> str:
+    """Runs share a table cell iff their result-changing configs differ in the seed alone."""
+    return _canonical(_without(result_config(config), lambda path, key: key == "seed"))
+
+
+def differing_keys(a: dict, b: dict) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (value in a, value in b)} for the result-changing keys where two configs differ."""
+    fa, fb = flatten(result_config(a)), flatten(result_config(b))
+    return {k: (fa.get(k, "<absent>"), fb.get(k, "<absent>")) for k in sorted(fa.keys() | fb.keys())
+            if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
+
+
+def run_folder_name(overrides: Iterable[str]) -> str:
+    """The run folder's name from the command-line overrides: every result-changing one, sorted.
+
+    Like Hydra's ``override_dirname`` (so existing folders keep their names), but display-only keys are left
+    out and a ``/`` in a value (``dataset.root=../x.tar.gz``) is escaped instead of nesting folders.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
+    kept = sorted(o.input_line for o in parsed
+                  if not (_is_display_only(o.key_or_group) or o.key_or_group in NAME_ONLY_GROUPS))
+    name = ",".join(kept).replace("%", "%25").replace("/", "%2F") or "defaults"
+    if len(name) > MAX_NAME:
+        name = f"{name[:MAX_NAME - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return name

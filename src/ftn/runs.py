@@ -1,0 +1,181 @@
+"""A run folder's life: one live process (lock), checkpoints that belong to one config, divergence stops at once.
+
+- ``RunLock``: an ``flock`` on ``<run>/.lock``. A second live process is refused with one line; the kernel drops
+  the lock of a killed process, so a stale lock is taken over without any clean-up.
+- ``RunCheckpoint``: ``checkpoints/last.ckpt`` every N optimizer steps, at each epoch end and at the end, written
+  atomically by Lightning. It carries the config hash and the global RNG state (augmentation, dropout); the
+  batch order is the data module's ``DeviceBatches`` state, which Lightning saves with the loop.
+- ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
+- ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` before the optimizer step applies it.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.errors import CompactHydraException
+
+from .identity import config_hash, differing_keys, result_config
+
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+LOCK = ".lock"
+IDENTITY_KEY = "ftn"  # the checkpoint entry holding the config hash, the config and the RNG state
+
+
+class RunError(CompactHydraException):
+    """A run refused or stopped for a reason that one line explains (Hydra prints it without a traceback)."""
+
+
+class ConfigError(RunError, ValueError):
+    """A bad config value, found before anything starts."""
+
+
+class Diverged(RunError):
+    """A non-finite loss or gradient."""
+
+
+class RunLock:
+    """Hold ``<run_dir>/.lock`` for the life of this process's run, or refuse with ``RunError``."""
+
+    def __init__(self, run_dir: Path):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / LOCK
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            raise RunError(f"run folder {run_dir} is in use by another live process ({holder}); allowed: one "
+                           "process per run folder: wait for it to end, or change an override") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _read_checkpoint(path: Path, ckpt_path: str) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated, garbage, or not a torch file at all: one line, whatever torch said
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"ckpt_path={ckpt_path}: {path} is not a readable checkpoint ({reason}); allowed: a "
+                       "checkpoint written by ftn.train, or ckpt_path=null to start afresh") from None
+
+
+def resume_checkpoint(ckpt_path: str | None, run_dir: Path, config: dict) -> str | None:
+    """The checkpoint this run resumes from (None: from scratch), checked to come from the same config.
+
+    ``ckpt_path``: "last" (this folder's last.ckpt, if any), null (start afresh) or a file.
+    """
+    if ckpt_path is None:
+        return None
+    path = run_dir / CHECKPOINT if ckpt_path == "last" else Path(ckpt_path)
+    if ckpt_path == "last" and not path.exists():
+        return None
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} is not a file; allowed: 'last', null or a checkpoint path")
+    identity = _read_checkpoint(path, ckpt_path).get(IDENTITY_KEY)
+    if identity is None:
+        warnings.warn(f"{path} predates config hashes; resuming without checking that its config matches")
+    elif identity["config_hash"] != config_hash(config):
+        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
+                         ((k, *v) for k, v in differing_keys(identity["config"], config).items()))
+        raise RunError(f"ckpt_path={ckpt_path}: {path} was written by a different config ({diff or 'hash differs'});"
+                       " allowed: the same config, or ckpt_path=null to start afresh")
+    return str(path)
+
+
+def forget_checkpoint(run_dir: Path) -> None:
+    """``ckpt_path=null``: drop the folder's last.ckpt now, so no later default run resumes stale state."""
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class RunCheckpoint(pl.Callback):
+    """``<run_dir>/checkpoints/last.ckpt`` every ``every_n_steps`` optimizer steps, at each epoch end, at the end.
+
+    Mid-epoch saves skip an epoch's last batch: the epoch-end save follows it, after validation.
+    """
+
+    def __init__(self, run_dir: Path, config: dict, every_n_steps: int):
+        self.path = run_dir / CHECKPOINT
+        self.identity = {"config_hash": config_hash(config), "config": result_config(config)}
+        self.every_n_steps = every_n_steps
+        self.saved_step = -1
+        self.rng_to_restore: dict | None = None
+
+    def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step == self.saved_step:
+            return
+        if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+            raise Diverged(f"training diverged at step {trainer.global_step}: non-finite parameters; "
+                           f"the last finite checkpoint is kept ({self.path})")
+        trainer.save_checkpoint(self.path)
+        self.saved_step = trainer.global_step
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.saved_step = trainer.global_step  # a resumed run does not write back the state it just read
+        if self.rng_to_restore is not None:  # here, not at load: nothing may draw from the RNG in between
+            _set_rng_state(self.rng_to_restore)
+            self.rng_to_restore = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
+        if not last_of_epoch and trainer.global_step - self.saved_step >= self.every_n_steps:
+            self.save(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint[IDENTITY_KEY] = {**self.identity, "rng": _rng_state()}
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        self.rng_to_restore = checkpoint.get(IDENTITY_KEY, {}).get("rng")
+
+
+class DivergenceGuard(pl.Callback):
+    """Stop at the first non-finite loss or gradient, before the optimizer step can write it into the weights."""
+
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss).all():
+            raise Diverged(f"training diverged at step {trainer.global_step}: the loss is {loss.item()}; "
+                           "status 'diverged' is recorded and the last finite checkpoint is kept")
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()):
+            raise Diverged(f"training diverged at step {trainer.global_step}: a gradient is not finite; "
+                           "status 'diverged' is recorded and the last finite checkpoint is kept")

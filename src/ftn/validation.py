@@ -1,0 +1,46 @@
+"""Up-front config checks: each bad value is one line naming the key, the value and what is allowed,
+raised before a run folder, a lock or a wandb run exists. Keys a config does not have are skipped."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .identity import flatten
+from .runs import ConfigError
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positive_int(v: Any) -> bool:
+    return _integer(v) and v > 0
+
+
+def _positive_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+# (config key, check, what is allowed)
+RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("seed", _integer, "an integer"),
+    ("model.width", _positive_int, "a positive integer"),
+    ("dataset.batch_size", _positive_int, "a positive integer"),
+    ("dataset.eval_batch_size", _positive_int, "a positive integer"),
+    ("dataset.limit_train", lambda v: v is None or _positive_int(v), "null or a positive integer"),
+    ("dataset.limit_test", lambda v: v is None or _positive_int(v), "null or a positive integer"),
+    ("optimizer.lr", _positive_number, "a finite number > 0"),
+    ("task.optimizer.lr", _positive_number, "a finite number > 0"),
+    ("schedule.max_steps", lambda v: v == -1 or _positive_int(v), "-1 (no limit) or a positive integer"),
+    ("checkpoint_every_n_steps", _positive_int, "a positive integer"),
+    # DeviceBatches hands every rank the whole split: several devices would train on duplicated batches
+    ("trainer.devices", lambda v: v in (1, "1"), "1 (the on-device batches are not sharded per rank)"),
+)
+
+
+def validate(config: dict) -> None:
+    """Raise ``ConfigError`` for the first bad value in the resolved ``config``."""
+    flat = flatten(config)
+    for key, ok, allowed in RULES:
+        if key in flat and not ok(flat[key]):
+            raise ConfigError(f"{key}={flat[key]!r} is invalid; allowed: {allowed}")

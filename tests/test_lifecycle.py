@@ -1,0 +1,351 @@
+"""Runs that survive: kill and resume, one process per run, divergence, caches, records, bad input.
+
+Subprocess tests run the real command line on tiny generated data for a few steps.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from ftn.atomic import atomic_write_text
+from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
+from ftn.identity import cell_key, config_hash, run_folder_name
+from ftn.logging import SUMMARY, wandb_mode
+from ftn.results import main as results_main
+from ftn.runs import CHECKPOINT, ConfigError, Diverged, RunError, RunLock
+from ftn.train import run
+
+from test_data import write_image_folder_archive
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
+         "records_dir=null", "model.width=4"]
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory) -> str:
+    """The synthetic split and its fitted whitening, built once: subprocess runs then skip the 3072-d ZCA fit."""
+    cache = tmp_path_factory.mktemp("data-cache")
+    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).prepare_data()
+    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).setup()
+    return f"dataset.cache_dir={cache}"
+
+
+def _env(**extra: str) -> dict:
+    return {**os.environ, "PYTHONPATH": SRC, "WANDB_SILENT": "true", "WANDB_MODE": "disabled", **extra}
+
+
+def _train_cmd(*overrides: str) -> list[str]:
+    return [sys.executable, "-m", "ftn.train", *overrides]
+
+
+def _summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / SUMMARY).read_text())
+
+
+# ---- identity ------------------------------------------------------------------------------------------------
+def test_folder_name_keeps_result_keys_and_drops_display_only_ones():
+    name = run_folder_name(["pooling=lstm", "dataset.root=../d/x.tar.gz", "trainer.enable_progress_bar=false",
+                            "logger.mode=disabled", "experiment=table2", "dataset.cache_dir=/c", "pooling.impl=fused"])
+    assert name == "dataset.root=..%2Fd%2Fx.tar.gz,pooling=lstm"
+    assert run_folder_name(["seed=1", "trainer=cpu"]) == "seed=1" and run_folder_name([]) == "defaults"
+    assert len(run_folder_name([f"+x{i}=1" for i in range(100)])) <= 200
+
+
+def test_hash_ignores_display_only_keys_and_cells_ignore_only_the_seed():
+    base = {"seed": 0, "trainer": {"max_steps": 4, "enable_progress_bar": True}, "pooling": {"kind": "lstm", "impl": "auto"},
+            "model": {"width": 8, "pool": {"kind": "lstm", "impl": "auto"}}, "dataset": {"seed": 0, "cache_dir": "a"},
+            "optimizer": {"lr": 0.01}}
+    shown = json.loads(json.dumps(base))
+    shown["trainer"]["enable_progress_bar"] = False
+    shown["pooling"]["impl"] = shown["model"]["pool"]["impl"] = "fused"
+    shown["dataset"]["cache_dir"] = "b"
+    assert config_hash(shown) == config_hash(base)
+    other_seed = json.loads(json.dumps(base))
+    other_seed["seed"] = other_seed["dataset"]["seed"] = 1
+    assert config_hash(other_seed) != config_hash(base) and cell_key(other_seed) == cell_key(base)
+    other_lr = json.loads(json.dumps(base))
+    other_lr["optimizer"]["lr"] = 1e30
+    assert cell_key(other_lr) != cell_key(base)
+
+
+# ---- data ----------------------------------------------------------------------------------------------------
+def test_limit_picks_a_seeded_class_balanced_subset():
+    labels = torch.arange(10).repeat_interleave(50)  # class-sorted, like the decoded splits
+    keep = balanced_subset(labels, 20)
+    assert torch.bincount(labels[keep], minlength=10).tolist() == [2] * 10
+    assert torch.equal(keep, balanced_subset(labels, 20)) and not torch.equal(keep, balanced_subset(labels, 20, seed=1))
+    assert len(set(balanced_subset(labels, 500).tolist())) == 500
+
+
+def test_device_batches_resume_mid_epoch_in_the_same_order():
+    x, y = torch.arange(40.0)[:, None], torch.arange(40)
+    straight = DeviceBatches(x, y, 4, shuffle=True, seed=3)
+    first = [b[1] for b in straight] + [b[1] for b in straight]  # two epochs
+    interrupted = DeviceBatches(x, y, 4, shuffle=True, seed=3)
+    seen = [b[1] for b in interrupted]
+    it = iter(interrupted)
+    seen += [next(it)[1] for _ in range(3)]  # killed after 3 batches of epoch 2
+    resumed = DeviceBatches(x, y, 4, shuffle=True, seed=99)
+    resumed.load_state_dict(interrupted.state_dict())
+    seen += [b[1] for b in resumed]
+    assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
+
+
+def test_corrupt_caches_are_rebuilt_with_a_warning_that_names_them(tmp_path):
+    dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8)
+    dm.setup()
+    reference = dm.splits["train"][0].clone()
+    split, whitening = tmp_path / f"{dm._cache_key()}.pt", tmp_path / f"{dm._cache_key()}-gcnzca.pt"
+    split.write_bytes(split.read_bytes()[:100])  # a kill during an old-style save
+    whitening.write_bytes(b"garbage")
+    fresh = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8, seed=5)
+    with pytest.warns(UserWarning) as caught:
+        fresh.setup()
+    assert {str(split), str(whitening)} <= {w for c in caught for w in str(c.message).split() if w.startswith("/")}
+    assert torch.equal(fresh.splits["train"][0], reference)  # same data and whitening for every seed
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([split.name, whitening.name])  # no temp files left
+
+
+def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "summary.json"
+    atomic_write_text(target, "old")
+
+    class Killed(BaseException):
+        pass
+
+    def dies(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise Killed
+
+    from ftn.atomic import atomic_write
+
+    with pytest.raises(Killed):
+        atomic_write(target, dies)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+# ---- bad input: one line naming the key, before any wandb run or run folder ---------------------------------
+def _truncated_archive(tmp_path: Path) -> str:
+    archive = write_image_folder_archive(tmp_path)
+    archive.write_bytes(archive.read_bytes()[:300])
+    archive.with_name(archive.name + ".sha256").unlink()
+    return str(archive)
+
+
+def _garbage_checkpoint(tmp_path: Path) -> str:
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    return str(tmp_path / "garbage.ckpt")
+
+
+BAD_VALUES = [  # (overrides, pattern the one-line message must match)
+    (["model.width=0"], r"model.width=0 is invalid; allowed: a positive integer"),
+    (["model.width=-8"], r"model.width=-8 is invalid"),
+    (["model.width=abc"], r"model.width='abc' is invalid"),
+    (["seed=abc"], r"seed='abc' is invalid; allowed: an integer"),
+    (["dataset.batch_size=0"], r"dataset.batch_size=0 is invalid"),
+    (["optimizer.lr=-1"], r"optimizer.lr=-1 is invalid; allowed: a finite number > 0"),
+    (["trainer.devices=2"], r"trainer.devices=2 is invalid; allowed: 1 \(the on-device batches are not sharded"),
+    (["checkpoint_every_n_steps=0"], r"checkpoint_every_n_steps=0 is invalid"),
+    (["dataset.limit_train=8"], r"dataset.limit_train=8 leaves 8 training images, fewer than dataset.batch_size=16"),
+    (["dataset=cifar10_jpeg", "dataset.root={tmp}/missing.tar.gz"], r"dataset.root=.*missing.tar.gz does not exist"),
+    (["dataset=cifar10_jpeg", "dataset.root={truncated}"], r"dataset.root=.*tiny.tar.gz: not a readable tar archive"),
+    (["dataset=cifar100", "dataset.root={tmp}/c100"], r"dataset.root=.*c100: cifar100 is not there and downloading it failed"),
+    (["ckpt_path={garbage}"], r"ckpt_path=.*garbage.ckpt is not a readable checkpoint"),
+    (["ckpt_path={tmp}/none.ckpt"], r"ckpt_path=.*none.ckpt is not a file"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
+def test_bad_values_are_one_line_before_anything_starts(overrides, message, tmp_path, compose_cfg, monkeypatch):
+    import urllib.request
+    from urllib.error import URLError
+
+    def offline(*args, **kwargs):
+        raise URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # dataset=cifar100 offline, whatever this machine has
+    paths = {"tmp": tmp_path, "truncated": _truncated_archive(tmp_path) if "{truncated}" in " ".join(overrides) else "",
+             "garbage": _garbage_checkpoint(tmp_path)}
+    run_dir = tmp_path / "run"
+    cfg = compose_cfg([*SMOKE, f"dataset.cache_dir={tmp_path}/cache", *(o.format(**paths) for o in overrides)], run_dir)
+    with pytest.raises(RunError, match=message) as err:
+        run(cfg)
+    assert "\n" not in str(err.value)
+    assert not run_dir.exists()  # no folder, lock, checkpoint or wandb run left behind
+
+
+def test_command_line_rejects_a_bad_value_in_one_line_and_leaves_no_folder(tmp_path):
+    run_dir = tmp_path / "runs" / "x"
+    out = subprocess.run(_train_cmd(*SMOKE, "model.width=abc", f"hydra.run.dir={run_dir}"), cwd=tmp_path,
+                         env=_env(), capture_output=True, text=True)
+    assert out.returncode == 1
+    lines = [line for line in out.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    assert lines == ["model.width='abc' is invalid; allowed: a positive integer"], out.stderr
+    assert not run_dir.exists()
+
+
+# ---- identity on resume, ckpt_path=null, reruns keep their record ---------------------------------------------
+def test_resume_refuses_another_configs_checkpoint_and_null_starts_afresh(tmp_path, compose_cfg):
+    run_dir = tmp_path / "run"
+    run(compose_cfg(SMOKE, run_dir))
+    first = _summary(run_dir)
+    rerun = run(compose_cfg(SMOKE, run_dir))  # finished: 0 more steps, the record keeps what it had
+    kept = _summary(run_dir)
+    assert kept["steps"] == 4 and kept["history"] == first["history"]
+    assert set(first["metrics"]) <= set(kept["metrics"]) and rerun["final_test/loss"] == first["metrics"]["final_test/loss"]
+    with pytest.raises(RunError, match=r"written by a different config \(optimizer.lr: 0.01 -> 0.5\)"):
+        run(compose_cfg([*SMOKE, "optimizer.lr=0.5"], run_dir))
+    run(compose_cfg([*SMOKE, "ckpt_path=null", "trainer.max_steps=2"], run_dir))  # afresh, stops early
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]  # never last-v1.ckpt
+    fresh = _summary(run_dir)
+    assert fresh["steps"] == 2 and fresh["resumed_at_steps"] == [] and fresh["wandb_run_id"] != first["wandb_run_id"]
+
+
+def test_second_live_process_is_refused(tmp_path, compose_cfg):
+    run_dir = tmp_path / "run"
+    with RunLock(run_dir):
+        with pytest.raises(RunError, match=r"is in use by another live process \(pid \d+"):
+            run(compose_cfg(SMOKE, run_dir))
+        assert (run_dir / ".lock").exists()  # the refused run does not clean up the live run's folder
+    run(compose_cfg(SMOKE, run_dir))  # released: the next run proceeds
+
+
+def test_unwritable_checkpoint_folder_is_refused(tmp_path, compose_cfg, monkeypatch):
+    access = os.access  # chmod does not stop root: the check itself is what is tested
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "checkpoints" and access(path, mode))
+    with pytest.raises(RunError, match=r"checkpoints is not writable"):
+        run(compose_cfg(SMOKE, tmp_path / "run"))
+
+
+# ---- divergence ------------------------------------------------------------------------------------------------
+def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, compose_cfg):
+    records = tmp_path / "records"
+    common = [*SMOKE, "experiment=table2", "schedule.max_steps=12", f"records_dir={records}"]
+    with pytest.raises(Diverged, match=r"training diverged at step \d+"):
+        run(compose_cfg([*common, "optimizer.lr=1e30"], tmp_path / "runs" / "table2" / "huge_lr"))
+    diverged = _summary(tmp_path / "runs" / "table2" / "huge_lr")
+    assert diverged["status"] == "diverged" and diverged["steps"] < 12
+    ckpt = tmp_path / "runs" / "table2" / "huge_lr" / CHECKPOINT
+    assert not ckpt.exists() or all(torch.isfinite(v).all() for v in torch.load(ckpt, weights_only=False)["state_dict"].values())
+    for seed in (0, 1):
+        run(compose_cfg([*common, f"seed={seed}"], tmp_path / "runs" / "table2" / f"seed_{seed}"))
+    assert (records / "table2" / "huge_lr" / SUMMARY).exists()  # diverged records are kept, but not tabled
+    results_main(["table2", "--runs", str(tmp_path / "runs"), str(records), "--out", str(tmp_path / "out"),
+                  "--readme", ""])
+    table = (tmp_path / "out" / "table2.md").read_text()
+    assert "(2 seeds) |" in table and diverged["wandb_run_id"] not in table
+
+
+def _fake_record(config: dict, seed: int, steps: int, status: str = "finished") -> dict:
+    return {"experiment": "table2", "status": status, "config": config, "seed": seed, "steps": steps,
+            "metrics": {"final_test/error": 0.1 * (seed + 1)}, "wandb_run_id": f"id{seed}-{steps}"}
+
+
+def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
+    def config(lr: float) -> dict:
+        return {"seed": 0, "optimizer": {"lr": lr}, "schedule": {"max_steps": 10}, "model": {"width": 8},
+                "pooling": {"kind": "max"}, "dataset": {"name": "synthetic"}, "trainer": {"enable_progress_bar": True}}
+
+    local, committed = tmp_path / "runs" / "table2", tmp_path / "results" / "runs" / "table2"
+    for folder, record in [(local / "a", _fake_record(config(0.01), 0, 10)),
+                           (committed / "a", _fake_record(config(0.01), 0, 4, "diverged")),  # same run, shorter
+                           (committed / "b", _fake_record(config(0.01), 1, 10)),
+                           (committed / "c", _fake_record(config(0.5), 0, 10)),
+                           (local / "d", _fake_record(config(0.5), 1, 3, "running"))]:
+        folder.mkdir(parents=True)
+        (folder / SUMMARY).write_text(json.dumps(record))
+    results_main(["table2", "--runs", str(tmp_path / "runs"), str(tmp_path / "results" / "runs"),
+                  "--out", str(tmp_path / "out"), "--readme", ""])
+    table = (tmp_path / "out" / "table2.md").read_text()
+    assert "15.00 ± 7.07 (2 seeds) [optimizer.lr=0.01]<br>10.00 (1 seed) [optimizer.lr=0.5]" in table
+    assert "id0-4" not in table and "id1-3" not in table
+    results_main(["--runs", str(tmp_path / "runs"), "--collect", str(tmp_path / "records")])  # running d stays out
+    assert [p.parent.name for p in (tmp_path / "records").glob(f"table2/*/{SUMMARY}")] == ["a"]
+
+
+# ---- wandb -------------------------------------------------------------------------------------------------------
+def test_wandb_online_without_network_falls_back_to_offline(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    wandb_mode.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert wandb_mode("offline") == "offline" and wandb_mode("offline") == "offline"
+    assert len([w for w in caught if "unreachable" in str(w.message)]) == 1
+    assert os.environ["WANDB_MODE"] == "offline"
+    wandb_mode.cache_clear()
+
+
+def test_sweep_with_a_diverging_cell_ends_each_wandb_run(tmp_path, warm_cache):
+    out = subprocess.run(_train_cmd("-m", *SMOKE, warm_cache, "schedule.max_steps=12", "optimizer.lr=1e30,0.01",
+                                    f"hydra.sweep.dir={tmp_path}/runs"), cwd=tmp_path,
+                         env=_env(WANDB_MODE="offline"), capture_output=True, text=True)
+    assert out.returncode == 1 and "training diverged at step" in out.stderr.splitlines()[-3:][0] + out.stderr
+    assert "Traceback" not in out.stderr
+    cells = {r["config"]["optimizer"]["lr"]: r for r in map(_summary, {p.parent for p in tmp_path.glob("runs/*/*")})}
+    bad, good = cells[1e30], cells[0.01]
+    assert bad["status"] == "diverged" and good["status"] == "finished"
+    assert bad["wandb_run_id"] != good["wandb_run_id"]
+    assert good["wandb_dir"].startswith(good["config"]["run_dir"])  # not logged into the failed cell's wandb run
+
+
+# ---- processes: kill -9 and resume, two at once -------------------------------------------------------------------
+KILL_AT = """
+import os, signal, sys
+from ftn import runs
+save = runs.RunCheckpoint.on_train_batch_end
+def killed_after(self, trainer, *args):
+    save(self, trainer, *args)
+    if trainer.global_step == {step}:
+        os.kill(os.getpid(), signal.SIGKILL)
+runs.RunCheckpoint.on_train_batch_end = killed_after
+from ftn.train import main
+sys.argv = ["ftn.train", *sys.argv[1:]]
+main()
+"""
+
+
+def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_cache):
+    # 64 images in batches of 16: 4 steps an epoch; checkpoints at 2, 4, 6, 8; killed at 7, mid-epoch 2
+    common = [*SMOKE, warm_cache, "pooling=lstm", "dataset.limit_train=64", "schedule.max_steps=10",
+              "checkpoint_every_n_steps=2"]
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    straight = subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={straight_dir}"), cwd=tmp_path, env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=7), *common, f"hydra.run.dir={killed_dir}"],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert torch.load(killed_dir / CHECKPOINT, weights_only=False)["global_step"] == 6
+    # the killed process's lock is stale: of two resumes started together, one takes it over, one is refused
+    resumes = [subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={killed_dir}"), cwd=tmp_path, env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = sorted((p.wait(), p.stderr.read()) for p in resumes)
+    assert straight.wait() == 0, straight.stderr.read()
+    assert [rc for rc, _ in outcomes] == [0, 1], outcomes
+    assert "is in use by another live process" in outcomes[1][1]
+    done, reference = _summary(killed_dir), _summary(straight_dir)
+    assert done["status"] == "finished" and done["steps"] == 10 and done["resumed_at_steps"] == [6]
+    assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
+    curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
+    assert curve(done) == curve(reference) and len(curve(done)) >= 2  # epoch 1 before the kill, the rest after
+
+
+def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
+    archive = write_image_folder_archive(tmp_path)
+    common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
+              "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "model.width=4",
+              "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "records_dir=null"]
+    procs = [subprocess.Popen(_train_cmd(*common, f"seed={seed}", f"hydra.run.dir={tmp_path}/s{seed}"),
+                              cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for seed in (0, 1)]
+    assert [p.wait() for p in procs] == [0, 0], [p.stderr.read() for p in procs]
+    assert all(_summary(tmp_path / f"s{seed}")["status"] == "finished" for seed in (0, 1))
+    cache = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cache) == 3 and not [n for n in cache if n.startswith(".")]  # one split, one whitening, one tree
