@@ -15,13 +15,17 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def compose_cfg():
-    """Compose the training config as `python -m ftn.train <overrides>` would, into run_dir."""
+    """Compose the training config as `python -m ftn.train <overrides>` would, into run_dir.
+
+    Records are not copied anywhere (records_dir=null) unless a test asks: a test must never write into the
+    repository's committed results/runs/."""
     from hydra import compose, initialize_config_dir
 
     from ftn.train import CONFIG_DIR
 
     def _compose(overrides, run_dir):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            return compose("train", overrides=[*overrides, f"run_dir={run_dir}"])
+            keep = [] if any(o.startswith("records_dir=") for o in overrides) else ["records_dir=null"]
+            return compose("train", overrides=[*overrides, f"run_dir={run_dir}", *keep])
 
     return _compose

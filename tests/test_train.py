@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from ftn.logging import SUMMARY
-from ftn.results import main as results_main
+from ftn.results import HEADLINE_INIT, main as results_main
 from ftn.train import CONFIG_DIR, run
 
 TINY_TABLE1 = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
@@ -101,7 +101,7 @@ def test_figures_from_fabricated_records(tmp_path):
             for c, col in enumerate("wrb"):
                 metrics[f"lstm/{layer}/{col}_{gate}"] = float(max_unit[g, c])
     assert torch.equal(learned_units(metrics)["features.6"], max_unit)
-    config = {"model": {"width": 8, "negative_slope": 0.0}, "pooling": {"kind": "lstm", "init": "max_exact"},
+    config = {"model": {"width": 8, "negative_slope": 0.0}, "pooling": {"kind": "lstm", "init": HEADLINE_INIT},
               "dataset": {"name": "synthetic"}, "schedule": {"max_steps": 30}}
     history = [{"epoch": e, "step": 10 * e, "test/error": 0.9 - 0.1 * e} for e in range(3)]
     table2 = {**_record("table2", config, metrics, 0, "id0"), "history": history}
@@ -138,3 +138,37 @@ def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
         if cell["cell_type"] == "code":
             exec("".join(cell["source"]), namespace)
     assert any("| 2x2 | 8.97 | 1.00 (1 seed) |" in s for s in shown)
+
+
+def test_table2_headline_detail_and_paired_differences():
+    from ftn.pooling import init_params, unit_values
+    from ftn.results import table2
+
+    def table2_record(kind, init, seed, error, scan="row"):
+        config = {"dataset": {"name": "cifar10_jpeg"}, "schedule": {"max_steps": 15000}, "model": {"width": 8},
+                  "seed": seed, "pooling": {"kind": kind, **({"init": init, "scan": scan} if init else {})}}
+        metrics = {"final_test/error": error / 100}
+        if init:  # a learned unit, as the classification task logs it
+            metrics |= {f"lstm/features.6/{k}": v for k, v in unit_values(init_params("avg_soft", 16)).items()}
+        return _record("table2", config, metrics, seed, f"{kind}{init}{scan}{seed}")
+
+    records = [table2_record("max", None, s, e) for s, e in enumerate([60.0, 64.0, 62.0])]
+    records += [table2_record("lstm", HEADLINE_INIT, s, e) for s, e in enumerate([58.0, 61.0, 60.5])]
+    records += [table2_record("lstm", "lasagne", s, e) for s, e in enumerate([70.0, 71.0])]
+    records += [table2_record("lstm", HEADLINE_INIT, 0, 59.0, scan="snake")]
+    text = "\n".join(table2(records))
+    # the headline row averages only the headline init's row-scan runs
+    assert "| Conv 8 | 57.44 | 62.00 ± 2.00 (3 seeds) |" in text
+    assert "| 50.52 | 59.83 ± 1.61 (3 seeds) |" in text
+    # every cell is listed with its seeds and its paired difference to max (seed by seed)
+    assert f"| lstm {HEADLINE_INIT} | 3 | 59.83 ± 1.61 (3 seeds) | s0 58.00, s1 61.00, s2 60.50 | -2.17 ± 0.76 (3 pairs, t = -4.9) |" in text
+    assert "| lstm lasagne | 2 | 70.50 ± 0.71 (2 seeds) | s0 70.00, s1 71.00 | +8.50 ± 2.12 (2 pairs, t = +5.7) |" in text
+    assert f"| lstm {HEADLINE_INIT} snake | 1 |" in text and "| -1.00 (1 pair) |" in text
+    assert f"| lstm {HEADLINE_INIT} (3 seeds) | features.6 | " in text  # the learned units, mean over seeds
+
+
+def test_headline_init_is_the_pooling_configs_default():
+    import yaml
+
+    for kind in ("lstm", "lstm_shared", "lstm_region"):
+        assert yaml.safe_load((Path(CONFIG_DIR) / "pooling" / f"{kind}.yaml").read_text())["init"] == HEADLINE_INIT

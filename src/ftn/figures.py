@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, RUNS_DIRS, load_runs  # noqa: E402
+from .results import DATASET_LABELS, RUNS_DIRS, describe, is_headline, load_runs  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -43,9 +43,13 @@ def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 
 
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
-    runs = [r for r in records if r["config"]["pooling"]["kind"] in ("lstm", "lstm_shared")]
+    """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
+    largest budget (per-layer units: architecture 2, as the paper draws them)."""
+    runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm" and is_headline(r["config"])]
     if not runs:
         return None
+    budget = max(r["config"]["schedule"]["max_steps"] for r in runs)
+    runs = [r for r in runs if r["config"]["schedule"]["max_steps"] == budget]
     layers = sorted({layer for r in runs for layer in learned_units(r["metrics"])}, key=lambda s: int(s.split(".")[-1]))
     fig, axes = plt.subplots(1, len(layers), figsize=(6 * len(layers), 4), squeeze=False)
     sizes = runs[0]["config"]["model"].get("pool_sizes", (4, 8))
@@ -56,9 +60,10 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
         for r in runs:
             params = learned_units(r["metrics"])[layer].double()
             slope = r["config"]["model"]["negative_slope"]
-            c = r["config"]
-            ax.plot(lstm_scan(x, params, slope), label=f"Conv {c['model']['width']} {c['pooling']['kind']} s{r['seed']}")
-        ax.set(title=f"learned pooling, layer {layer} ({k}x{k})", xlabel="window (sorted by average)", ylabel="output")
+            label = f"Conv {r['config']['model']['width']} {describe(r['config'])} s{r['seed']}"
+            ax.plot(lstm_scan(x, params, slope), label=label)
+        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations",
+               xlabel="window (sorted by average)", ylabel="output")
         ax.legend(fontsize=7)
     return save(fig, out)
 
@@ -68,15 +73,6 @@ def save(fig: plt.Figure, out: Path) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
-
-
-def describe(config: dict) -> str:
-    """A curve's label: network, pooling and, for LSTM pooling, its init and non-default scan."""
-    pooling = config["pooling"]
-    label = f"{pooling['kind']}"
-    if pooling["kind"].startswith("lstm"):
-        label += f" {pooling.get('init', '')}" + (f" {pooling['scan']}" if pooling.get("scan", "row") != "row" else "")
-    return label
 
 
 def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
