@@ -164,7 +164,7 @@ def test_table2_headline_detail_and_paired_differences():
     assert f"| lstm {HEADLINE_INIT} | 3 | 59.83 ± 1.61 (3 seeds) | s0 58.00, s1 61.00, s2 60.50 | -2.17 ± 0.76 (3 pairs, t = -4.9) |" in text
     assert "| lstm lasagne | 2 | 70.50 ± 0.71 (2 seeds) | s0 70.00, s1 71.00 | +8.50 ± 2.12 (2 pairs, t = +5.7) |" in text
     assert f"| lstm {HEADLINE_INIT} snake | 1 |" in text and "| -1.00 (1 pair) |" in text
-    assert f"| lstm {HEADLINE_INIT} (3 seeds) | features.6 | " in text  # the learned units, mean over seeds
+    assert f"| lstm {HEADLINE_INIT} (3 seeds) | features.6 | " in text and "lasagne (2 seeds)" in text  # the learned units, mean over seeds
 
 
 def test_headline_init_is_the_pooling_configs_default():

@@ -63,7 +63,20 @@ def scans(init: str) -> Iterator[list[str]]:
                    f"pooling.scan={scan}"]
 
 
-CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans}
+def table1(init: str | None) -> Iterator[list[str]]:
+    """Table 1 over seeds 0 and 1: our recipe (max and avg, 2x2 to 8x8) and the paper's recipe as written
+    (max, 2x2 and 3x3), the row the table shows beside ours."""
+    quiet = "trainer.enable_progress_bar=false"
+    for seed in (0, 1):
+        for target in ("max", "avg"):
+            for length in (4, 9, 16, 64):
+                yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", quiet]
+        for length in (4, 9):
+            yield ["experiment=table1_paper", f"dataset.seq_len={length}", f"seed={seed}", quiet]
+
+
+CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans, "table1": table1}
+NEEDS_INIT = ("headline", "conv16", "scans")
 
 
 def find_record(root: Path, overrides: list[str]) -> Path | None:
@@ -132,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=Path, default=Path("results/runs"))
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
     args = parser.parse_args(argv)
-    if args.campaign != "init_study" and not args.init:
+    if args.campaign in NEEDS_INIT and not args.init:
         parser.error(f"campaign {args.campaign} needs --init; allowed: one of ftn.pooling.TRAINABLE_INITS")
     runs = list(CAMPAIGNS[args.campaign](args.init))
     if args.dry_run:

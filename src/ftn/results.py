@@ -93,21 +93,25 @@ def provenance(records: list[dict], describe) -> list[str]:
     return lines
 
 
+# The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written.
+EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",)}
+RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "the paper's recipe as written",
+           "table1_quick": "our recipe, QUICK (rough)"}
+
+
 def table1(records: list[dict]) -> list[str]:
     groups = defaultdict(list)
     for r in records:
-        groups[(r["config"]["task"]["target"], r["config"]["dataset"]["seq_len"])].append(r)
+        groups[(r["experiment"], r["config"]["task"]["target"], r["config"]["dataset"]["seq_len"])].append(r)
     lines = ["# Table 1: one LSTM unit approximating a pooling function", "",
              "MAE in units of 1e-5 on three generated test sets of 10^4 batches of 128 windows: "
              "T1 values uniform in [0, 300], T2 50% zeros, T3 80% zeros. Ours: mean ± std over seeds.", ""]
-    for target in ("max", "avg"):
-        lengths = sorted(length for t, length in groups if t == target)
-        if not lengths:
-            continue
-        lines += [f"## {target} pooling", "",
+    for experiment, target in sorted({k[:2] for k in groups}, key=lambda k: (k[1] != "max", k[0])):
+        lengths = sorted(length for e, t, length in groups if (e, t) == (experiment, target))
+        lines += [f"## {target} pooling, {RECIPES.get(experiment, experiment)}", "",
                   "| pool size | T1 paper | T1 ours | T2 paper | T2 ours | T3 paper | T3 ours |", "|---|---|---|---|---|---|---|"]
         for length in lengths:
-            runs = groups[(target, length)]
+            runs = groups[(experiment, target, length)]
             paper = PAPER_TABLE1.get(length) if target == "max" else None
             cells = []
             for i, name in enumerate(("T1", "T2", "T3")):
@@ -116,16 +120,16 @@ def table1(records: list[dict]) -> list[str]:
             k = round(length ** 0.5)
             lines.append(f"| {k}x{k} | " + " | ".join(cells) + " |")
         lines.append("")
-    describe = lambda r: f"{r['config']['task']['target']} {r['config']['dataset']['seq_len']}"
+    describe = lambda r: f"{r['experiment']} {r['config']['task']['target']} {r['config']['dataset']['seq_len']}"
     return lines + provenance(records, describe)
 
 
-def test_error(record: dict) -> float:
+def error_percent(record: dict) -> float:
     return 100 * record["metrics"]["final_test/error"]
 
 
 def _error_cells(runs: list[dict]) -> str:
-    return slot(runs, test_error)
+    return slot(runs, error_percent)
 
 
 # The LSTM init of Table 2's headline row: the default of configs/pooling/lstm*.yaml (a test keeps them equal),
@@ -151,8 +155,8 @@ def is_headline(config: dict) -> bool:
 
 def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
     """Test error minus the baseline's, seed by seed: mean ± std over the shared seeds, and t = mean / sem."""
-    base = {r["seed"]: test_error(r) for r in baseline}
-    diffs = [test_error(r) - base[r["seed"]] for r in cell if r["seed"] in base]
+    base = {r["seed"]: error_percent(r) for r in baseline}
+    diffs = [error_percent(r) - base[r["seed"]] for r in cell if r["seed"] in base]
     if len(diffs) < 2:
         return "—" if not diffs else f"{diffs[0]:+.2f} (1 pair)"
     mean, std = statistics.mean(diffs), statistics.stdev(diffs)
@@ -170,9 +174,9 @@ def network_detail(records: list[dict]) -> list[str]:
     lines = ["| pooling | seeds | test error (%) | per seed | paired difference to max (points) |",
              "|---|---|---|---|---|"]
     for g in groups:
-        per_seed = ", ".join(f"s{r['seed']} {test_error(r):.2f}" for r in sorted(g, key=lambda r: r["seed"]))
+        per_seed = ", ".join(f"s{r['seed']} {error_percent(r):.2f}" for r in sorted(g, key=lambda r: r["seed"]))
         difference = "—" if g is baseline else paired_difference(g, baseline)
-        lines.append(f"| {describe(g[0]['config'])} | {len(g)} | {mean_std([test_error(r) for r in g])} | "
+        lines.append(f"| {describe(g[0]['config'])} | {len(g)} | {mean_std([error_percent(r) for r in g])} | "
                      f"{per_seed} | {difference} |")
     return lines
 
@@ -186,7 +190,7 @@ def learned_units(records: list[dict]) -> list[str]:
         for layer in layers:
             values = [statistics.mean(r["metrics"][f"lstm/{layer}/{c}_{gate}"] for r in g)
                       for gate in GATES for c in COLUMNS]
-            lines.append(f"| {describe(g[0]['config'])} ({len(g)} seeds) | {layer} | "
+            lines.append(f"| {describe(g[0]['config'])} ({len(g)} seed{'s' if len(g) > 1 else ''}) | {layer} | "
                          + " | ".join(f"{v:.3g}" for v in values) + " |")
     return lines if len(lines) > 2 else []
 
@@ -260,9 +264,9 @@ def update_readme(readme: Path, name: str, table: str) -> None:
 
 def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,
                 experiment: str | None = None) -> Path | None:
-    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: ``name``)."""
+    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: the table's own)."""
+    records = [r for e in ((experiment,) if experiment else EXPERIMENTS[name]) for r in load_runs(runs_dir, e)]
     experiment = experiment or name
-    records = load_runs(runs_dir, experiment)
     if not records:
         where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
         print(f"{experiment}: no finished runs under {where}; nothing written")
