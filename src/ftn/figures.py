@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, RUNS_DIRS, describe, is_headline, load_runs  # noqa: E402
+from .results import DATASET_LABELS, RUNS_DIRS, describe, is_headline, load_runs, seeds  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -92,7 +92,7 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
         std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
         x = [e + 1 for e in epochs]
-        (line,) = ax.plot(x, mean, label=f"{label} ({len(runs)} seeds)")
+        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})")
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.15)
     ax.set(xlabel="epoch", ylabel="test error (%)")
@@ -152,7 +152,7 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
         locations = torch.arange(counts.shape[1])
         ax.bar(locations[1:], share.mean(0)[1:], yerr=share.std(0)[1:] if len(runs) > 1 else None, capsize=2)
         k = runs[0]["kernel_size"]
-        ax.set(title=f"Conv {width} ({len(runs)} seeds)", xlabel=f"locations kept of the {k}x{k} window",
+        ax.set(title=f"Conv {width} ({seeds(len(runs))})", xlabel=f"locations kept of the {k}x{k} window",
                ylabel="% of windows", xticks=locations[1:].tolist())
         ax.tick_params(axis="x", labelsize=7)
     return save(fig, out)

@@ -63,12 +63,16 @@ def cells(records: list[dict]) -> list[list[dict]]:
     return [list(seeds.values()) for seeds in by_cell.values()]
 
 
+def seeds(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
 def mean_std(values: list[float], digits: int = 2) -> str:
     if not values:
         return "—"
     if len(values) == 1:
         return f"{values[0]:.{digits}f} (1 seed)"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({len(values)} seeds)"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({seeds(len(values))})"
 
 
 def slot(records: list[dict], value: Callable[[dict], float]) -> str:
@@ -190,7 +194,7 @@ def learned_units(records: list[dict]) -> list[str]:
         for layer in layers:
             values = [statistics.mean(r["metrics"][f"lstm/{layer}/{c}_{gate}"] for r in g)
                       for gate in GATES for c in COLUMNS]
-            lines.append(f"| {describe(g[0]['config'])} ({len(g)} seed{'s' if len(g) > 1 else ''}) | {layer} | "
+            lines.append(f"| {describe(g[0]['config'])} ({seeds(len(g))}) | {layer} | "
                          + " | ".join(f"{v:.3g}" for v in values) + " |")
     return lines if len(lines) > 2 else []
 
@@ -257,6 +261,8 @@ def update_readme(readme: Path, name: str, table: str) -> None:
         return
     sections = table.split("\n## ")
     body = "#### " + sections[1].strip() if len(sections) > 1 else table
+    # the README keeps the results; the learned parameter tables stay in the file
+    body = "\n### ".join(part for part in body.split("\n### ") if "learned units" not in part.split("\n", 1)[0])
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1] if end in rest else rest
     readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
