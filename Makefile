@@ -53,9 +53,9 @@ test-all: $(STAMP)
 
 # Table 1: max and avg sweeps run side by side (one core each), then the table is rebuilt.
 table1: $(STAMP)
-	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max $(T1_SIZE) & \
-	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg $(T1_SIZE) & \
-	wait
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max $(T1_SIZE) & max=$$!; \
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg $(T1_SIZE) & avg=$$!; \
+	wait $$max; m=$$?; wait $$avg; a=$$?; test $$m -eq 0 && test $$a -eq 0  # a failed sweep fails make
 	$(PY) -m ftn.results table1 --experiment $(T1_NAME)
 
 table2: $(STAMP)
