@@ -1,7 +1,8 @@
 """Generated sequences for Table 1: the values a pooling window sees after a ReLU layer.
 
 Values are uniform in [0, high] (the paper: [0, 300]); the test sets T1, T2, T3 zero
-out 0%, 50% and 80% of them. Training and validation batches zero out a fraction drawn
+out 0%, 50% and 80% of them: each value independently with that probability, so the count per
+window varies (the paper does not say which; at 2x2 and 80%, 41% of windows are all zero). Training and validation batches zero out a fraction drawn
 per batch from ``zero_fractions`` (the paper: only 0). Evaluation sets are fixed by the seed and served in
 chunks of many batches, since only the mean error over all of them is reported.
 """

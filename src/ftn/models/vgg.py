@@ -1,4 +1,8 @@
-"""VGG16 as in section 4.3: five conv stacks with 2x2 pooling, dropout 0.3 after pooling, two FC layers."""
+"""VGG16 as in section 4.3: five conv stacks with 2x2 pooling, dropout 0.3 after pooling, two FC layers.
+
+Choices the paper leaves open: batch norm after every conv (as Conv N, section 4.2) and FC layers of 512 units
+(``hidden``), the usual CIFAR variant of VGG16; PyTorch's default weight init; no weight decay.
+"""
 from __future__ import annotations
 
 from torch import nn
