@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
 
 from ftn.logging import git_commit, hardware
 from ftn.pooling import constrain_lstm_pools_
+from ftn.runs import DivergenceGuard, RunCheckpoint
 from ftn.train import CONFIG_DIR
 
 BATCH = 100
@@ -105,17 +105,19 @@ class _WindowCallback(pl.Callback):
 
 
 def harness_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.device) -> dict:
-    """The harness's training step: the task, datamodule, trainer, logger and checkpoints of ftn.train."""
+    """The harness's training step: the task, datamodule, trainer, logger, divergence guard and checkpoints of
+    ftn.train."""
     pl.seed_everything(0, verbose=False)
     task, datamodule = instantiate(cfg.task), instantiate(cfg.dataset)
     datamodule.splits = {k: v for k, v in splits.items()}  # setup() keeps splits that are already there
     with tempfile.TemporaryDirectory() as run_dir:
         logger = instantiate(cfg.logger, run_dir=run_dir, name="bench_throughput", group="bench")
-        callbacks = [ModelCheckpoint(dirpath=Path(run_dir) / "checkpoints", save_last=True, save_top_k=0),
+        config = OmegaConf.to_container(cfg, resolve=True)
+        callbacks = [DivergenceGuard(), RunCheckpoint(Path(run_dir), config, cfg.checkpoint_every_n_steps),
                      _WindowCallback(window)]
         trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=run_dir,
-                              max_steps=-1, max_epochs=10**6, limit_val_batches=0, enable_progress_bar=False,
-                              enable_model_summary=False)
+                              enable_checkpointing=False, max_steps=-1, max_epochs=10**6, limit_val_batches=0,
+                              enable_progress_bar=False, enable_model_summary=False)
         try:
             trainer.fit(task, datamodule=datamodule)
         finally:
