@@ -38,7 +38,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch>=2.3,<3" "torchvision>=0.18"
+	$(PY) -m pip install -q "torch>=2.6,<3" "torchvision>=0.18"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

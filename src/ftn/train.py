@@ -30,7 +30,8 @@ from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, R
                    forget_checkpoint, resume_checkpoint)
 from .validation import validate
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+# Inside the package, so an installed ftn-train finds them from any directory (the repo's configs/ links here).
+CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 OmegaConf.register_new_resolver("ftn_run_name", lambda overrides: run_folder_name(overrides), replace=True)
 # What Hydra and the lock put into a run folder before the run starts: a folder holding nothing else is removed
 # when the run is rejected.
