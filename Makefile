@@ -79,6 +79,10 @@ results: $(STAMP)
 	$(PY) -m ftn.results table1 table2 table4
 	$(PY) -m ftn.figures
 
+# Local run folders and Hydra's own output folders; never results/ (the committed records and tables).
+clean-runs:
+	rm -rf runs outputs multirun
+
 # GPU kit (README, "GPU kit"): wheels for the GPU image in .whl/, the data in .gpu_data/; then the whole
 # scripts/gpu_run.sh rehearsed here on the CPU with tiny sizes (wheels for this Python in a temp target).
 gpu-kit:

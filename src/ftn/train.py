@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
 from .identity import run_folder_name
-from .logging import WANDB_ID, RunRecord, finish_wandb
+from .logging import WANDB_ID, RunRecord, finish_wandb, wandb_group, wandb_tags
 from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .validation import validate
@@ -75,9 +75,10 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.Lightning
 
 def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.LightningDataModule,
            task: pl.LightningModule, ckpt_path: str | None) -> dict:
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
     label = "/".join(o for o in overrides if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
-    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=cfg.name)
+    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=wandb_group(config))
     record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
                        records_dir=cfg.records_dir)
     callbacks = [DivergenceGuard(), RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
@@ -85,6 +86,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
                           enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
     status = "failed"
     try:
+        choices = dict(hydra_cfg.runtime.choices) if hydra_cfg else {}
+        logger.experiment.tags = wandb_tags(config, choices, trainer.strategy.root_device.type)
         logger.log_hyperparams(config)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = trainer.test(task, datamodule=datamodule)[0]

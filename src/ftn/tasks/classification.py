@@ -7,6 +7,7 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
 from ..pooling import LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
@@ -68,8 +69,11 @@ class Classification(pl.LightningModule):
         super().optimizer_step(*args, **kwargs)
         constrain_lstm_pools_(self.model)  # section 3.2, after every step
 
-    def on_train_epoch_end(self):
-        self.log("lr", self.optimizers().param_groups[0]["lr"])
+    def configure_callbacks(self) -> list[pl.Callback]:
+        # the learning rate once per epoch, logged as "lr" (the scheduler's name below); it needs a logger
+        return [LearningRateMonitor(logging_interval="epoch")] if self.trainer.loggers else []
+
+    def on_train_epoch_end(self) -> None:
         for name, module in self.model.named_modules():
             if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
                 for key, value in unit_values(module.params).items():
@@ -78,4 +82,4 @@ class Classification(pl.LightningModule):
     def configure_optimizers(self):
         opt = self.optimizer(self.parameters())
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.milestones, self.gamma)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "lr"}}
