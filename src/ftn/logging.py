@@ -188,7 +188,7 @@ class RunRecord(pl.Callback):
     """
 
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
-                 fresh: bool = False, records_dir: str | None = None):
+                 fresh: bool = False, records_dir: str | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
         self.copy_path = Path(records_dir) / experiment / Path(run_dir).name / SUMMARY if records_dir else None
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
