@@ -37,6 +37,9 @@ def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path):
         run_record = [json.loads(line)["run"] for line in inspect(offline_run).splitlines() if '"type":"run"' in line][-1]
         runs[(record["config"]["pooling"]["kind"], record["seed"])] = record, summary, run_record
     assert sorted(runs) == [("lstm", 0), ("lstm", 1), ("max", 0), ("max", 1)]
+    # `wandb leet runs/table2/wandb` shows them together
+    linked = {p.resolve() for p in (tmp_path / "runs" / "table2" / "wandb").iterdir()}
+    assert linked == {Path(record["wandb_dir"]).parent.resolve() for record, _, _ in runs.values()}
     groups = {key: run["run_group"] for key, (_, _, run) in runs.items()}
     assert groups[("lstm", 0)] == groups[("lstm", 1)] != groups[("max", 0)] == groups[("max", 1)]
     for (pooling, seed), (record, summary, run) in runs.items():

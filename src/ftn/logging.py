@@ -80,6 +80,20 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
                        save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow")
 
 
+def link_wandb_run(logger: WandbLogger, experiment_dir: Path) -> None:
+    """Link the run's wandb folder into ``<experiment_dir>/wandb/``: each run keeps its wandb run in its own
+    folder, and ``wandb leet runs/<experiment>/wandb`` shows all of them side by side."""
+    run_files = Path(logger.experiment.dir).parent  # .../wandb/offline-run-<time>-<id>/files -> the run's folder
+    links = experiment_dir / "wandb"
+    links.mkdir(parents=True, exist_ok=True)
+    link = links / run_files.name
+    if not link.is_symlink():
+        try:
+            link.symlink_to(run_files.resolve(), target_is_directory=True)
+        except FileExistsError:  # another process of a sweep linked the same run: nothing to do
+            pass
+
+
 def wandb_group(config: dict) -> str:
     """"<experiment>-<hash>": one group per result-changing configuration without the seed
     (``ftn.identity.cell_key``, the same rule as a table cell), so the seeds of a configuration aggregate."""

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
 from .identity import run_folder_name
-from .logging import WANDB_ID, RunRecord, finish_wandb, wandb_group, wandb_tags
+from .logging import WANDB_ID, RunRecord, finish_wandb, link_wandb_run, wandb_group, wandb_tags
 from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .validation import validate
@@ -88,6 +88,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
     try:
         choices = dict(hydra_cfg.runtime.choices) if hydra_cfg else {}
         logger.experiment.tags = wandb_tags(config, choices, trainer.strategy.root_device.type)
+        if run_dir.parent.name == cfg.name and logger.experiment.dir:  # a run folder under runs/<experiment>/
+            link_wandb_run(logger, run_dir.parent)
         logger.log_hyperparams(config)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = trainer.test(task, datamodule=datamodule)[0]
