@@ -38,7 +38,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch>=2.3,<3" "torchvision>=0.18"
+	$(PY) -m pip install -q "torch>=2.6,<3" "torchvision>=0.18"
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
@@ -78,6 +78,10 @@ bench: $(STAMP)
 results: $(STAMP)
 	$(PY) -m ftn.results table1 table2 table4
 	$(PY) -m ftn.figures
+
+# Local run folders and Hydra's own output folders; never results/ (the committed records and tables).
+clean-runs:
+	rm -rf runs outputs multirun
 
 # GPU kit (README, "GPU kit"): wheels for the GPU image in .whl/, the data in .gpu_data/; then the whole
 # scripts/gpu_run.sh rehearsed here on the CPU with tiny sizes (wheels for this Python in a temp target).

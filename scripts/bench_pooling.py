@@ -25,7 +25,7 @@ def saved_megabytes(fn) -> float:
     """Bytes of the tensors autograd keeps between forward and backward."""
     total = 0
 
-    def pack(t):
+    def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal total
         total += t.numel() * t.element_size()
         return t
@@ -58,11 +58,11 @@ def main() -> None:
             results = {}
             for name, op in ops.items():
                 if timed is None:
-                    def run(op=op):
+                    def run(op=op) -> None:
                         with torch.no_grad():
                             op()
                 else:
-                    def run(op=op):
+                    def run(op=op) -> None:
                         timed(op)
                 results[name] = measure(run, args.repeats)
             ms = {name: f"{m.median * 1e3:.2f} ({m.iqr * 1e3:.2f})" for name, m in results.items()}

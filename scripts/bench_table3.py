@@ -40,7 +40,7 @@ def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> f
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     model.train(train)
 
-    def step():
+    def step() -> None:
         if train:
             opt.zero_grad()
             F.cross_entropy(model(x), y).backward()
@@ -73,7 +73,7 @@ def main() -> None:
                     times[network, name, batch, mode, cudnn] = seconds_per_batch(
                         model, batch, mode == "train", args.repeats, device)
 
-    def label(batch, mode, cudnn):
+    def label(batch, mode, cudnn) -> str:
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "

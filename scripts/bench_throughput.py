@@ -20,7 +20,6 @@ this script (never typed): the hardware, threads, load average and commit are in
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -68,7 +67,7 @@ def sync(device: torch.device) -> None:
 class Window:
     """Counts steps inside a wall-clock window that opens after `warmup` steps (and after `barrier`, if any)."""
 
-    def __init__(self, warmup: int, seconds: float, device: torch.device, barrier=None):
+    def __init__(self, warmup: int, seconds: float, device: torch.device, barrier=None) -> None:
         self.warmup, self.seconds, self.device, self.barrier = warmup, seconds, device, barrier
         self.step, self.start, self.end, self.first_step_s = 0, None, None, None
         self.t_begin = time.perf_counter()
@@ -96,7 +95,7 @@ class Window:
 
 
 class _WindowCallback(pl.Callback):
-    def __init__(self, window: Window):
+    def __init__(self, window: Window) -> None:
         self.window = window
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

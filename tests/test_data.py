@@ -3,20 +3,16 @@ import hashlib
 import io
 import pickle
 import tarfile
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 
 from ftn.data.cifar import CifarData
 from ftn.data.preprocess import GCNZCA
 from ftn.data.sources import CIFAR10_CLASSES, DatasetError, load_folder_or_archive, load_torchvision
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def numpy_gcn_zca(train, x, eps=0.1):
@@ -122,13 +118,6 @@ def test_datamodule_batches_live_on_the_device_and_augment(tmp_path):
     assert (tmp_path / f"{dm._cache_key()}.pt").exists() and (tmp_path / f"{dm._cache_key()}-gcnzca.pt").exists()
     augmented = dm.augment(x)
     assert augmented.shape == x.shape and not torch.equal(augmented, x)
-
-
-def test_environment_yml_lists_the_pyproject_dependencies():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert sorted(p for p in pip if not p.startswith("-e")) == sorted(deps)
 
 
 def test_sequences_group_batches_and_mix_sparsity():

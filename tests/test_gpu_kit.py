@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from ftn.logging import SUMMARY
 from ftn.train import CONFIG_DIR, run
 
-REPO = Path(CONFIG_DIR).parent
+REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 

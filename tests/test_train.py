@@ -120,7 +120,7 @@ def test_figures_from_fabricated_records(tmp_path):
 def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
     import types
 
-    notebook = json.loads((Path(CONFIG_DIR).parent / "notebooks" / "results.ipynb").read_text())
+    notebook = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "results.ipynb").read_text())
     shown = []
     display = types.ModuleType("IPython.display")  # the notebook's only IPython needs, captured
     display.display, display.Markdown, display.Image = shown.append, str, lambda filename: filename

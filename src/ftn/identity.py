@@ -14,7 +14,7 @@ from typing import Any, Iterable
 DISPLAY_ONLY = (
     "name", "run_dir", "ckpt_path", "records_dir", "checkpoint_every_n_steps", "logger",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
-    "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile",
+    "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile", "paths",
 )
 # Group choices the folder name leaves out as well: the experiment is already the folder's parent
 # (runs/<name>/), and the trainer group only picks the device (its result-changing keys are in the hash).

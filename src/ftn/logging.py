@@ -2,12 +2,15 @@
 
 An offline wandb run writes no summary or config JSON, so ``RunRecord`` writes
 ``summary.json`` into the run directory: config, final metrics, command, commit,
-hardware, wall time, seed and the wandb run id. ``ftn.results`` builds tables from these.
+hardware, parameter counts, the pooling implementation that ran, wall time, seed and the
+wandb run id. ``ftn.results`` builds tables from these. The wandb run gets the same facts in its
+config, a group per configuration (seeds aggregate) and tags naming the configuration.
 A finished or diverged run also copies it to ``<records_dir>/<experiment>/<run folder>/summary.json``.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -23,10 +26,13 @@ from urllib.parse import urlparse
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
+from torch import nn
 
 from .atomic import atomic_write_text
-from .identity import config_hash
+from .identity import cell_key, config_hash
+from .pooling import LSTMPool2d, resolved_impl
 
 SUMMARY = "summary.json"
 WANDB_ID = "wandb_id.txt"
@@ -63,14 +69,53 @@ def wandb_mode(mode: str) -> str:
     return mode
 
 
-def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn", mode: str = "offline") -> WandbLogger:
+def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn", mode: str = "offline",
+                      job_type: str = "train") -> WandbLogger:
     """A logger whose run id lives in the run directory, so a resumed run continues the same wandb run."""
     run_dir_path = Path(run_dir)
     id_file = run_dir_path / WANDB_ID
     if not id_file.exists():
         atomic_write_text(id_file, secrets.token_hex(4))
-    return WandbLogger(project=project, name=name, group=group, id=id_file.read_text().strip(),
+    return WandbLogger(project=project, name=name, group=group, id=id_file.read_text().strip(), job_type=job_type,
                        save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow")
+
+
+def link_wandb_run(logger: WandbLogger, experiment_dir: Path) -> None:
+    """Link the run's wandb folder into ``<experiment_dir>/wandb/``: each run keeps its wandb run in its own
+    folder, and ``wandb leet runs/<experiment>/wandb`` shows all of them side by side."""
+    run_files = Path(logger.experiment.dir).parent  # .../wandb/offline-run-<time>-<id>/files -> the run's folder
+    links = experiment_dir / "wandb"
+    links.mkdir(parents=True, exist_ok=True)
+    link = links / run_files.name
+    if not link.is_symlink():
+        try:
+            link.symlink_to(run_files.resolve(), target_is_directory=True)
+        except FileExistsError:  # another process of a sweep linked the same run: nothing to do
+            pass
+
+
+def wandb_group(config: dict) -> str:
+    """"<experiment>-<hash>": one group per result-changing configuration without the seed
+    (``ftn.identity.cell_key``, the same rule as a table cell), so the seeds of a configuration aggregate."""
+    return f"{config['name']}-{hashlib.sha256(cell_key(config).encode()).hexdigest()[:8]}"
+
+
+def wandb_tags(config: dict, choices: dict[str, str], device: str) -> list[str]:
+    """"key:value" tags: experiment, dataset, model, width, pooling, init, schedule and device.
+
+    ``choices`` are Hydra's group choices (``hydra.runtime.choices``); without them (a config composed in
+    code) the names come from the config itself, and a schedule has none.
+    """
+    dataset, model, pooling = (config.get(k) or {} for k in ("dataset", "model", "pooling"))
+    values = {"experiment": config.get("name"),
+              "dataset": choices.get("dataset") or dataset.get("name"),
+              "model": choices.get("model") or model.get("_target_", "").rsplit(".", 1)[-1].lower() or None,
+              "width": model.get("width"),
+              "pooling": choices.get("pooling") or pooling.get("kind"),
+              "init": pooling.get("init") or (config.get("task") or {}).get("init"),
+              "schedule": choices.get("schedule"),
+              "device": device}
+    return [f"{key}:{value}"[:64] for key, value in values.items() if value is not None]  # wandb: 64 characters
 
 
 def finish_wandb(logger: WandbLogger, status: str) -> None:
@@ -112,8 +157,34 @@ def hardware() -> str:
     return f"{cpu} ({os.cpu_count()} cores, CPU)"
 
 
-def _number(value):
+def _number(value: object) -> object:
     return value.item() if isinstance(value, torch.Tensor) else value
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """{"params_total", "params_lstm"}: every parameter once (a shared LSTM unit counts once)."""
+    lstm = {id(p): p.numel() for m in model.modules() if isinstance(m, LSTMPool2d) for p in m.parameters()}
+    return {"params_total": sum(p.numel() for p in model.parameters()), "params_lstm": sum(lstm.values())}
+
+
+def pooling_impl(model: nn.Module, trainer: pl.Trainer) -> str | None:
+    """The implementation the first LSTM pooling layer runs ("fused-cpu", "fused-triton", "reference"); None
+    without one. Its input has its parameters' dtype and device, under the trainer's precision (autocast)."""
+    pool = next((m for m in model.modules() if isinstance(m, LSTMPool2d)), None)
+    if pool is None:
+        return None
+    with trainer.precision_plugin.forward_context():
+        return resolved_impl(pool.params.new_zeros(1), pool.params, pool.impl)
+
+
+def _logged_metrics(trainer: pl.Trainer) -> dict:
+    """The metrics logged so far: the modules' own and the latest learning rates of a ``LearningRateMonitor``
+    (which writes to the loggers only, not to ``callback_metrics``)."""
+    metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
+    for callback in trainer.callbacks:
+        if isinstance(callback, LearningRateMonitor):
+            metrics.update({name: values[-1] for name, values in callback.lrs.items() if values})
+    return metrics
 
 
 def read_summary(path: Path) -> dict:
@@ -131,7 +202,7 @@ class RunRecord(pl.Callback):
     """
 
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
-                 fresh: bool = False, records_dir: str | None = None):
+                 fresh: bool = False, records_dir: str | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
         self.copy_path = Path(records_dir) / experiment / Path(run_dir).name / SUMMARY if records_dir else None
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
@@ -147,13 +218,25 @@ class RunRecord(pl.Callback):
         self.history: list[dict] = previous.get("history", [])  # metrics after every validation: the curves
         self.resumed_at: list[int] = previous.get("resumed_at_steps", [])
 
-    def on_train_start(self, trainer, pl_module):
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """What ran, beside the config: in the record and in the wandb config (the model is on its device now)."""
+        self.base.update(parameter_counts(pl_module), pooling_impl=pooling_impl(pl_module, trainer))
+        facts = {k: self.base[k] for k in ("commit", "hardware", "torch", "params_total", "params_lstm",
+                                           "pooling_impl")}
+        for logger in trainer.loggers:
+            logger.log_hyperparams(facts)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step > 0:
             self.resumed_at.append(trainer.global_step)
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # now: trainer.test attaches the task's callbacks afresh, and its new LearningRateMonitor holds no values
+        self.metrics.update(_logged_metrics(trainer))
+
     def write(self, trainer: pl.Trainer, status: str) -> None:
         logger = trainer.logger
-        self.metrics.update({k: _number(v) for k, v in trainer.callback_metrics.items()})
+        self.metrics.update(_logged_metrics(trainer))
         record = {**self.base, "status": status,
                   "wall_time_s": round(self.previous_wall + time.time() - self.started, 1),
                   "epochs": trainer.current_epoch, "steps": trainer.global_step,
@@ -166,9 +249,9 @@ class RunRecord(pl.Callback):
         if self.copy_path is not None and status in ("finished", "diverged"):
             atomic_write_text(self.copy_path, text)
 
-    def on_validation_end(self, trainer, pl_module):
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
-            metrics = {k: _number(v) for k, v in trainer.callback_metrics.items()}
+            metrics = _logged_metrics(trainer)
             self.history = [h for h in self.history if h["step"] < trainer.global_step]
             self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics})
             self.write(trainer, "running")

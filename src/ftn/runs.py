@@ -43,7 +43,7 @@ class Diverged(RunError):
 class RunLock:
     """Hold ``<run_dir>/.lock`` for the life of this process's run, or refuse with ``RunError``."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / LOCK
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -124,7 +124,7 @@ class RunCheckpoint(pl.Callback):
     Mid-epoch saves skip an epoch's last batch: the epoch-end save follows it, after validation.
     """
 
-    def __init__(self, run_dir: Path, config: dict, every_n_steps: int):
+    def __init__(self, run_dir: Path, config: dict, every_n_steps: int) -> None:
         self.path = run_dir / CHECKPOINT
         self.identity = {"config_hash": config_hash(config), "config": result_config(config)}
         self.every_n_steps = every_n_steps

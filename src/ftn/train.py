@@ -25,12 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
 from .identity import run_folder_name
-from .logging import WANDB_ID, RunRecord, finish_wandb
+from .logging import WANDB_ID, RunRecord, finish_wandb, link_wandb_run, wandb_group, wandb_tags
 from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .validation import validate
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+# Inside the package, so an installed ftn-train finds them from any directory (the repo's configs/ links here).
+CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 OmegaConf.register_new_resolver("ftn_run_name", lambda overrides: run_folder_name(overrides), replace=True)
 # What Hydra and the lock put into a run folder before the run starts: a folder holding nothing else is removed
 # when the run is rejected.
@@ -74,9 +75,10 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.Lightning
 
 def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.LightningDataModule,
            task: pl.LightningModule, ckpt_path: str | None) -> dict:
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
     label = "/".join(o for o in overrides if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
-    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=cfg.name)
+    logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=wandb_group(config))
     record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
                        records_dir=cfg.records_dir)
     callbacks = [DivergenceGuard(), RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
@@ -84,6 +86,10 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
                           enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
     status = "failed"
     try:
+        choices = dict(hydra_cfg.runtime.choices) if hydra_cfg else {}
+        logger.experiment.tags = wandb_tags(config, choices, trainer.strategy.root_device.type)
+        if run_dir.parent.name == cfg.name and logger.experiment.dir:  # a run folder under runs/<experiment>/
+            link_wandb_run(logger, run_dir.parent)
         logger.log_hyperparams(config)
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = trainer.test(task, datamodule=datamodule)[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Iterator
 
 import kornia.augmentation as K
 import pytorch_lightning as pl
@@ -47,7 +48,7 @@ class DeviceBatches:
     from where the checkpoint was taken.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch_start = self.generator.get_state()
@@ -58,7 +59,7 @@ class DeviceBatches:
         n = len(self.x)
         return n // self.batch_size if self.shuffle else -(-n // self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.x)
         self.epoch_start = self.generator.get_state()
         order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
@@ -96,7 +97,7 @@ class CifarData(pl.LightningDataModule):
     def __init__(self, name: str, source: str, root: str, num_classes: int = 10, cache_dir: str = ".cache/data",
                  download: bool = False, batch_size: int = 100, eval_batch_size: int = 1000, augment: bool = True,
                  limit_train: int | None = None, limit_test: int | None = None, synthetic_size: int = 32,
-                 seed: int = 0):
+                 seed: int = 0) -> None:
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"dataset.source={source!r} is unknown; allowed: {', '.join(SOURCES)}")
@@ -177,16 +178,17 @@ class CifarData(pl.LightningDataModule):
         self.raw = {}  # the uint8 copies are no longer needed
 
     # ---- loaders --------------------------------------------------------------------
-    def train_dataloader(self):
+    def train_dataloader(self) -> DeviceBatches:
         return DeviceBatches(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
 
-    def val_dataloader(self):  # the paper tracks test error per epoch (figure 5)
+    def val_dataloader(self) -> DeviceBatches:  # the paper tracks test error per epoch (figure 5)
         return DeviceBatches(*self.splits["test"], self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> DeviceBatches:
         return self.val_dataloader()
 
-    def on_after_batch_transfer(self, batch, dataloader_idx):
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor],
+                                dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         if self.augment is not None and self.trainer is not None and self.trainer.training:
             x = self.augment(x)

@@ -23,7 +23,7 @@ def global_contrast_normalize(x: torch.Tensor, scale: float = GCN_SCALE, min_nor
 class GCNZCA(nn.Module):
     """Images (N, C, H, W), uint8 or float in [0, 255] -> whitened float (N, C, H, W)."""
 
-    def __init__(self, dim: int = 3 * 32 * 32, eps: float = 0.1):
+    def __init__(self, dim: int = 3 * 32 * 32, eps: float = 0.1) -> None:
         super().__init__()
         self.eps = eps
         self.register_buffer("mean", torch.zeros(dim))

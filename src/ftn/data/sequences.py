@@ -8,6 +8,8 @@ chunks of many batches, since only the mean error over all of them is reported.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
@@ -18,21 +20,21 @@ TEST_ZERO_FRACTIONS = {"T1": 0.0, "T2": 0.5, "T3": 0.8}
 class _Sequences(IterableDataset):
     """Yields ``batches`` items of shape (group, batch_size, seq_len): ``group`` batches at a time."""
 
-    def __init__(self, seq_len, batch_size, batches, high, zero_fractions, seed, fresh_each_epoch, group=1):
+    def __init__(self, seq_len, batch_size, batches, high, zero_fractions, seed, fresh_each_epoch, group=1) -> None:
         self.shape, self.batches, self.group = (batch_size, seq_len), batches, group
         self.high, self.zero_fractions, self.seed = high, torch.tensor(zero_fractions), seed
         self.fresh_each_epoch, self.epoch = fresh_each_epoch, 0
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.batches
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed + (self.epoch if self.fresh_each_epoch else 0))
         self.epoch += 1
         for _ in range(self.batches):
             yield torch.stack([self._batch(gen) for _ in range(self.group)])
 
-    def _batch(self, gen):
+    def _batch(self, gen: torch.Generator) -> torch.Tensor:
         x = torch.rand(self.shape, generator=gen) * self.high
         zero_fraction = self.zero_fractions[torch.randint(len(self.zero_fractions), (), generator=gen)]
         if zero_fraction > 0:
@@ -50,7 +52,7 @@ class SequenceData(pl.LightningDataModule):
 
     def __init__(self, seq_len: int, batch_size: int = 128, train_batches: int = 10_000,
                  eval_batches: int = 10_000, eval_chunk: int = 100, high: float = 300.0,
-                 zero_fractions: tuple[float, ...] = (0.0,), steps_per_item: int = 1, seed: int = 0):
+                 zero_fractions: tuple[float, ...] = (0.0,), steps_per_item: int = 1, seed: int = 0) -> None:
         super().__init__()
         for key, total, part in (("eval_batches", eval_batches, eval_chunk), ("train_batches", train_batches, steps_per_item)):
             if total % part:
@@ -61,16 +63,16 @@ class SequenceData(pl.LightningDataModule):
         self.train_set = _Sequences(seq_len, batch_size, train_batches // steps_per_item, high, self.zero_fractions,
                                     seed, fresh_each_epoch=True, group=steps_per_item)
 
-    def _eval_set(self, zero_fractions, seed):
+    def _eval_set(self, zero_fractions: tuple[float, ...], seed: int) -> _Sequences:
         return _Sequences(self.seq_len, self.batch_size * self.eval_chunk, self.eval_batches // self.eval_chunk,
                           self.high, zero_fractions, seed, fresh_each_epoch=False)
 
-    def train_dataloader(self):
+    def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_set, batch_size=None)
 
-    def val_dataloader(self):
+    def val_dataloader(self) -> DataLoader:
         return DataLoader(self._eval_set(self.zero_fractions, self.seed + 10**6), batch_size=None)
 
-    def test_dataloader(self):
+    def test_dataloader(self) -> list[DataLoader]:
         return [DataLoader(self._eval_set((z,), self.seed + 2 * 10**6 + i), batch_size=None)
                 for i, z in enumerate(TEST_ZERO_FRACTIONS.values())]

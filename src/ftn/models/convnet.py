@@ -1,6 +1,7 @@
 """Conv N (section 4.2): two stacks of two 3x3 convs, 4x4 then 8x8 pooling, two FC layers of N units."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .blocks import classifier, conv_bn_act
@@ -16,7 +17,7 @@ class ConvNet(nn.Module):
     """
 
     def __init__(self, width: int, pool, num_classes: int = 10, negative_slope: float = 0.3,
-                 dropout: float = 0.5, image_size: int = 32, pool_sizes: tuple[int, int] = (4, 8)):
+                 dropout: float = 0.5, image_size: int = 32, pool_sizes: tuple[int, int] = (4, 8)) -> None:
         super().__init__()
         n, (k1, k2) = width, pool_sizes
         if image_size % (k1 * k2):
@@ -30,5 +31,5 @@ class ConvNet(nn.Module):
         side = image_size // (k1 * k2)
         self.classifier = classifier(n * side * side, n, num_classes, negative_slope, dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -5,6 +5,7 @@ Choices the paper leaves open: batch norm after every conv (as Conv N, section 4
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .blocks import classifier, conv_bn_act
@@ -16,7 +17,7 @@ class VGG16(nn.Module):
     """(B, 3, 32, 32) -> (B, num_classes) logits. Leaky ReLU 0.1 everywhere, LSTM modulations too."""
 
     def __init__(self, pool, num_classes: int = 10, negative_slope: float = 0.1, hidden: int = 512,
-                 pool_dropout: float = 0.3, fc_dropout: float = 0.5, image_size: int = 32):
+                 pool_dropout: float = 0.3, fc_dropout: float = 0.5, image_size: int = 32) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin, size = 3, image_size
@@ -29,5 +30,5 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = classifier(cin * size * size, hidden, num_classes, negative_slope, fc_dropout)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

@@ -13,7 +13,7 @@ from torch import nn
 from .module import LSTMPool2d
 
 
-def _square(pool: nn.Module, name: str, key: str):
+def _square(pool: nn.Module, name: str, key: str) -> int:
     value = getattr(pool, key)
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:

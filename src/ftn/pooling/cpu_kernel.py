@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -107,7 +108,7 @@ def _threads(windows: int) -> int:
     return max(1, min(torch.get_num_threads(), windows // (4 * CHUNK)))
 
 
-def _entry(name: str, dtype: torch.dtype):
+def _entry(name: str, dtype: torch.dtype) -> tuple[Callable[..., None], type]:
     """The C function for ``dtype`` and the ctypes type of its REAL arguments."""
     real = ctypes.c_float if dtype == torch.float32 else ctypes.c_double
     return getattr(_library(), name + VARIANTS[dtype][3]), real
@@ -123,7 +124,8 @@ def forward(x: torch.Tensor, params: torch.Tensor, slope: float) -> torch.Tensor
     return out
 
 
-def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor, slope: float):
+def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor,
+             slope: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of sum(grad_out * h) w.r.t. x (L, M) and params (12, S)."""
     length, m = x.shape
     threads = _threads(m)

@@ -16,7 +16,7 @@ KINDS = ("max", "avg", "lstm", "lstm_shared", "lstm_region")
 
 
 class PoolFactory:
-    def __init__(self, kind: str, init: str = "lasagne", scan: str = "row", impl: str = "auto"):
+    def __init__(self, kind: str, init: str = "lasagne", scan: str = "row", impl: str = "auto") -> None:
         if kind not in KINDS:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
         self.kind, self.init, self.scan, self.impl = kind, init, scan, impl

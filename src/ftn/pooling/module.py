@@ -119,7 +119,7 @@ class LSTMPool2d(nn.Module):
         output_size: tuple[int, int] | None = None,
         params: nn.Parameter | None = None,
         impl: str = "auto",
-    ):
+    ) -> None:
         super().__init__()
         if scan not in SCANS:
             raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")

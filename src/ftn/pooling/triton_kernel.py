@@ -33,11 +33,11 @@ def available() -> bool:
 if triton is not None:
 
     @triton.jit
-    def _leaky(z, slope):
+    def _leaky(z, slope) -> tl.tensor:
         return tl.where(z > 0, z, slope * z)
 
     @triton.jit
-    def _load_params(p_ptr, s, S, mask):
+    def _load_params(p_ptr, s, S, mask) -> tuple[tl.tensor, ...]:
         """The 12 parameters of each window's unit: loop-invariant, so loaded once per program."""
         return (tl.load(p_ptr + 0 * S + s, mask=mask), tl.load(p_ptr + 1 * S + s, mask=mask),
                 tl.load(p_ptr + 2 * S + s, mask=mask), tl.load(p_ptr + 3 * S + s, mask=mask),
@@ -47,14 +47,14 @@ if triton is not None:
                 tl.load(p_ptr + 10 * S + s, mask=mask), tl.load(p_ptr + 11 * S + s, mask=mask))
 
     @triton.jit
-    def _gates(w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g, xv, hv):
+    def _gates(w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g, xv, hv) -> tuple[tl.tensor, ...]:
         i = tl.sigmoid(w_i * xv + r_i * hv + b_i)
         f = tl.sigmoid(w_f * xv + r_f * hv + b_f)
         o = tl.sigmoid(w_o * xv + r_o * hv + b_o)
         return i, f, o, w_g * xv + r_g * hv + b_g
 
     @triton.jit
-    def _program_windows(M, S, slope_ptr, BLOCK: tl.constexpr):
+    def _program_windows(M, S, slope_ptr, BLOCK: tl.constexpr) -> tuple[tl.tensor, ...]:
         """This program's windows j, their mask, their parameter column s, and the slope."""
         j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
@@ -62,7 +62,7 @@ if triton is not None:
 
     @triton.jit
     def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
-                        L: tl.constexpr, BLOCK: tl.constexpr, STORE: tl.constexpr):
+                        L: tl.constexpr, BLOCK: tl.constexpr, STORE: tl.constexpr) -> None:
         j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         h = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
@@ -79,7 +79,7 @@ if triton is not None:
 
     @triton.jit
     def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
-                         L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr):
+                         L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr) -> None:
         j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         dh = tl.load(gout_ptr + j, mask=mask, other=0.0)

@@ -7,6 +7,7 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
 from ..pooling import LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
@@ -23,17 +24,17 @@ class Classification(pl.LightningModule):
     once per epoch, so a training step never waits for the GPU (a per-step ``.item()`` would).
     """
 
-    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool = False):
+    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool = False) -> None:
         super().__init__()
         self.model, self.optimizer = model, optimizer
         self.milestones, self.gamma = list(schedule["milestones"]), schedule["gamma"]
         if compile:
             self.model.compile()  # nn.Module.compile: the state_dict keeps its keys (no "_orig_mod.")
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch, stage: str):
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
@@ -43,16 +44,16 @@ class Classification(pl.LightningModule):
         self.log(f"{stage}/error", error, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
-    def training_step(self, batch, batch_idx):
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
 
-    def validation_step(self, batch, batch_idx):
+    def validation_step(self, batch, batch_idx) -> None:
         self._step(batch, "test")  # per-epoch test curve (figure 5)
 
-    def test_step(self, batch, batch_idx):
+    def test_step(self, batch, batch_idx) -> None:
         self._step(batch, "final_test")
 
-    def on_after_backward(self):
+    def on_after_backward(self) -> None:
         if self.global_step == 0:  # the first step's gradients show a unit that cannot learn
             self._warn_frozen_units()
 
@@ -64,18 +65,21 @@ class Classification(pl.LightningModule):
                                   "step (saturated gates); they will not train. A trainable init: "
                                   "pooling.init=avg_soft, lasagne or lasagne_unit_g")
 
-    def optimizer_step(self, *args, **kwargs):
+    def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
         constrain_lstm_pools_(self.model)  # section 3.2, after every step
 
-    def on_train_epoch_end(self):
-        self.log("lr", self.optimizers().param_groups[0]["lr"])
+    def configure_callbacks(self) -> list[pl.Callback]:
+        # the learning rate once per epoch, logged as "lr" (the scheduler's name below); it needs a logger
+        return [LearningRateMonitor(logging_interval="epoch")] if self.trainer.loggers else []
+
+    def on_train_epoch_end(self) -> None:
         for name, module in self.model.named_modules():
             if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
                 for key, value in unit_values(module.params).items():
                     self.log(f"lstm/{name}/{key}", value)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> dict:
         opt = self.optimizer(self.parameters())
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, self.milestones, self.gamma)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "lr"}}

@@ -1,7 +1,7 @@
 """Table 1: one scalar LSTM unit learns a pooling function (max, or avg) of generated windows."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import pytorch_lightning as pl
 import torch
@@ -35,7 +35,7 @@ class PoolApproximation(pl.LightningModule):
     def __init__(self, seq_len: int, optimizer: Callable, finetune_optimizer: Callable | None = None,
                  switch_lr: float = 0.0, grad_clip: float | None = None, target: str = "max",
                  negative_slope: float = 0.0, init: str = "lasagne", init_scale: float = 1.0,
-                 lr_factor: float = 0.1, lr_patience: int = 0, min_lr: float = 1e-9, impl: str = "auto"):
+                 lr_factor: float = 0.1, lr_patience: int = 0, min_lr: float = 1e-9, impl: str = "auto") -> None:
         super().__init__()
         if target not in TARGETS:
             raise ValueError(f"task.target={target!r} is unknown; allowed: {', '.join(TARGETS)}")
@@ -56,7 +56,7 @@ class PoolApproximation(pl.LightningModule):
     def _abs_err(self, x: torch.Tensor) -> torch.Tensor:
         return (self(x) - self.target(x)).abs()
 
-    def training_step(self, batches, batch_idx):
+    def training_step(self, batches, batch_idx) -> None:
         """``batches`` (group, N, L): one optimizer step per batch."""
         opt = self._active(self.optimizers())
         losses = []
@@ -71,7 +71,7 @@ class PoolApproximation(pl.LightningModule):
             losses.append(loss.detach())
         self.log("train/mae", torch.stack(losses).mean(), prog_bar=True)
 
-    def _active(self, items):
+    def _active(self, items: Any) -> Any:  # one optimizer or scheduler, or a list of one per phase
         items = items if isinstance(items, list) else [items]
         return items[int(self.phase)]
 
@@ -86,10 +86,10 @@ class PoolApproximation(pl.LightningModule):
             self.log(name, float(total / count) * scale)
         self._eval_sums = {}
 
-    def validation_step(self, x, batch_idx):
+    def validation_step(self, x, batch_idx) -> None:
         self._accumulate("val/mae", x[0])
 
-    def on_validation_epoch_end(self):
+    def on_validation_epoch_end(self) -> None:
         self._log_means()
         if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
             return
@@ -104,20 +104,20 @@ class PoolApproximation(pl.LightningModule):
         if lr < self.hparams.min_lr:
             self.trainer.should_stop = True
 
-    def test_step(self, x, batch_idx, dataloader_idx=0):
+    def test_step(self, x, batch_idx, dataloader_idx=0) -> None:
         self._accumulate(f"test/{list(TEST_ZERO_FRACTIONS)[dataloader_idx]}_mae", x[0])
 
-    def on_test_epoch_end(self):
+    def on_test_epoch_end(self) -> None:
         names = list(self._eval_sums)
         self._log_means()
         for name in names:  # the paper's unit: 1e-5
             self.log(name.replace("_mae", "_mae_1e5"), self.trainer.callback_metrics[name].item() * 1e5)
 
-    def on_train_epoch_end(self):
+    def on_train_epoch_end(self) -> None:
         for key, value in unit_values(self.params).items():
             self.log(f"lstm/{key}", value)
 
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> tuple[list, list]:
         opts = [self.optimizer(self.parameters())]
         if self.finetune_optimizer is not None:
             opts.append(self.finetune_optimizer(self.parameters()))
