@@ -1,10 +1,13 @@
 import os
+import tempfile
 
 import pytest
 
 # Never reach for a wandb account or the network from a test.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Runs started by tests (subprocesses too) never copy records into the repository's results/runs/.
+os.environ.setdefault("FTN_RECORDS", tempfile.mkdtemp(prefix="ftn-test-records-"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,16 @@ from ftn.logging import git_commit
 def test_untracked_source_marks_the_commit_dirty(tmp_path):
     git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
     git("init", "-q")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "a.py").write_text("x = 1\n")
+    (tmp_path / "src" / "ftn").mkdir(parents=True)
+    (tmp_path / "src" / "ftn" / "a.py").write_text("x = 1\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     assert not git_commit(tmp_path).endswith("-dirty")
     (tmp_path / "notes.txt").write_text("outside the code paths\n")
     assert not git_commit.__wrapped__(tmp_path).endswith("-dirty")
-    (tmp_path / "src" / "new_module.py").write_text("y = 2\n")  # untracked, but it would run
+    (tmp_path / "src" / "ftn" / "new_module.py").write_text("y = 2\n")  # untracked, but it would run
     assert git_commit.__wrapped__(tmp_path).endswith("-dirty")
+
+
+def test_an_installed_package_says_so_instead_of_naming_a_commit(tmp_path):
+    assert "installed, not a git checkout" in git_commit.__wrapped__(tmp_path / "site-packages")

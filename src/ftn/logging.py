@@ -10,6 +10,7 @@ A finished or diverged run also copies it to ``<records_dir>/<experiment>/<run f
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import hashlib
 import json
 import os
@@ -135,6 +136,8 @@ CODE_PATHS = ("src", "configs")
 
 @functools.lru_cache(maxsize=None)  # once per process: a sweep's jobs all run the code it started with
 def git_commit(repo: Path = REPO) -> str:
+    if not (repo / "src" / "ftn").is_dir():  # an installed package: no checkout of ours to ask
+        return f"ftn {importlib.metadata.version('ftn')} (installed, not a git checkout)"
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                 check=True, cwd=repo).stdout.strip()
