@@ -226,8 +226,7 @@ def test_unwritable_checkpoint_folder_is_refused(tmp_path, compose_cfg, monkeypa
 
 # ---- divergence ------------------------------------------------------------------------------------------------
 def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, compose_cfg):
-    records = tmp_path / "records"
-    common = [*SMOKE, "experiment=table2", "schedule.max_steps=12", f"records_dir={records}"]
+    common = [*SMOKE, "experiment=table2", "schedule.max_steps=12"]
     with pytest.raises(Diverged, match=r"training diverged at step \d+"):
         run(compose_cfg([*common, "optimizer.lr=1e30"], tmp_path / "runs" / "table2" / "huge_lr"))
     diverged = _summary(tmp_path / "runs" / "table2" / "huge_lr")
@@ -236,9 +235,8 @@ def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, co
     assert not ckpt.exists() or all(torch.isfinite(v).all() for v in torch.load(ckpt, weights_only=False)["state_dict"].values())
     for seed in (0, 1):
         run(compose_cfg([*common, f"seed={seed}"], tmp_path / "runs" / "table2" / f"seed_{seed}"))
-    assert (records / "table2" / "huge_lr" / SUMMARY).exists()  # diverged records are kept, but not tabled
-    results_main(["table2", "--runs", str(tmp_path / "runs"), str(records), "--out", str(tmp_path / "out"),
-                  "--readme", ""])
+    # diverged records are kept, but not tabled (synthetic runs are never copied to records_dir, so read runs/)
+    results_main(["table2", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--readme", ""])
     table = (tmp_path / "out" / "table2.md").read_text()
     assert "(2 seeds) |" in table and diverged["wandb_run_id"] not in table
 
@@ -349,3 +347,13 @@ def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     assert all(_summary(tmp_path / f"s{seed}")["status"] == "finished" for seed in (0, 1))
     cache = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(cache) == 3 and not [n for n in cache if n.startswith(".")]  # one split, one whitening, one tree
+
+
+def test_generated_smoke_data_never_enters_the_committed_records(tmp_path, compose_cfg):
+    from ftn.train import run
+
+    records = tmp_path / "records"
+    run(compose_cfg(["experiment=table2", "dataset=synthetic", "schedule=smoke", "logger.mode=disabled",
+                     "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", f"records_dir={records}"],
+                    tmp_path / "runs" / "table2" / "smoke"))
+    assert (tmp_path / "runs" / "table2" / "smoke" / "summary.json").exists() and not records.exists()

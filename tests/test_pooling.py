@@ -141,6 +141,7 @@ def test_factory_sharing_modes():
     (lambda x: LSTMPool2d(2, stride=0), "stride=0"),
     (lambda x: LSTMPool2d(2, padding=2), "padding=2"),
     (lambda x: PoolFactory("min"), "pooling.kind='min'"),
+    (lambda x: PoolFactory("lstm", init="bogus"), "pooling.init='bogus'"),
 ])
 def test_bad_input_gives_one_clear_line(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .logging import SUMMARY
+from .pooling import TRAINABLE_INITS
 
 # Table 2 on the CPU: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (issue #8).
 COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", "trainer=cpu",
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
     args = parser.parse_args(argv)
     if args.campaign in NEEDS_INIT and not args.init:
-        parser.error(f"campaign {args.campaign} needs --init; allowed: one of ftn.pooling.TRAINABLE_INITS")
+        parser.error(f"campaign {args.campaign} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
     runs = list(CAMPAIGNS[args.campaign](args.init))
     if args.dry_run:
         for r in runs:

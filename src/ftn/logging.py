@@ -207,7 +207,10 @@ class RunRecord(pl.Callback):
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
                  fresh: bool = False, records_dir: str | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
-        self.copy_path = Path(records_dir) / experiment / Path(run_dir).name / SUMMARY if records_dir else None
+        # generated smoke data (dataset.source=synthetic) never enters the committed records
+        synthetic = config.get("dataset", {}).get("source") == "synthetic"
+        self.copy_path = (Path(records_dir) / experiment / Path(run_dir).name / SUMMARY
+                          if records_dir and not synthetic else None)
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
                      "config_hash": config_hash(config),
                      # the job's own overrides: for a sweep, the command that reruns this one cell

@@ -58,7 +58,7 @@ def rejected_in_one_line(run_dir: Path) -> Iterator[None]:
 def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.LightningDataModule, pl.LightningModule, str | None]:
     """Everything that can reject a run, before any wandb run exists: values, data, model, checkpoint, folder."""
     validate(config)
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()  # decodes or reads the cache: a bad dataset fails here, not after wandb started
     task = instantiate(cfg.task)

@@ -121,7 +121,9 @@ def load_image_folder(root: Path, classes: tuple[str, ...]) -> dict[str, Split]:
 
 def load_folder_or_archive(root: Path, cache_dir: Path, classes: tuple[str, ...] = CIFAR10_CLASSES) -> dict[str, Split]:
     if not root.exists():
-        raise DatasetError(f"dataset.root={root} does not exist; allowed: an ImageFolder tree or a .tar.gz of one")
+        where = root if root.is_absolute() else f"{root} (that is {root.resolve()})"
+        raise DatasetError(f"dataset.root={where} does not exist; allowed: an ImageFolder tree or a .tar.gz of one "
+                           "(dataset=cifar10_jpeg: set FTN_CIFAR10_JPEG)")
     if root.is_file():
         verify_checksum(root)
         root = extract(root, cache_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .module import LSTMPool2d, init_params
+from .module import INITS, LSTMPool2d, init_params
 from .windows import output_size
 
 KINDS = ("max", "avg", "lstm", "lstm_shared", "lstm_region")
@@ -19,6 +19,8 @@ class PoolFactory:
     def __init__(self, kind: str, init: str = "lasagne", scan: str = "row", impl: str = "auto") -> None:
         if kind not in KINDS:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
+        if kind.startswith("lstm") and init not in INITS:
+            raise ValueError(f"pooling.init={init!r} is unknown; allowed: {', '.join(INITS)}")
         self.kind, self.init, self.scan, self.impl = kind, init, scan, impl
         self._shared: nn.Parameter | None = None
 
