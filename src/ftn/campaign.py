@@ -3,15 +3,14 @@
 A campaign is a list of runs, each a list of Hydra overrides. A run whose finished (or
 diverged) record is already under ``results/runs/`` is skipped, so rerunning the same command,
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
-``python -m ftn.train`` process with one thread; its record is copied to ``results/runs/`` as
-soon as it ends, ready to be committed.
+``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
+as it ends, ready to be committed.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -96,22 +95,18 @@ def status(path: Path | None) -> str | None:
     return json.loads(path.read_text()).get("status") if path else None
 
 
-def archive(record: Path, runs_dir: Path, records_dir: Path) -> Path:
-    """Copy a run's record to the same relative place under ``records_dir``."""
-    target = records_dir / record.relative_to(runs_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(record, target.with_suffix(".tmp"))
-    target.with_suffix(".tmp").replace(target)
-    return target
-
-
 def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path) -> int:
-    """Run what is not done yet, ``jobs`` at a time; returns the number of runs that failed."""
+    """Run what is not recorded yet, ``jobs`` at a time; returns the number of runs that left no record.
+
+    Each run keeps its folder under ``runs_dir`` and copies its own record to ``records_dir`` (the ``paths``
+    group's FTN_RUNS and FTN_RECORDS), where the next call finds it.
+    """
     todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
     print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true",
+           "FTN_RUNS": str(runs_dir), "FTN_RECORDS": str(records_dir)}
     logs_dir.mkdir(parents=True, exist_ok=True)
-    running: dict[subprocess.Popen, tuple[list[str], float]] = {}
+    running: dict[subprocess.Popen, tuple[list[str], float, Path]] = {}
     failed = 0
     while todo or running:
         while todo and len(running) < jobs:
@@ -119,21 +114,21 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
             log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
             proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env,
                                     stdout=log.open("w"), stderr=subprocess.STDOUT)
-            running[proc] = (overrides, time.time())
+            running[proc] = (overrides, time.time(), log)
             print(f"start  {' '.join(overrides)} (log {log})", flush=True)
         time.sleep(5)
         for proc in [p for p in running if p.poll() is not None]:
-            overrides, started = running.pop(proc)
-            record = find_record(runs_dir, overrides)
+            overrides, started, log = running.pop(proc)
+            record = find_record(records_dir, overrides)
             state = status(record)
-            if proc.returncode == 0 and state in DONE:
-                target = archive(record, runs_dir, records_dir)
-                error = json.loads(target.read_text())["metrics"].get("final_test/error")
-                print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {target}",
+            if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
+                error = json.loads(record.read_text())["metrics"].get("final_test/error")
+                print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {record}",
                       flush=True)
             else:
                 failed += 1
-                print(f"FAILED exit {proc.returncode}, record status {state}: {' '.join(overrides)}", flush=True)
+                print(f"FAILED exit {proc.returncode}, no record in {records_dir}: {' '.join(overrides)} (log {log})",
+                      flush=True)
     return failed
 
 
