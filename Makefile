@@ -27,9 +27,11 @@ JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
 
 ifeq ($(QUICK),1)
 T1_NAME := table1_quick
+T1_SEEDS := 0
 T1_SIZE := dataset.train_batches=1000 dataset.eval_batches=1000 trainer.max_epochs=8 name=$(T1_NAME)
 else
 T1_NAME := table1
+T1_SEEDS := $(SEEDS)
 T1_SIZE :=
 endif
 
@@ -53,8 +55,8 @@ test-all: $(STAMP)
 
 # Table 1: max and avg sweeps run side by side (one core each), then the table is rebuilt.
 table1: $(STAMP)
-	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max seed=$(SEEDS) $(T1_SIZE) & max=$$!; \
-	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg seed=$(SEEDS) $(T1_SIZE) & avg=$$!; \
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max seed=$(T1_SEEDS) $(T1_SIZE) & max=$$!; \
+	$(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg seed=$(T1_SEEDS) $(T1_SIZE) & avg=$$!; \
 	wait $$max; m=$$?; wait $$avg; a=$$?; test $$m -eq 0 && test $$a -eq 0  # a failed sweep fails make
 	$(PY) -m ftn.results table1 --experiment $(T1_NAME)
 
