@@ -171,8 +171,8 @@ def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
 def network_detail(records: list[dict]) -> list[str]:
     """Every cell of one network and budget: seeds, mean ± std, each seed's value, and the paired difference
     to max pooling (negative: lower error than max)."""
-    groups = sorted(cells(records), key=lambda g: (TABLE2_POOLINGS.index(g[0]["config"]["pooling"]["kind"])
-                                                   if g[0]["config"]["pooling"]["kind"] in TABLE2_POOLINGS else 9,
+    column = {kind: i for i, kind in enumerate(TABLE2_POOLINGS)}  # the paper's column order, then the rest
+    groups = sorted(cells(records), key=lambda g: (column.get(g[0]["config"]["pooling"]["kind"], len(column)),
                                                    describe(g[0]["config"])))
     baseline = max((g for g in groups if g[0]["config"]["pooling"]["kind"] == "max"), key=len, default=[])
     lines = ["| pooling | seeds | test error (%) | per seed | paired difference to max (points) |",

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
-from ..pooling import LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
+from ..pooling import TRAINABLE_INITS, LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
 
 
 class Classification(pl.LightningModule):
@@ -58,12 +58,14 @@ class Classification(pl.LightningModule):
             self._warn_frozen_units()
 
     def _warn_frozen_units(self) -> None:
+        seen = set()  # a shared unit (lstm_shared) is reported once
         for name, module in self.model.named_modules():
-            if isinstance(module, LSTMPool2d) and module.params.grad is not None:
+            if isinstance(module, LSTMPool2d) and module.params.grad is not None and id(module.params) not in seen:
+                seen.add(id(module.params))
                 if frozen := frozen_entries(module.params.grad):
                     warnings.warn(f"pooling unit {name}: {', '.join(frozen)} got exactly zero gradient at the first "
                                   "step (saturated gates); they will not train. A trainable init: "
-                                  "pooling.init=avg_soft, lasagne or lasagne_unit_g")
+                                  f"pooling.init={' | '.join(TRAINABLE_INITS)}")
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
