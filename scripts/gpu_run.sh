@@ -3,7 +3,8 @@
 # fails or runs out of time is logged and the next one runs; whatever finished is packed into $OUT at the end.
 #
 #   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
-#   device run, call 2:  STAGES="setup campaign" JOBS=16 bash scripts/gpu_run.sh   (Table 2, paper schedule)
+#   device run, call 2:  STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 bash scripts/gpu_run.sh
+#                        (carry runs/gpu too when an earlier call left checkpoints: they resume)
 #   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
 #
 # DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end
@@ -20,6 +21,7 @@ DATA=${DATA:-$REPO/.gpu_data/cifar10-jpeg.tar.gz}
 OUT=${OUT:-$REPO/.gpu_out}
 STAGES=${STAGES:-setup info tests bench smoke}
 JOBS=${JOBS:-16}
+CAMPAIGNS=${CAMPAIGNS:-init_study --seeds 0-4}
 DEADLINE_S=${DEADLINE_S:-570}   # the whole script, packing included: keep it under the device call's timeout_s
 PACK_S=${PACK_S:-30}
 T0=$(date +%s)
@@ -121,14 +123,26 @@ smoke() {
 }
 
 campaign() {
-    # Table 2 at the paper's schedule, 16 cells, seed 0, JOBS processes sharing the GPU. Resumable: every run
-    # continues from runs/.../checkpoints/last.ckpt (ckpt_path=last), which travels back in ckpt.tar.gz.
-    local sizes="model.width=8,16,32,64 pooling=max,avg,lstm_shared,lstm seed=0 schedule=paper"
-    [ "$TINY" = 1 ] && sizes="model.width=8 pooling=max,lstm seed=0 schedule=smoke dataset=synthetic"
-    OMP_NUM_THREADS=1 "$PYTHON" -m ftn.train -m experiment=table2 $GPU_TRAINER \
-        $([ "$TINY" = 1 ] || echo "dataset=cifar10_jpeg dataset.root=$DATA dataset.eval_batch_size=5000") $sizes \
-        hydra/launcher=local hydra.sweeper.max_batch_size="$JOBS" \
-        $([ "$DEVICE" = cpu ] || echo hydra.launcher.gpus_per_node=1)
+    # ftn.campaign runs (CAMPAIGNS: ';'-separated argument lists), JOBS processes sharing the GPU, one thread each.
+    # Resumable across calls: a recorded run is skipped, an unfinished one continues from its checkpoint under
+    # runs/gpu/, which comes back in ckpt.tar.gz and travels again (carry runs/gpu). Records name the archive by
+    # its usual path (../shared/data/...), so the carried copy is linked there: the cells match the CPU's.
+    local archive=../shared/data/cifar10-jpeg.tar.gz trainer=gpu dirs=() tiny=()
+    if [ "$TINY" = 1 ]; then  # the CPU rehearsal: 20 steps, small subsets, records kept out of results/
+        trainer=cpu dirs=(--runs "$OUT/staging/runs" --records "$OUT/staging/records")
+        tiny=(schedule.max_steps=20 "schedule.milestones=[10]" dataset.limit_train=2000 dataset.limit_test=500)
+    fi
+    [ -e "$archive" ] || { mkdir -p "$(dirname "$archive")" && ln -s "$DATA" "$archive"; } || return 1
+    # decode and whiten once, before JOBS processes would each do it
+    "$PYTHON" -m ftn.train experiment=table2 dataset=cifar10_jpeg schedule=smoke trainer=$trainer logger.mode=disabled \
+        records_dir=null run_dir=/tmp/ftn-warm-cache trainer.enable_progress_bar=false || return 1
+    local rc=0 args
+    IFS=';' read -ra lists <<< "$CAMPAIGNS"
+    for args in "${lists[@]}"; do
+        # shellcheck disable=SC2086  # each list is split into ftn.campaign's arguments
+        "$PYTHON" -m ftn.campaign $args --trainer $trainer --jobs "$JOBS" "${dirs[@]}" "${tiny[@]}" || rc=1
+    done
+    return $rc
 }
 
 # ---- packing: at most 8 files in $OUT, each under 16 MiB -----------------------------------------------
@@ -156,7 +170,7 @@ pack() {
 trap pack EXIT
 
 export -f install_wheels import_check info tests bench smoke campaign
-export PYTHON WHEELS SITE DATA OUT LOGS DEVICE TINY GPU_TRAINER SMOKE_DATA SMOKE_STEPS JOBS
+export PYTHON WHEELS SITE DATA OUT LOGS DEVICE TINY GPU_TRAINER SMOKE_DATA SMOKE_STEPS JOBS CAMPAIGNS
 
 echo "=== gpu_run.sh DEVICE=$DEVICE STAGES='$STAGES' python=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')" | tee "$SUMMARY"
 if want setup; then

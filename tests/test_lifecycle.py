@@ -18,7 +18,7 @@ from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
 from ftn.identity import cell_key, config_hash, run_folder_name
 from ftn.logging import SUMMARY, wandb_mode
 from ftn.results import main as results_main
-from ftn.runs import CHECKPOINT, ConfigError, Diverged, RunError, RunLock
+from ftn.runs import CHECKPOINT, ConfigError, Diverged, DivergenceGuard, RunError, RunLock
 from ftn.train import run
 
 from test_data import write_image_folder_archive
@@ -225,6 +225,23 @@ def test_unwritable_checkpoint_folder_is_refused(tmp_path, compose_cfg, monkeypa
 
 
 # ---- divergence ------------------------------------------------------------------------------------------------
+def test_folded_divergence_check_reads_the_flag_every_n_steps():
+    """The GPU mode: a non-finite loss is only noted on the device; the read at the next interval raises."""
+    from types import SimpleNamespace
+    guard, trainer = DivergenceGuard(every_n_steps=5), SimpleNamespace(global_step=0)
+    for step in range(1, 5):
+        trainer.global_step = step
+        guard.on_before_backward(trainer, None, torch.tensor(float("nan") if step == 2 else 1.0))
+        guard.on_train_batch_end(trainer, None, None, None, step)  # no read yet: no host sync, no raise
+    trainer.global_step = 5
+    with pytest.raises(Diverged, match="between steps 0 and 5"):
+        guard.on_train_batch_end(trainer, None, None, None, 5)
+    finite = DivergenceGuard(every_n_steps=5)
+    finite.on_before_backward(trainer, None, torch.tensor(1.0))
+    finite.on_train_epoch_end(trainer, None)
+    assert finite.finite is None and finite.checked_step == 5
+
+
 def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, compose_cfg):
     common = [*SMOKE, "experiment=table2", "schedule.max_steps=12"]
     with pytest.raises(Diverged, match=r"training diverged at step \d+"):

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, RUNS_DIRS, describe, is_headline, load_runs, seeds  # noqa: E402
+from .results import DATASET_LABELS, DEVICE_LABELS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -50,6 +50,8 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
         return None
     budget = max(r["config"]["schedule"]["max_steps"] for r in runs)
     runs = [r for r in runs if r["config"]["schedule"]["max_steps"] == budget]
+    where = max(DEVICE_LABELS, key=lambda d: sum(device(r) == d for r in runs))  # the device with the most seeds
+    runs = [r for r in runs if device(r) == where]
     layers = sorted({layer for r in runs for layer in learned_units(r["metrics"])}, key=lambda s: int(s.split(".")[-1]))
     fig, axes = plt.subplots(1, len(layers), figsize=(6 * len(layers), 4), squeeze=False)
     sizes = runs[0]["config"]["model"].get("pool_sizes", (4, 8))
@@ -62,7 +64,7 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
             slope = r["config"]["model"]["negative_slope"]
             label = f"Conv {r['config']['model']['width']} {describe(r['config'])} s{r['seed']}"
             ax.plot(lstm_scan(x, params, slope), label=label)
-        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations",
+        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations, {DEVICE_LABELS[where]}",
                xlabel="window (sorted by average)", ylabel="output")
         ax.legend(fontsize=7)
     return save(fig, out)
@@ -100,40 +102,43 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
 
 
 def panels_by(records: list[dict], key) -> dict[tuple, list[dict]]:
-    """Records grouped by ``key(config)``, keeping only groups that have a test-error history."""
+    """Records grouped by ``key(record)``, keeping only groups that have a test-error history."""
     groups = defaultdict(list)
     for r in records:
-        groups[key(r["config"])].append(r)
+        groups[key(r)].append(r)
     return {k: v for k, v in sorted(groups.items()) if error_curves(v)}
 
 
-def dataset_and_budget(config: dict) -> tuple[str, int]:
-    return DATASET_LABELS.get(config["dataset"]["name"], config["dataset"]["name"]), config["schedule"]["max_steps"]
+def setting(record: dict) -> tuple[str, int, str]:
+    """(data, budget, device): what a panel holds fixed."""
+    config = record["config"]
+    return (DATASET_LABELS.get(config["dataset"]["name"], config["dataset"]["name"]), config["schedule"]["max_steps"],
+            DEVICE_LABELS.get(device(record), device(record)))
 
 
 def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     """Test error per epoch of the Table 2 runs: one panel per (data, network, budget), bands over seeds."""
-    panels = panels_by(records, lambda c: (*dataset_and_budget(c), c["model"]["width"]))
+    panels = panels_by(records, lambda r: (*setting(r), r["config"]["model"]["width"]))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
-    for ax, ((dataset, steps, width), runs) in zip(axes[0], panels.items()):
+    for ax, ((dataset, steps, where, width), runs) in zip(axes[0], panels.items()):
         plot_bands(ax, error_curves(runs))
-        ax.set_title(f"Conv {width}, {dataset}, {steps} iterations")
+        ax.set_title(f"Conv {width}, {dataset}, {steps} iterations, {where}")
     return save(fig, out)
 
 
 def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 5: VGG16 test error over the whole run (a) and the first 20 epochs (b), a row per
     (data, budget)."""
-    panels = panels_by(records, dataset_and_budget)
+    panels = panels_by(records, setting)
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.5 * len(panels)), squeeze=False)
-    for row, ((dataset, steps), runs) in zip(axes, panels.items()):
+    for row, ((dataset, steps, where), runs) in zip(axes, panels.items()):
         for ax, last, part in ((row[0], None, "(a) the whole run"), (row[1], 20, "(b) the first 20 epochs")):
             plot_bands(ax, error_curves(runs), last)
-            ax.set_title(f"VGG16, {dataset}, {steps} iterations: {part}")
+            ax.set_title(f"VGG16, {dataset}, {steps} iterations, {where}: {part}")
     return save(fig, out)
 
 
@@ -142,17 +147,17 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     panels = defaultdict(list)
     for r in records:
         if "max_locations" in r:
-            panels[r["config"]["model"]["width"]].append(r["max_locations"])
+            panels[(r["config"]["model"]["width"], DEVICE_LABELS.get(device(r), device(r)))].append(r["max_locations"])
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    for ax, (width, runs) in zip(axes[0], sorted(panels.items())):
+    for ax, ((width, where), runs) in zip(axes[0], sorted(panels.items())):
         counts = torch.tensor([m["histogram"] for m in runs], dtype=torch.float64)
         share = 100 * counts / counts.sum(1, keepdim=True)  # per seed, % of windows
         locations = torch.arange(counts.shape[1])
         ax.bar(locations[1:], share.mean(0)[1:], yerr=share.std(0)[1:] if len(runs) > 1 else None, capsize=2)
         k = runs[0]["kernel_size"]
-        ax.set(title=f"Conv {width} ({seeds(len(runs))})", xlabel=f"locations kept of the {k}x{k} window",
+        ax.set(title=f"Conv {width}, {where} ({seeds(len(runs))})", xlabel=f"locations kept of the {k}x{k} window",
                ylabel="% of windows", xticks=locations[1:].tolist())
         ax.tick_params(axis="x", labelsize=7)
     return save(fig, out)

@@ -145,7 +145,8 @@ def git_commit(repo: Path = REPO) -> str:
                                capture_output=True, text=True, check=True, cwd=repo).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        # a copy of the tree without .git (the GPU machine): the caller names the commit it copied
+        return f"{os.environ['FTN_COMMIT']} (tree copy)" if os.environ.get("FTN_COMMIT") else "unknown"
 
 
 def hardware() -> str:

@@ -37,9 +37,20 @@ def _steps(record: dict) -> tuple[int, bool]:
     return record.get("steps") or 0, record.get("status") == "finished"
 
 
+DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU"}
+
+
+def device(record: dict) -> str:
+    """The device a run trained on. Cells and tables never mix devices: a run's folder and config hash leave the
+    device out (a checkpoint may resume elsewhere), but the kernels differ, so CPU and GPU seeds are different
+    draws and each device's seed 0 is its own run."""
+    return record["config"]["trainer"]["accelerator"]
+
+
 def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
-    """The finished runs of ``experiment`` under ``runs_dirs``. A run found in several folders (same experiment
-    and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once: the longer record."""
+    """The finished runs of ``experiment`` under ``runs_dirs``. A run found in several folders (same experiment,
+    device and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once: the longer
+    record."""
     dirs = [runs_dirs] if isinstance(runs_dirs, (str, Path)) else list(runs_dirs)
     best: dict[str, dict] = {}
     for runs_dir in dirs:
@@ -47,17 +58,18 @@ def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
             record = read_summary(path)
             if record.get("experiment") != experiment:
                 continue
-            run = path.parent.name
+            run = f"{device(record)}/{path.parent.name}"
             if run not in best or _steps(record) > _steps(best[run]):
                 best[run] = record
     return [r for r in best.values() if r.get("status") == "finished"]
 
 
 def cells(records: list[dict]) -> list[list[dict]]:
-    """Group runs into cells (``cell_key``: same result-changing config but the seed), one run per seed."""
-    by_cell: dict[str, dict] = defaultdict(dict)
+    """Group runs into cells (``cell_key``: same result-changing config but the seed; same device), one run per
+    seed."""
+    by_cell: dict[tuple[str, str], dict] = defaultdict(dict)
     for r in records:
-        seeds = by_cell[cell_key(r["config"])]
+        seeds = by_cell[(device(r), cell_key(r["config"]))]
         if r["seed"] not in seeds or _steps(r) > _steps(seeds[r["seed"]]):
             seeds[r["seed"]] = r
     return [list(seeds.values()) for seeds in by_cell.values()]
@@ -202,14 +214,16 @@ def learned_units(records: list[dict]) -> list[str]:
 def table2(records: list[dict]) -> list[str]:
     settings = defaultdict(list)
     for r in records:
-        settings[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"])].append(r)
+        settings[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"], device(r))].append(r)
     lines = ["# Table 2: Conv N on CIFAR-10, test error (%)", "",
              "Paper: the paper's Table 2 (genuine CIFAR-10, 122k iterations). Ours: mean ± std over seeds, at the "
              f"budget named in each heading. LSTM cells of the first table use the headline init `{HEADLINE_INIT}` "
              "and the row scan; the tables after it list every cell, each seed, and the paired difference to max "
              "pooling.", ""]
-    for (dataset, steps), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
-        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations"
+    # per dataset, the largest budget first, and within it the device with the most runs (the README shows the
+    # first section)
+    for (dataset, steps, where), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1]))):
+        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {DEVICE_LABELS.get(where, where)}"
         widths = sorted({r["config"]["model"]["width"] for r in runs})
         lines += [f"## {label}", "",
                   "| network | " + " | ".join(f"{p} paper | {p} ours" for p in TABLE2_POOLINGS) + " |",
@@ -230,7 +244,7 @@ def table2(records: list[dict]) -> list[str]:
                 lines += [f"### Conv {width}, {label}: learned units (mean over seeds)", "", *units, ""]
     describe_run = lambda r: (f"{DATASET_LABELS.get(r['config']['dataset']['name'])} Conv "
                               f"{r['config']['model']['width']} {describe(r['config'])} "
-                              f"{r['config']['schedule']['max_steps']} it")
+                              f"{r['config']['schedule']['max_steps']} it {DEVICE_LABELS.get(device(r))}")
     return lines + provenance(records, describe_run)
 
 

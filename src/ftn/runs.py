@@ -6,7 +6,8 @@
   atomically by Lightning. It carries the config hash and the global RNG state (augmentation, dropout); the
   batch order is the data module's ``DeviceBatches`` state, which Lightning saves with the loop.
 - ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
-- ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` before the optimizer step applies it.
+- ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` (on the CPU before the optimizer step
+  applies it; on a GPU within ``every_n_steps`` steps, without a host sync per step).
 """
 from __future__ import annotations
 
@@ -166,16 +167,48 @@ class RunCheckpoint(pl.Callback):
 
 
 class DivergenceGuard(pl.Callback):
-    """Stop at the first non-finite loss or gradient, before the optimizer step can write it into the weights."""
+    """Stop at the first non-finite loss or gradient.
+
+    With ``every_n_steps=1`` (the CPU) each step is checked before its optimizer step can write a non-finite value
+    into the weights. On a GPU every check is a host sync that drains the step queue, so the checks are folded into
+    a flag on the device and read every ``every_n_steps`` steps and at each epoch end. Weights may then turn
+    non-finite for up to that many steps, but never reach a checkpoint: ``RunCheckpoint`` refuses to save them.
+    """
+
+    def __init__(self, every_n_steps: int = 1) -> None:
+        self.every_n_steps = every_n_steps
+        self.finite: torch.Tensor | None = None  # the folded flag since the last read
+        self.checked_step = 0
+
+    def _note(self, trainer: pl.Trainer, finite: torch.Tensor, what: str) -> None:
+        if self.every_n_steps == 1:
+            if not finite:
+                raise Diverged(f"training diverged at step {trainer.global_step}: {what} is not finite; "
+                               "status 'diverged' is recorded and the last finite checkpoint is kept")
+        else:
+            self.finite = finite if self.finite is None else self.finite & finite
+
+    def _read(self, trainer: pl.Trainer) -> None:
+        if self.finite is not None and not self.finite:
+            raise Diverged(f"training diverged between steps {self.checked_step} and {trainer.global_step}: a loss "
+                           "or gradient is not finite; status 'diverged' is recorded and the last finite "
+                           "checkpoint is kept")
+        self.finite, self.checked_step = None, trainer.global_step
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss).all():
-            raise Diverged(f"training diverged at step {trainer.global_step}: the loss is {loss.item()}; "
-                           "status 'diverged' is recorded and the last finite checkpoint is kept")
+        self._note(trainer, torch.isfinite(loss).all(), "the loss")
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                                  optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads and not torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()):
-            raise Diverged(f"training diverged at step {trainer.global_step}: a gradient is not finite; "
-                           "status 'diverged' is recorded and the last finite checkpoint is kept")
+        if grads:
+            self._note(trainer, torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()),
+                       "a gradient")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if trainer.global_step - self.checked_step >= self.every_n_steps:
+            self._read(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._read(trainer)
