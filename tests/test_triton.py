@@ -64,3 +64,21 @@ def test_triton_kernel_under_the_cpu_interpreter():
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_interpreted_kernel_matches_reference"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("length, shared", [(4, False), (16, True), (64, False)])
+def test_kernels_compile_for_hopper_without_a_gpu(length, shared):
+    """The JIT front end and ptxas run on any machine: a kernel that only the interpreter accepts (a loop over a
+    tuple of tensors did, and failed on the GPU's Triton 3.6) fails here. Compiled for sm_90, the H100."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    for kernel, flags in ((triton_kernel._forward_kernel, {"STORE": True}),
+                          (triton_kernel._backward_kernel, {"SHARED": shared})):
+        names = kernel.arg_names
+        constants = {"L": length, "BLOCK": triton_kernel.BLOCK, **flags}
+        signature = {n: "constexpr" if n in constants else "*fp32" if n.endswith("_ptr") else "i32" for n in names}
+        source = ASTSource(fn=kernel, signature=signature,
+                           constexprs={(names.index(n),): v for n, v in constants.items()})
+        assert "ld.global" in triton.compile(source, target=GPUTarget("cuda", 90, 32)).asm["ptx"]

@@ -136,6 +136,8 @@ CODE_PATHS = ("src", "configs")
 
 @functools.lru_cache(maxsize=None)  # once per process: a sweep's jobs all run the code it started with
 def git_commit(repo: Path = REPO) -> str:
+    if os.environ.get("FTN_COMMIT"):  # a copy of the tree whose .git, if any, is not its own (the GPU machine)
+        return f"{os.environ['FTN_COMMIT']} (tree copy)"
     if not (repo / "src" / "ftn").is_dir():  # an installed package: no checkout of ours to ask
         return f"ftn {importlib.metadata.version('ftn')} (installed, not a git checkout)"
     try:
@@ -145,8 +147,7 @@ def git_commit(repo: Path = REPO) -> str:
                                capture_output=True, text=True, check=True, cwd=repo).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        # a copy of the tree without .git (the GPU machine): the caller names the commit it copied
-        return f"{os.environ['FTN_COMMIT']} (tree copy)" if os.environ.get("FTN_COMMIT") else "unknown"
+        return "unknown"
 
 
 def hardware() -> str:

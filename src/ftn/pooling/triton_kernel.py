@@ -10,10 +10,12 @@ The two launches are registered with ``torch.library.triton_op`` as
 ``torch.ops.ftn.lstm_scan_triton`` and ``torch.ops.ftn.lstm_scan_triton_backward`` (kernels
 launched through ``wrap_triton``, so torch.compile can see them when they are called directly);
 ops.py makes them the CUDA kernels of ``ftn::lstm_scan``. Under TRITON_INTERPRET=1 the same
-ops run eagerly on CPU tensors (``wrap_triton`` then hands back the interpreted kernel), which
+ops run eagerly on CPU tensors (the interpreted kernels are launched unwrapped), which
 is how the tests check them without a GPU; their fake kernels (the traced bodies) need a GPU.
 """
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -78,6 +80,15 @@ if triton is not None:
         tl.store(out_ptr + j, h, mask=mask)
 
     @triton.jit
+    def _add_param_grad(gp_ptr, k: tl.constexpr, acc, mask, s, S, SHARED: tl.constexpr) -> None:
+        """Add one parameter's gradient, summed over this block's windows (shared) or per position."""
+        acc = tl.where(mask, acc, 0.0)
+        if SHARED:
+            tl.atomic_add(gp_ptr + k, tl.sum(acc, axis=0))
+        else:
+            tl.atomic_add(gp_ptr + k * S + s, acc, mask=mask)
+
+    @triton.jit
     def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
                          L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr) -> None:
         j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
@@ -114,14 +125,19 @@ if triton is not None:
             a9 += dzg * xv
             a10 += dzg * hv
             a11 += dzg
-        k = 0
-        for acc in (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11):
-            acc = tl.where(mask, acc, 0.0)
-            if SHARED:
-                tl.atomic_add(gp_ptr + k, tl.sum(acc, axis=0))
-            else:
-                tl.atomic_add(gp_ptr + k * S + s, acc, mask=mask)
-            k += 1
+        # one call per parameter: a loop over a tuple of tensors compiles only in newer Triton
+        _add_param_grad(gp_ptr, 0, a0, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 1, a1, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 2, a2, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 3, a3, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 4, a4, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 5, a5, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 6, a6, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 7, a7, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 8, a8, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 9, a9, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 10, a10, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 11, a11, mask, s, S, SHARED)
 
 
 def _grid(m: int) -> tuple[int]:
@@ -135,11 +151,16 @@ def _slope(x: torch.Tensor, slope: float) -> torch.Tensor:
 if triton is not None:
     from torch.library import triton_op, wrap_triton
 
+    def _launcher(kernel):
+        """``wrap_triton`` lets torch.compile trace a launch. An interpreted kernel runs eagerly and needs no
+        tracing, and torch before 2.12 refuses to wrap one, so it is launched as it is."""
+        return kernel if os.environ.get("TRITON_INTERPRET") == "1" else wrap_triton(kernel)
+
     @triton_op("ftn::lstm_scan_triton", mutates_args=())
     def lstm_scan_triton(x: torch.Tensor, params: torch.Tensor, negative_slope: float) -> torch.Tensor:
         length, m = x.shape
         out = x.new_empty(m)
-        wrap_triton(_forward_kernel)[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, negative_slope),
+        _launcher(_forward_kernel)[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, negative_slope),
                                                L=length, BLOCK=BLOCK, STORE=False)
         return out
 
@@ -151,10 +172,10 @@ if triton is not None:
         hs, cs = torch.empty_like(x), torch.empty_like(x)  # transient: freed when backward returns
         out = x.new_empty(m)
         slope = _slope(x, negative_slope)
-        wrap_triton(_forward_kernel)[_grid(m)](x, params, out, hs, cs, m, size, slope,
+        _launcher(_forward_kernel)[_grid(m)](x, params, out, hs, cs, m, size, slope,
                                                L=length, BLOCK=BLOCK, STORE=True)
         grad_x = torch.empty_like(x)
         grad_p = torch.zeros_like(params)
-        wrap_triton(_backward_kernel)[_grid(m)](x, params, grad_h, grad_x, grad_p, hs, cs, m, size, slope,
+        _launcher(_backward_kernel)[_grid(m)](x, params, grad_h, grad_x, grad_p, hs, cs, m, size, slope,
                                                 L=length, BLOCK=BLOCK, SHARED=size == 1)
         return grad_x, grad_p
