@@ -132,6 +132,13 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     return failed
 
 
+def _campaign_list(text: str) -> list[str]:
+    names = text.split(",")
+    if unknown := [n for n in names if n not in CAMPAIGNS]:
+        raise argparse.ArgumentTypeError(f"campaign {unknown[0]!r} is unknown; allowed: {', '.join(sorted(CAMPAIGNS))}")
+    return names
+
+
 def _seed_list(text: str) -> tuple[int, ...]:
     """``0-4`` or ``0,2,3``: the seeds of a campaign."""
     try:
@@ -145,7 +152,8 @@ def _seed_list(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("campaign", choices=sorted(CAMPAIGNS))
+    parser.add_argument("campaign", type=_campaign_list,
+                        help=f"one of {', '.join(sorted(CAMPAIGNS))}, or several joined by commas (one queue)")
     parser.add_argument("--init", help="the LSTM init of the headline, conv16 and scans campaigns")
     parser.add_argument("--seeds", type=_seed_list, help="seeds to run, e.g. 0-4 or 0,2 (default: the campaign's)")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu",
@@ -156,11 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
     args = parser.parse_intermixed_args(argv)
-    if args.campaign in NEEDS_INIT and not args.init:
-        parser.error(f"campaign {args.campaign} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
-    runs = list(CAMPAIGNS[args.campaign](args.init, *([args.seeds] if args.seeds else [])))
-    if args.campaign != "table1":
-        runs = [[*r, f"trainer={args.trainer}"] for r in runs]
+    if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
+        parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
+    runs = []
+    for name in args.campaign:  # one queue: a slot freed by one campaign's runs goes to the next campaign's
+        queue = list(CAMPAIGNS[name](args.init, *([args.seeds] if args.seeds else [])))
+        runs += queue if name == "table1" else [[*r, f"trainer={args.trainer}"] for r in queue]
     runs = [[*r, *args.overrides] for r in runs]
     # GPU runs keep folders and records of their own: a run's folder name leaves out the device, so a GPU run in
     # the CPU's folder would resume the CPU run's checkpoint and overwrite its record
