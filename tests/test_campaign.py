@@ -1,7 +1,9 @@
 """A campaign runs what is not recorded yet, each run archives its own record, and a rerun skips it."""
 import json
 
-from ftn.campaign import run_campaign
+import pytest
+
+from ftn.campaign import main as campaign_main, run_campaign
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
 TINY = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
@@ -24,3 +26,22 @@ def test_a_failing_run_is_counted_and_leaves_no_record(tmp_path, monkeypatch):
     dirs = dict(runs_dir=tmp_path / "runs", records_dir=tmp_path / "results" / "runs", logs_dir=tmp_path / "logs")
     assert run_campaign([[*TINY, "seed=abc"]], jobs=1, **dirs) == 1  # rejected up front
     assert not (tmp_path / "results").exists()
+
+
+def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
+    campaign_main(["init_study,scans", "--init", "avg_soft", "--seeds", "0-1", "--trainer", "gpu", "--dry-run",
+                   "--records", str(tmp_path), "schedule.max_steps=20"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * 10 + 2 * 3  # init study: 10 cells per seed; scans: 3 per seed
+    assert all(line.startswith("todo") and "trainer=gpu" in line and line.endswith("schedule.max_steps=20")
+               for line in lines)
+    assert sum("pooling.scan=" in line for line in lines) == 6
+
+
+@pytest.mark.parametrize("argv, message", [(["conv16", "--dry-run"], "needs --init"),
+                                           (["init_study,nope", "--dry-run"], "campaign 'nope' is unknown"),
+                                           (["init_study", "--seeds", "0-x", "--dry-run"], "--seeds='0-x'")])
+def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        campaign_main(argv)
+    assert message in capsys.readouterr().err

@@ -285,6 +285,21 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
     assert [p.parent.name for p in (tmp_path / "records").glob(f"table2/*/{SUMMARY}")] == ["a"]
 
 
+def test_cpu_and_gpu_runs_of_one_config_are_separate_cells(tmp_path):
+    """The folder name and hash leave the device out, but the tables do not: each device's seed 0 is its own run."""
+    def config(accelerator: str) -> dict:
+        return {"seed": 0, "schedule": {"max_steps": 10}, "model": {"width": 8}, "pooling": {"kind": "max"},
+                "dataset": {"name": "synthetic"}, "trainer": {"accelerator": accelerator}}
+
+    for where in ("cpu", "gpu"):
+        folder = tmp_path / "results" / "runs" / ("" if where == "cpu" else "gpu") / "table2" / "a"
+        folder.mkdir(parents=True)
+        (folder / SUMMARY).write_text(json.dumps(_fake_record(config(where), 0, 10)))
+    results_main(["table2", "--runs", str(tmp_path / "results" / "runs"), "--out", str(tmp_path / "out"), "--readme", ""])
+    table = (tmp_path / "out" / "table2.md").read_text()
+    assert "10 iterations, GPU" in table and "10 iterations, CPU" in table and "(2 seeds)" not in table
+
+
 # ---- wandb -------------------------------------------------------------------------------------------------------
 def test_wandb_online_without_network_falls_back_to_offline(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "online")

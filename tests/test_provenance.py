@@ -20,3 +20,9 @@ def test_untracked_source_marks_the_commit_dirty(tmp_path):
 
 def test_an_installed_package_says_so_instead_of_naming_a_commit(tmp_path):
     assert "installed, not a git checkout" in git_commit.__wrapped__(tmp_path / "site-packages")
+
+
+def test_a_copied_tree_names_the_commit_it_was_copied_from(tmp_path, monkeypatch):
+    """The GPU machine's copy may carry a stale .git: FTN_COMMIT, set by the caller, wins."""
+    monkeypatch.setenv("FTN_COMMIT", "abc1234")
+    assert git_commit.__wrapped__(tmp_path) == "abc1234 (tree copy)"

@@ -117,7 +117,10 @@ def setting(record: dict) -> tuple[str, int, str]:
 
 
 def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
-    """Test error per epoch of the Table 2 runs: one panel per (data, network, budget), bands over seeds."""
+    """Test error per epoch of Table 2's headline cells (max, avg and both LSTM poolings with the headline init;
+    the init study's other cells are in results/table2.md): a panel per (data, budget, device, network), bands
+    over seeds."""
+    records = [r for r in records if is_headline(r["config"])]
     panels = panels_by(records, lambda r: (*setting(r), r["config"]["model"]["width"]))
     if not panels:
         return None
