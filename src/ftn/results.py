@@ -205,8 +205,9 @@ def scan_order(records: list[dict]) -> list[str]:
             and r["config"]["pooling"].get("init") == HEADLINE_INIT]
     if all(r["config"]["pooling"].get("scan", "row") == "row" for r in runs):
         return []
-    return ["The claim holds at this noise level if every paired difference is within its spread of zero "
-            "(|t| < 2 with at least 3 pairs); with fewer seeds it is not tested yet.", "",
+    return ["The data agree with the claim if every paired difference is within its spread of zero (|t| < 2 with at "
+            "least 3 pairs): no effect of the order is then detectable at this noise level, which is not a proof "
+            "that there is none. With fewer seeds the claim is not tested yet.", "",
             *network_detail(runs, lambda c: c["pooling"].get("scan", "row") == "row", "the row scan")]
 
 
