@@ -225,6 +225,15 @@ def test_unwritable_checkpoint_folder_is_refused(tmp_path, compose_cfg, monkeypa
 
 
 # ---- divergence ------------------------------------------------------------------------------------------------
+def test_divergence_check_mode_follows_the_models_device():
+    """Decided where the model is when training starts, not from the config (trainer.accelerator=auto)."""
+    from types import SimpleNamespace
+    guard = DivergenceGuard(every_n_steps=100)
+    import pytorch_lightning as pl
+    guard.on_train_start(SimpleNamespace(global_step=0), pl.LightningModule())  # on the CPU
+    assert guard.every_n_steps == 1
+
+
 def test_folded_divergence_check_reads_the_flag_every_n_steps():
     """The GPU mode: a non-finite loss is only noted on the device; the read at the next interval raises."""
     from types import SimpleNamespace

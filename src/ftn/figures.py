@@ -20,7 +20,7 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, DEVICE_LABELS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
+from .results import DATASET_LABELS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -50,7 +50,7 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
         return None
     budget = max(r["config"]["schedule"]["max_steps"] for r in runs)
     runs = [r for r in runs if r["config"]["schedule"]["max_steps"] == budget]
-    where = max(DEVICE_LABELS, key=lambda d: sum(device(r) == d for r in runs))  # the device with the most seeds
+    where = max({device(r) for r in runs}, key=lambda d: sum(device(r) == d for r in runs))  # the most seeds
     runs = [r for r in runs if device(r) == where]
     layers = sorted({layer for r in runs for layer in learned_units(r["metrics"])}, key=lambda s: int(s.split(".")[-1]))
     fig, axes = plt.subplots(1, len(layers), figsize=(6 * len(layers), 4), squeeze=False)
@@ -64,7 +64,7 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
             slope = r["config"]["model"]["negative_slope"]
             label = f"Conv {r['config']['model']['width']} {describe(r['config'])} s{r['seed']}"
             ax.plot(lstm_scan(x, params, slope), label=label)
-        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations, {DEVICE_LABELS[where]}",
+        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations, {where}",
                xlabel="window (sorted by average)", ylabel="output")
         ax.legend(fontsize=7)
     return save(fig, out)
@@ -113,7 +113,7 @@ def setting(record: dict) -> tuple[str, int, str]:
     """(data, budget, device): what a panel holds fixed."""
     config = record["config"]
     return (DATASET_LABELS.get(config["dataset"]["name"], config["dataset"]["name"]), config["schedule"]["max_steps"],
-            DEVICE_LABELS.get(device(record), device(record)))
+            device(record))
 
 
 def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
@@ -150,7 +150,7 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     panels = defaultdict(list)
     for r in records:
         if "max_locations" in r:
-            panels[(r["config"]["model"]["width"], DEVICE_LABELS.get(device(r), device(r)))].append(r["max_locations"])
+            panels[(r["config"]["model"]["width"], device(r))].append(r["max_locations"])
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)

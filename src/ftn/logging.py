@@ -228,9 +228,10 @@ class RunRecord(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """What ran, beside the config: in the record and in the wandb config (the model is on its device now)."""
-        self.base.update(parameter_counts(pl_module), pooling_impl=pooling_impl(pl_module, trainer))
+        self.base.update(parameter_counts(pl_module), pooling_impl=pooling_impl(pl_module, trainer),
+                         device=pl_module.device.type)  # where it trains, also under trainer.accelerator=auto
         facts = {k: self.base[k] for k in ("commit", "hardware", "torch", "params_total", "params_lstm",
-                                           "pooling_impl")}
+                                           "pooling_impl", "device")}
         for logger in trainer.loggers:
             logger.log_hyperparams(facts)
 

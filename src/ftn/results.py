@@ -37,14 +37,16 @@ def _steps(record: dict) -> tuple[int, bool]:
     return record.get("steps") or 0, record.get("status") == "finished"
 
 
-DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU"}
+DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 
 
 def device(record: dict) -> str:
-    """The device a run trained on. Cells and tables never mix devices: a run's folder and config hash leave the
-    device out (a checkpoint may resume elsewhere), but the kernels differ, so CPU and GPU seeds are different
-    draws and each device's seed 0 is its own run."""
-    return record["config"].get("trainer", {}).get("accelerator", "cpu")
+    """The device a run trained on, as a label ("CPU", "GPU"). Cells and tables never mix devices: a run's folder
+    and config hash leave the device out (a checkpoint may resume elsewhere), but the kernels differ, so CPU and
+    GPU seeds are different draws and each device's seed 0 is its own run. The record's ``device`` is where the
+    run actually trained; older records only have the configured accelerator (``auto`` stays as it is)."""
+    where = record.get("device") or record["config"].get("trainer", {}).get("accelerator", "cpu")
+    return DEVICE_LABELS.get(where, where)
 
 
 def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
@@ -237,7 +239,7 @@ def table2(records: list[dict]) -> list[str]:
     # per dataset, the largest budget first, and within it the device with the most runs (the README shows the
     # first section)
     for (dataset, steps, where), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1]))):
-        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {DEVICE_LABELS.get(where, where)}"
+        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
         widths = sorted({r["config"]["model"]["width"] for r in runs})
         lines += [f"## {label}", "",
                   "| network | " + " | ".join(f"{p} paper | {p} ours" for p in TABLE2_POOLINGS) + " |",
@@ -260,7 +262,7 @@ def table2(records: list[dict]) -> list[str]:
                 lines += [f"### Conv {width}, {label}: learned units (mean over seeds)", "", *units, ""]
     describe_run = lambda r: (f"{DATASET_LABELS.get(r['config']['dataset']['name'])} Conv "
                               f"{r['config']['model']['width']} {describe(r['config'])} "
-                              f"{r['config']['schedule']['max_steps']} it {DEVICE_LABELS.get(device(r))}")
+                              f"{r['config']['schedule']['max_steps']} it {device(r)}")
     return lines + provenance(records, describe_run)
 
 

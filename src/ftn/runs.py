@@ -169,13 +169,14 @@ class RunCheckpoint(pl.Callback):
 class DivergenceGuard(pl.Callback):
     """Stop at the first non-finite loss or gradient.
 
-    With ``every_n_steps=1`` (the CPU) each step is checked before its optimizer step can write a non-finite value
-    into the weights. On a GPU every check is a host sync that drains the step queue, so the checks are folded into
-    a flag on the device and read every ``every_n_steps`` steps and at each epoch end. Weights may then turn
-    non-finite for up to that many steps, but never reach a checkpoint: ``RunCheckpoint`` refuses to save them.
+    On the CPU each step is checked before its optimizer step can write a non-finite value into the weights. On an
+    accelerator every check is a host sync that drains the step queue, so the checks are folded into a flag on the
+    device and read every ``every_n_steps`` steps and at each epoch end. Weights may then turn non-finite for up to
+    that many steps, but never reach a checkpoint: ``RunCheckpoint`` refuses to save them. Which mode runs is
+    decided by the model's device when training starts (``trainer.accelerator=auto`` included).
     """
 
-    def __init__(self, every_n_steps: int = 1) -> None:
+    def __init__(self, every_n_steps: int = 100) -> None:
         self.every_n_steps = every_n_steps
         self.finite: torch.Tensor | None = None  # the folded flag since the last read
         self.checked_step = 0
@@ -194,6 +195,10 @@ class DivergenceGuard(pl.Callback):
                            "or gradient is not finite; status 'diverged' is recorded and the last finite "
                            "checkpoint is kept")
         self.finite, self.checked_step = None, trainer.global_step
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.device.type == "cpu":  # a check costs no sync there: check every step, before it is applied
+            self.every_n_steps = 1
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
         self._note(trainer, torch.isfinite(loss).all(), "the loss")

@@ -81,9 +81,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
     logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=wandb_group(config))
     record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
                        records_dir=cfg.records_dir)
-    # a per-step divergence check is free on the CPU; on a GPU it is a host sync, so it is read every 100 steps
-    guard = DivergenceGuard(every_n_steps=1 if cfg.trainer.accelerator == "cpu" else 100)
-    callbacks = [guard, RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
+    callbacks = [DivergenceGuard(), RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir),
                           enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
     status = "failed"
