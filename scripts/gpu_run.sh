@@ -127,20 +127,20 @@ campaign() {
     # Resumable across calls: a recorded run is skipped, an unfinished one continues from its checkpoint under
     # runs/gpu/, which comes back in ckpt.tar.gz and travels again (carry runs/gpu). Records name the archive by
     # its usual path (../shared/data/...), so the carried copy is linked there: the cells match the CPU's.
-    local archive=../shared/data/cifar10-jpeg.tar.gz trainer=gpu dirs=() tiny=()
+    local archive=../shared/data/cifar10-jpeg.tar.gz dirs=() tiny=()
     if [ "$TINY" = 1 ]; then  # the CPU rehearsal: 20 steps, small subsets, records kept out of results/
-        trainer=cpu dirs=(--runs "$OUT/staging/runs" --records "$OUT/staging/records")
+        dirs=(--runs "$OUT/staging/runs" --records "$OUT/staging/records")
         tiny=(schedule.max_steps=20 "schedule.milestones=[10]" dataset.limit_train=2000 dataset.limit_test=500)
     fi
     [ -e "$archive" ] || { mkdir -p "$(dirname "$archive")" && ln -s "$DATA" "$archive"; } || return 1
     # decode and whiten once, before JOBS processes would each do it
-    "$PYTHON" -m ftn.train experiment=table2 dataset=cifar10_jpeg schedule=smoke trainer=$trainer logger.mode=disabled \
+    "$PYTHON" -m ftn.train experiment=table2 dataset=cifar10_jpeg schedule=smoke $GPU_TRAINER logger.mode=disabled \
         records_dir=null run_dir=/tmp/ftn-warm-cache trainer.enable_progress_bar=false || return 1
     local rc=0 args
     IFS=';' read -ra lists <<< "$CAMPAIGNS"
     for args in "${lists[@]}"; do
         # shellcheck disable=SC2086  # each list is split into ftn.campaign's arguments
-        "$PYTHON" -m ftn.campaign $args --trainer $trainer --jobs "$JOBS" "${dirs[@]}" "${tiny[@]}" || rc=1
+        "$PYTHON" -m ftn.campaign $args --trainer "${GPU_TRAINER#trainer=}" --jobs "$JOBS" "${dirs[@]}" "${tiny[@]}" || rc=1
     done
     return $rc
 }

@@ -155,20 +155,23 @@ def _error_cells(runs: list[dict]) -> str:
 HEADLINE_INIT = "avg_soft"
 
 
+def row_scan(config: dict) -> bool:
+    """The paper's scan order (row by row), which configs without a ``pooling.scan`` key use too."""
+    return config["pooling"].get("scan", "row") == "row"
+
+
 def describe(config: dict) -> str:
     """A cell's label within a network: the pooling, and for LSTM pooling its init and any non-row scan."""
     pooling = config["pooling"]
     if not pooling["kind"].startswith("lstm"):
         return pooling["kind"]
-    scan = pooling.get("scan", "row")
-    return f"{pooling['kind']} {pooling.get('init', '?')}" + ("" if scan == "row" else f" {scan}")
+    return f"{pooling['kind']} {pooling.get('init', '?')}" + ("" if row_scan(config) else f" {pooling['scan']}")
 
 
 def is_headline(config: dict) -> bool:
     """The runs the paper's table shows: max, avg, and LSTM pooling with the headline init, row scan."""
     pooling = config["pooling"]
-    return not pooling["kind"].startswith("lstm") or (pooling.get("init") == HEADLINE_INIT
-                                                      and pooling.get("scan", "row") == "row")
+    return not pooling["kind"].startswith("lstm") or (pooling.get("init") == HEADLINE_INIT and row_scan(config))
 
 
 def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
@@ -205,12 +208,12 @@ def scan_order(records: list[dict]) -> list[str]:
     scan beside the row scan, paired seed by seed. Empty if no other scan was run."""
     runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm"
             and r["config"]["pooling"].get("init") == HEADLINE_INIT]
-    if all(r["config"]["pooling"].get("scan", "row") == "row" for r in runs):
+    if all(row_scan(r["config"]) for r in runs):
         return []
     return ["The data agree with the claim if every paired difference is within its spread of zero (|t| < 2 with at "
             "least 3 pairs): no effect of the order is then detectable at this noise level, which is not a proof "
             "that there is none. With fewer seeds the claim is not tested yet.", "",
-            *network_detail(runs, lambda c: c["pooling"].get("scan", "row") == "row", "the row scan")]
+            *network_detail(runs, row_scan, "the row scan")]
 
 
 def learned_units(records: list[dict]) -> list[str]:
