@@ -32,7 +32,7 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
     campaign_main(["init_study,scans", "--init", "avg_soft", "--seeds", "0-1", "--trainer", "gpu", "--dry-run",
                    "--records", str(tmp_path), "schedule.max_steps=20"])
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 * 10 + 2 * 3  # init study: 10 cells per seed; scans: 3 per seed
+    assert len(lines) == 2 * 10 + 2 * 3  # init study: 10 cells per seed; scans: 3 more (its row scan is the study's)
     assert all(line.startswith("todo") and "trainer=gpu" in line and line.endswith("schedule.max_steps=20")
                for line in lines)
     assert sum("pooling.scan=" in line for line in lines) == 6
