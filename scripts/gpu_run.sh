@@ -4,7 +4,8 @@
 #
 #   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
 #   device run, call 2:  STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 bash scripts/gpu_run.sh
-#                        (carry runs/gpu too when an earlier call left checkpoints: they resume)
+#                        (a run cut off by the limit parks its checkpoint in results/runs/gpu/: unpack
+#                        records.tar.gz into the tree, and the next call, which copies the tree, continues it)
 #   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
 #
 # DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end
@@ -124,9 +125,9 @@ smoke() {
 
 campaign() {
     # ftn.campaign runs (CAMPAIGNS: ';'-separated argument lists), JOBS processes sharing the GPU, one thread each.
-    # Resumable across calls: a recorded run is skipped, an unfinished one continues from its checkpoint under
-    # runs/gpu/, which comes back in ckpt.tar.gz and travels again (carry runs/gpu). Records name the archive by
-    # its usual path (../shared/data/...), so the carried copy is linked there: the cells match the CPU's.
+    # Resumable across calls: a recorded run is skipped, an unfinished one continues from the checkpoint it
+    # parked beside its record (ftn.parking), which comes back in records.tar.gz. Records name the archive by its
+    # usual path (../shared/data/...), so the carried copy is linked there: the cells match the CPU's.
     local archive=../shared/data/cifar10-jpeg.tar.gz dirs=() tiny=()
     if [ "$TINY" = 1 ]; then  # the CPU rehearsal: 20 steps, small subsets, records kept out of results/
         dirs=(--runs "$OUT/staging/runs" --records "$OUT/staging/records")
@@ -154,12 +155,10 @@ pack() {
     cp "$SUMMARY" "$OUT/stages.txt"
     tar -czf "$OUT/logs.tar.gz" -C "$stage_dir" logs
     tar -czf "$OUT/results.tar.gz" -C "$stage_dir" results
-    # run records, histories and wandb offline runs (for `wandb sync`); checkpoints apart
+    # run records, histories, parked checkpoints and wandb offline runs (for `wandb sync`); the run folders'
+    # own checkpoints stay behind (a cut-off run parked its last epoch's beside its record)
     local records=(); for d in runs results/runs; do [ -d "$d" ] && records+=("$d"); done
-    if [ ${#records[@]} -gt 0 ]; then
-        tar -czf "$OUT/records.tar.gz" --exclude='*.ckpt' "${records[@]}"
-        find "${records[@]}" -name '*.ckpt' -print0 | tar -czf "$OUT/ckpt.tar.gz" --null -T -
-    fi
+    [ ${#records[@]} -eq 0 ] || tar -czf "$OUT/records.tar.gz" --exclude=last.ckpt "${records[@]}"
     rm -rf "$stage_dir"
     echo "=== packed into $OUT:"
     ls -la "$OUT"

@@ -4,6 +4,7 @@ Subprocess tests run the real command line on tiny generated data for a few step
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from ftn.atomic import atomic_write_text
 from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
 from ftn.identity import cell_key, config_hash, run_folder_name
 from ftn.logging import SUMMARY, wandb_mode
+from ftn.parking import PARKED, ParkRun, drop, unpark
 from ftn.results import main as results_main
 from ftn.runs import CHECKPOINT, ConfigError, Diverged, DivergenceGuard, RunError, RunLock
 from ftn.train import run
@@ -153,6 +155,7 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["optimizer.lr=-1"], r"optimizer.lr=-1 is invalid; allowed: a finite number > 0"),
     (["trainer.devices=2"], r"trainer.devices=2 is invalid; allowed: 1 \(the on-device batches are not sharded"),
     (["checkpoint_every_n_steps=0"], r"checkpoint_every_n_steps=0 is invalid"),
+    (["park_max_mib=-1"], r"park_max_mib=-1 is invalid; allowed: a number of MiB >= 0"),
     (["dataset.limit_train=8"], r"dataset.limit_train=8 leaves 8 training images, fewer than dataset.batch_size=16"),
     (["dataset=cifar10_jpeg", "dataset.root={tmp}/missing.tar.gz"], r"dataset.root=.*missing.tar.gz does not exist"),
     (["dataset=cifar10_jpeg", "dataset.root={truncated}"], r"dataset.root=.*tiny.tar.gz: not a readable tar archive"),
@@ -374,6 +377,53 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_c
     assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
     curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
     assert curve(done) == curve(reference) and len(curve(done)) >= 2  # epoch 1 before the kill, the rest after
+
+
+def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):
+    # 20 images in batches of 4: 5 steps an epoch; parked at the end of epoch 1 (step 5), killed at step 7, then
+    # the machine is lost (its runs/ folder deleted): what git carried, the records folder, is all that is left
+    archive = write_image_folder_archive(tmp_path)
+    common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
+              "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "schedule.max_steps=15",
+              "model.width=4", "pooling=lstm", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
+              "checkpoint_every_n_steps=100"]
+    straight = subprocess.run(_train_cmd(*common, f"records_dir={tmp_path}/straight_records",
+                                         f"hydra.run.dir={tmp_path}/straight/run"),
+                              cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    records = tmp_path / "records"
+    parked = records / "default" / "run"
+    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=7), *common, f"records_dir={records}",
+                             f"hydra.run.dir={tmp_path}/lost/run"], cwd=tmp_path, env=_env(), capture_output=True,
+                            text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert torch.load(parked / PARKED, weights_only=False)["global_step"] == 5
+    assert [h["step"] for h in _summary(parked)["history"]] == [5] and _summary(parked)["status"] == "running"
+    shutil.rmtree(tmp_path / "lost")
+    resumed = subprocess.run(_train_cmd(*common, f"records_dir={records}", f"hydra.run.dir={tmp_path}/new/run"),
+                             cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from the checkpoint parked in" in resumed.stdout
+    done, reference = _summary(parked), _summary(tmp_path / "straight" / "run")
+    assert done["status"] == "finished" and done["steps"] == 15 and done["resumed_at_steps"] == [5]
+    assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
+    curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
+    assert curve(done) == curve(reference) and len(curve(done)) == 3  # epoch 1 from the lost machine
+    assert not (parked / PARKED).exists()  # an ended run leaves only its record in git
+
+
+def test_parking_skips_big_checkpoints_and_never_replaces_the_run_folders_own(tmp_path):
+    run_dir, folder = tmp_path / "run", tmp_path / "records" / "run"
+    (run_dir / CHECKPOINT).parent.mkdir(parents=True)
+    (run_dir / CHECKPOINT).write_bytes(b"x" * 2**20 + b"x")
+    (run_dir / SUMMARY).write_text("{}")
+    ParkRun(run_dir, folder, max_mib=1).on_train_epoch_end(None, None)
+    assert not (folder / PARKED).exists()  # over the limit: not for git
+    ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(None, None)
+    assert (folder / PARKED).stat().st_size == 2**20 + 1 and (folder / SUMMARY).read_text() == "{}"
+    assert not unpark(run_dir, folder)  # this machine's own checkpoint wins
+    drop(folder)
+    assert not (folder / PARKED).exists() and (folder / SUMMARY).exists()
 
 
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):

@@ -53,3 +53,19 @@ def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path):
             assert summary["config"][fact] == record[fact]
         assert record["params_total"] > 0 and (record["params_lstm"] > 0) == (pooling == "lstm")
         assert record["pooling_impl"] in ((None,) if pooling == "max" else RESOLVED)
+
+
+def test_a_disabled_logger_leaves_no_wandb_run_named_in_the_record(tmp_path, compose_cfg, monkeypatch):
+    from ftn.logging import wandb_mode
+    from ftn.train import run
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # the environment wins over logger.mode (as wandb's own does)
+    wandb_mode.cache_clear()
+    run_dir = tmp_path / "run"
+    try:
+        run(compose_cfg(["dataset=synthetic", "schedule=smoke", "model.width=4", "logger.mode=disabled",
+                         "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"], run_dir))
+    finally:
+        wandb_mode.cache_clear()
+    record = json.loads((run_dir / SUMMARY).read_text())
+    assert record["status"] == "finished" and record["wandb_run_id"] is None and record["wandb_dir"] is None

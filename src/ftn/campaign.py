@@ -4,7 +4,8 @@ A campaign is a list of runs, each a list of Hydra overrides. A run whose finish
 diverged) record is already under ``results/runs/`` is skipped, so rerunning the same command,
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
 ``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
-as it ends, ready to be committed.
+as it ends, ready to be committed. A run cut off mid-way left its last epoch's checkpoint there too
+(``ftn.parking``), so a fresh clone continues it rather than starting it again.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 # Config keys that change how a run is shown, stored, placed or executed, never what it computes.
 # The ONE list behind the run folder name, the config hash checked on resume and the table cells.
 DISPLAY_ONLY = (
-    "name", "run_dir", "ckpt_path", "records_dir", "checkpoint_every_n_steps", "logger",
+    "name", "run_dir", "ckpt_path", "records_dir", "park_max_mib", "checkpoint_every_n_steps", "logger",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
     "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile", "paths",
 )

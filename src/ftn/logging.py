@@ -199,6 +199,14 @@ def read_summary(path: Path) -> dict:
         return {}
 
 
+def record_folder(records_dir: str | None, experiment: str, run_dir: Path, config: dict) -> Path | None:
+    """``<records_dir>/<experiment>/<run folder>/``, where a run's committed record goes; None without
+    ``records_dir``, and for generated smoke data (``dataset.source=synthetic``), which never enters the records."""
+    if not records_dir or config.get("dataset", {}).get("source") == "synthetic":
+        return None
+    return Path(records_dir) / experiment / run_dir.name
+
+
 class RunRecord(pl.Callback):
     """Writes ``summary.json`` after each validation ("running") and when the run ends (``finish``).
 
@@ -209,10 +217,8 @@ class RunRecord(pl.Callback):
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
                  fresh: bool = False, records_dir: str | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
-        # generated smoke data (dataset.source=synthetic) never enters the committed records
-        synthetic = config.get("dataset", {}).get("source") == "synthetic"
-        self.copy_path = (Path(records_dir) / experiment / Path(run_dir).name / SUMMARY
-                          if records_dir and not synthetic else None)
+        folder = record_folder(records_dir, experiment, Path(run_dir), config)
+        self.copy_path = folder / SUMMARY if folder else None
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
                      "config_hash": config_hash(config),
                      # the job's own overrides: for a sweep, the command that reruns this one cell
@@ -245,13 +251,15 @@ class RunRecord(pl.Callback):
 
     def write(self, trainer: pl.Trainer, status: str) -> None:
         logger = trainer.logger
+        run = getattr(logger, "experiment", None)
+        logged = run is not None and not getattr(run, "disabled", False)  # logger.mode=disabled: no run to name
         self.metrics.update(_logged_metrics(trainer))
         record = {**self.base, "status": status,
                   "wall_time_s": round(self.previous_wall + time.time() - self.started, 1),
                   "epochs": trainer.current_epoch, "steps": trainer.global_step,
                   "resumed_at_steps": self.resumed_at,
-                  "wandb_run_id": getattr(logger, "version", None),
-                  "wandb_dir": getattr(getattr(logger, "experiment", None), "dir", None),
+                  "wandb_run_id": getattr(logger, "version", None) if logged else None,
+                  "wandb_dir": run.dir if logged else None,
                   "metrics": self.metrics, "history": self.history}
         text = json.dumps(record, indent=1, default=str)
         atomic_write_text(self.path, text)

@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
 from .identity import run_folder_name
-from .logging import WANDB_ID, RunRecord, finish_wandb, link_wandb_run, wandb_group, wandb_tags
+from .logging import WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags
+from .parking import ParkRun, drop, unpark
 from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .validation import validate
@@ -55,17 +56,23 @@ def rejected_in_one_line(run_dir: Path) -> Iterator[None]:
         raise RunError(str(cause).strip().splitlines()[0]) from None
 
 
-def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.LightningDataModule, pl.LightningModule, str | None]:
-    """Everything that can reject a run, before any wandb run exists: values, data, model, checkpoint, folder."""
+def _prepare(cfg: DictConfig, run_dir: Path, config: dict,
+             parked: Path | None) -> tuple[pl.LightningDataModule, pl.LightningModule, str | None]:
+    """Everything that can reject a run, before any wandb run exists: values, data, model, checkpoint, folder.
+    ``parked``: the run's records folder, where a checkpoint from another machine may wait (``ftn.parking``)."""
     validate(config)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()  # decodes or reads the cache: a bad dataset fails here, not after wandb started
     task = instantiate(cfg.task)
+    if parked and cfg.ckpt_path == "last":
+        unpark(run_dir, parked)  # a fresh clone: the checkpoint that git carried, where "last" looks for it
     ckpt_path = resume_checkpoint(cfg.ckpt_path, run_dir, config)
     if cfg.ckpt_path is None:  # afresh: no stale checkpoint or wandb run survives to be resumed later
         forget_checkpoint(run_dir)
         (run_dir / WANDB_ID).unlink(missing_ok=True)
+        if parked:
+            drop(parked)
     checkpoints = (run_dir / CHECKPOINT).parent
     checkpoints.mkdir(parents=True, exist_ok=True)
     if not os.access(checkpoints, os.W_OK):
@@ -73,7 +80,7 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict) -> tuple[pl.Lightning
     return datamodule, task, ckpt_path
 
 
-def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.LightningDataModule,
+def _train(cfg: DictConfig, run_dir: Path, config: dict, parked: Path | None, datamodule: pl.LightningDataModule,
            task: pl.LightningModule, ckpt_path: str | None) -> dict:
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
@@ -82,6 +89,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
     record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
                        records_dir=cfg.records_dir)
     callbacks = [DivergenceGuard(), RunCheckpoint(run_dir, config, cfg.checkpoint_every_n_steps), record]
+    if parked:  # last: it copies what the checkpoint and the record callbacks wrote at the epoch end
+        callbacks.append(ParkRun(run_dir, parked, cfg.park_max_mib))
     trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir),
                           enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
     status = "failed"
@@ -100,6 +109,8 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, datamodule: pl.Lightnin
         raise
     finally:  # every run, failed or not, leaves its record and ends its wandb run
         record.write(trainer, status)
+        if parked and status != "failed":  # an ended run needs no checkpoint in git; a crashed one resumes
+            drop(parked)
         finish_wandb(logger, status)
 
 
@@ -109,8 +120,9 @@ def run(cfg: DictConfig) -> dict:
     try:
         with rejected_in_one_line(run_dir):
             config = OmegaConf.to_container(cfg, resolve=True)
-            datamodule, task, ckpt_path = _prepare(cfg, run_dir, config)
-        return _train(cfg, run_dir, config, datamodule, task, ckpt_path)
+            parked = record_folder(cfg.records_dir, cfg.name, run_dir, config)
+            datamodule, task, ckpt_path = _prepare(cfg, run_dir, config, parked)
+        return _train(cfg, run_dir, config, parked, datamodule, task, ckpt_path)
     finally:
         lock.release()
 
