@@ -100,6 +100,24 @@ def test_device_batches_resume_mid_epoch_in_the_same_order():
     assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
 
 
+def test_table1_sequences_resume_mid_epoch_with_the_same_items():
+    from ftn.data.sequences import SequenceData
+
+    make = lambda: SequenceData(seq_len=4, batch_size=3, train_batches=10, steps_per_item=2,
+                                zero_fractions=(0.0, 0.5), seed=7).train_dataloader()
+    straight = make()
+    first = list(straight) + list(straight)  # two epochs, each its own items
+    interrupted = make()
+    seen = list(interrupted)
+    it = iter(interrupted)
+    seen += [next(it) for _ in range(3)]  # killed after 3 items of epoch 2
+    resumed = make()
+    resumed.load_state_dict(interrupted.state_dict())
+    seen += list(resumed)
+    assert not torch.equal(first[0], first[5]) and len(seen) == 10
+    assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
+
+
 def test_corrupt_caches_are_rebuilt_with_a_warning_that_names_them(tmp_path):
     dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8)
     dm.setup()
@@ -377,6 +395,27 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_c
     assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
     curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
     assert curve(done) == curve(reference) and len(curve(done)) >= 2  # epoch 1 before the kill, the rest after
+
+
+def test_killed_table1_run_resumes_to_the_same_end(tmp_path):
+    # 4 items of 5 optimizer steps an epoch, a checkpoint after every item; killed at step 30, mid-epoch 2
+    common = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=20", "dataset.steps_per_item=5",
+              "dataset.eval_batches=20", "dataset.eval_chunk=10", "trainer.max_epochs=3", "checkpoint_every_n_steps=5",
+              "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "records_dir=null"]
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    straight = subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={straight_dir}"), cwd=tmp_path, env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=30), *common, f"hydra.run.dir={killed_dir}"],
+                            cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = subprocess.run(_train_cmd(*common, f"hydra.run.dir={killed_dir}"), cwd=tmp_path, env=_env(),
+                             capture_output=True, text=True)
+    assert straight.wait() == 0 and resumed.returncode == 0, straight.stderr.read() + resumed.stderr
+    done, reference = _summary(killed_dir), _summary(straight_dir)
+    assert done["status"] == "finished" and done["steps"] == 60 and done["resumed_at_steps"] == [30]
+    assert done["metrics"]["test/T1_mae"] == reference["metrics"]["test/T1_mae"]
+    curve = lambda record: [(h["step"], h["val/mae"]) for h in record["history"]]
+    assert curve(done) == curve(reference) and len(curve(done)) == 3
 
 
 def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):

@@ -12,18 +12,25 @@ from typing import Iterator
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, IterableDataset
 
 TEST_ZERO_FRACTIONS = {"T1": 0.0, "T2": 0.5, "T3": 0.8}
 
 
-class _Sequences(IterableDataset):
-    """Yields ``batches`` items of shape (group, batch_size, seq_len): ``group`` batches at a time."""
+class _Sequences:
+    """Yields ``batches`` items of shape (group, batch_size, seq_len): ``group`` batches at a time.
+
+    An epoch's items come from a generator seeded by the seed (plus the epoch, when ``fresh_each_epoch``), so the
+    state that Lightning saves with the training loop is just the epoch and the items served in it; a resumed
+    epoch regenerates the items already trained on, drops them, and goes on with the same items a run that was
+    never stopped would get. (Same contract as ``ftn.data.cifar.DeviceBatches``.)
+    """
 
     def __init__(self, seq_len, batch_size, batches, high, zero_fractions, seed, fresh_each_epoch, group=1) -> None:
         self.shape, self.batches, self.group = (batch_size, seq_len), batches, group
         self.high, self.zero_fractions, self.seed = high, torch.tensor(zero_fractions), seed
-        self.fresh_each_epoch, self.epoch = fresh_each_epoch, 0
+        self.fresh_each_epoch, self.epoch = fresh_each_epoch, 0  # epochs started
+        self.served = 0  # items yielded in the current epoch
+        self.skip = 0  # items a resumed epoch has already trained on
 
     def __len__(self) -> int:
         return self.batches
@@ -31,8 +38,25 @@ class _Sequences(IterableDataset):
     def __iter__(self) -> Iterator[torch.Tensor]:
         gen = torch.Generator().manual_seed(self.seed + (self.epoch if self.fresh_each_epoch else 0))
         self.epoch += 1
-        for _ in range(self.batches):
-            yield torch.stack([self._batch(gen) for _ in range(self.group)])
+        start, self.skip = self.skip, 0
+        for _ in range(start):
+            self._item(gen)
+        self.served = start
+        for i in range(start, self.batches):
+            self.served = i + 1
+            yield self._item(gen)
+
+    def state_dict(self) -> dict:
+        if self.epoch == 0 or self.served >= self.batches:  # between epochs: the next one starts afresh
+            return {"epoch": self.epoch, "served": 0}
+        return {"epoch": self.epoch - 1, "served": self.served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.skip = self.served = state["served"]
+
+    def _item(self, gen: torch.Generator) -> torch.Tensor:
+        return torch.stack([self._batch(gen) for _ in range(self.group)])
 
     def _batch(self, gen: torch.Generator) -> torch.Tensor:
         x = torch.rand(self.shape, generator=gen) * self.high
@@ -67,12 +91,13 @@ class SequenceData(pl.LightningDataModule):
         return _Sequences(self.seq_len, self.batch_size * self.eval_chunk, self.eval_batches // self.eval_chunk,
                           self.high, zero_fractions, seed, fresh_each_epoch=False)
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=None)
+    # the sets themselves, as loaders: a DataLoader around the training set would hide its state from Lightning
+    def train_dataloader(self) -> _Sequences:
+        return self.train_set
 
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._eval_set(self.zero_fractions, self.seed + 10**6), batch_size=None)
+    def val_dataloader(self) -> _Sequences:
+        return self._eval_set(self.zero_fractions, self.seed + 10**6)
 
-    def test_dataloader(self) -> list[DataLoader]:
-        return [DataLoader(self._eval_set((z,), self.seed + 2 * 10**6 + i), batch_size=None)
+    def test_dataloader(self) -> list[_Sequences]:
+        return [self._eval_set((z,), self.seed + 2 * 10**6 + i)
                 for i, z in enumerate(TEST_ZERO_FRACTIONS.values())]
