@@ -372,29 +372,42 @@ main()
 """
 
 
+def _start(*overrides: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(_train_cmd(*overrides), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _kill_at(step: int, *overrides: str, cwd: Path) -> None:
+    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=step), *overrides], cwd=cwd, env=_env(),
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
+def _same_end(done: dict, reference: dict, steps: int, resumed_at: list[int], metric: str, per_epoch: str) -> int:
+    """The resumed run ended where the straight one did; returns the number of validations in its history."""
+    assert done["status"] == "finished" and done["steps"] == steps and done["resumed_at_steps"] == resumed_at
+    assert done["metrics"][metric] == reference["metrics"][metric]
+    curve = lambda record: [(h["step"], h[per_epoch]) for h in record["history"]]
+    assert curve(done) == curve(reference)
+    return len(curve(done))
+
+
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_cache):
     # 64 images in batches of 16: 4 steps an epoch; checkpoints at 2, 4, 6, 8; killed at 7, mid-epoch 2
     common = [*SMOKE, warm_cache, "pooling=lstm", "dataset.limit_train=64", "schedule.max_steps=10",
               "checkpoint_every_n_steps=2"]
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
-    straight = subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={straight_dir}"), cwd=tmp_path, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=7), *common, f"hydra.run.dir={killed_dir}"],
-                            cwd=tmp_path, env=_env(), capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    straight = _start(*common, f"hydra.run.dir={straight_dir}", cwd=tmp_path)
+    _kill_at(7, *common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     assert torch.load(killed_dir / CHECKPOINT, weights_only=False)["global_step"] == 6
     # the killed process's lock is stale: of two resumes started together, one takes it over, one is refused
-    resumes = [subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={killed_dir}"), cwd=tmp_path, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    resumes = [_start(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path) for _ in range(2)]
     outcomes = sorted((p.wait(), p.stderr.read()) for p in resumes)
     assert straight.wait() == 0, straight.stderr.read()
     assert [rc for rc, _ in outcomes] == [0, 1], outcomes
     assert "is in use by another live process" in outcomes[1][1]
-    done, reference = _summary(killed_dir), _summary(straight_dir)
-    assert done["status"] == "finished" and done["steps"] == 10 and done["resumed_at_steps"] == [6]
-    assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
-    curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
-    assert curve(done) == curve(reference) and len(curve(done)) >= 2  # epoch 1 before the kill, the rest after
+    validations = _same_end(_summary(killed_dir), _summary(straight_dir), 10, [6], "final_test/loss", "test/loss")
+    assert validations >= 2  # epoch 1 before the kill, the rest after
 
 
 def test_killed_table1_run_resumes_to_the_same_end(tmp_path):
@@ -403,19 +416,11 @@ def test_killed_table1_run_resumes_to_the_same_end(tmp_path):
               "dataset.eval_batches=20", "dataset.eval_chunk=10", "trainer.max_epochs=3", "checkpoint_every_n_steps=5",
               "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "records_dir=null"]
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
-    straight = subprocess.Popen(_train_cmd(*common, f"hydra.run.dir={straight_dir}"), cwd=tmp_path, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=30), *common, f"hydra.run.dir={killed_dir}"],
-                            cwd=tmp_path, env=_env(), capture_output=True, text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
-    resumed = subprocess.run(_train_cmd(*common, f"hydra.run.dir={killed_dir}"), cwd=tmp_path, env=_env(),
-                             capture_output=True, text=True)
-    assert straight.wait() == 0 and resumed.returncode == 0, straight.stderr.read() + resumed.stderr
-    done, reference = _summary(killed_dir), _summary(straight_dir)
-    assert done["status"] == "finished" and done["steps"] == 60 and done["resumed_at_steps"] == [30]
-    assert done["metrics"]["test/T1_mae"] == reference["metrics"]["test/T1_mae"]
-    curve = lambda record: [(h["step"], h["val/mae"]) for h in record["history"]]
-    assert curve(done) == curve(reference) and len(curve(done)) == 3
+    straight = _start(*common, f"hydra.run.dir={straight_dir}", cwd=tmp_path)
+    _kill_at(30, *common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    resumed = _start(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    assert straight.wait() == 0 and resumed.wait() == 0, straight.stderr.read() + resumed.stderr.read()
+    assert _same_end(_summary(killed_dir), _summary(straight_dir), 60, [30], "test/T1_mae", "val/mae") == 3
 
 
 def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):
@@ -426,16 +431,12 @@ def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_
               "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "schedule.max_steps=15",
               "model.width=4", "pooling=lstm", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
               "checkpoint_every_n_steps=100"]
-    straight = subprocess.run(_train_cmd(*common, f"records_dir={tmp_path}/straight_records",
-                                         f"hydra.run.dir={tmp_path}/straight/run"),
-                              cwd=tmp_path, env=_env(), capture_output=True, text=True)
-    assert straight.returncode == 0, straight.stderr
+    straight = _start(*common, f"records_dir={tmp_path}/straight_records", f"hydra.run.dir={tmp_path}/straight/run",
+                      cwd=tmp_path)
+    assert straight.wait() == 0, straight.stderr.read()  # before the others: it decodes the archive once for all
     records = tmp_path / "records"
     parked = records / "default" / "run"
-    killed = subprocess.run([sys.executable, "-c", KILL_AT.format(step=7), *common, f"records_dir={records}",
-                             f"hydra.run.dir={tmp_path}/lost/run"], cwd=tmp_path, env=_env(), capture_output=True,
-                            text=True)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _kill_at(7, *common, f"records_dir={records}", f"hydra.run.dir={tmp_path}/lost/run", cwd=tmp_path)
     assert torch.load(parked / PARKED, weights_only=False)["global_step"] == 5
     assert [h["step"] for h in _summary(parked)["history"]] == [5] and _summary(parked)["status"] == "running"
     shutil.rmtree(tmp_path / "lost")
@@ -443,11 +444,9 @@ def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_
                              cwd=tmp_path, env=_env(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from the checkpoint parked in" in resumed.stdout
-    done, reference = _summary(parked), _summary(tmp_path / "straight" / "run")
-    assert done["status"] == "finished" and done["steps"] == 15 and done["resumed_at_steps"] == [5]
-    assert done["metrics"]["final_test/loss"] == reference["metrics"]["final_test/loss"]
-    curve = lambda record: [(h["step"], h["test/loss"]) for h in record["history"]]
-    assert curve(done) == curve(reference) and len(curve(done)) == 3  # epoch 1 from the lost machine
+    validations = _same_end(_summary(parked), _summary(tmp_path / "straight" / "run"), 15, [5], "final_test/loss",
+                            "test/loss")
+    assert validations == 3  # epoch 1 from the lost machine
     assert not (parked / PARKED).exists()  # an ended run leaves only its record in git
 
 
