@@ -37,6 +37,15 @@ def test_table1_run_writes_summary_with_provenance(tmp_path, compose_cfg):
     assert list(tmp_path.glob("wandb/offline-run-*"))  # the run reached wandb (offline)
 
 
+def test_table1_learning_rate_floors_at_min_lr_and_the_run_lasts_its_epochs(tmp_path, compose_cfg):
+    # the paper's recipe barely learns in a few steps: validation plateaus, and each plateau divides the lr by 10
+    run(compose_cfg([*TINY_TABLE1, "experiment=table1_paper", "trainer.max_epochs=5", "task.min_lr=0.001"], tmp_path))
+    record = json.loads((tmp_path / SUMMARY).read_text())
+    rates = [h["lr"] for h in record["history"]]
+    assert record["epochs"] == 5 and len(rates) == 5
+    assert min(rates) == pytest.approx(0.001) and rates[-1] == pytest.approx(0.001)
+
+
 @pytest.mark.parametrize("model", ["convnet", "vgg16"])
 @pytest.mark.parametrize("pooling", ["max", "avg", "lstm", "lstm_shared", "lstm_region"])
 def test_two_step_fit_of_each_model_and_pooling(model, pooling, tmp_path, compose_cfg):

@@ -28,7 +28,8 @@ class PoolApproximation(pl.LightningModule):
         finetune_optimizer: partial optimizer that takes over once the plateau schedule
             has cut ``optimizer``'s learning rate below ``switch_lr``; None: never.
         grad_clip: max total gradient norm (Lasagne's total norm constraint); None: off.
-        lr_factor, lr_patience, min_lr: the plateau schedule; training stops below min_lr.
+        lr_factor, lr_patience, min_lr: the plateau schedule; the learning rate never goes below min_lr, and
+            the run lasts ``trainer.max_epochs`` (every Table 1 record was made so).
         impl: LSTM implementation ("auto", "fused", "reference").
     """
 
@@ -101,8 +102,6 @@ class PoolApproximation(pl.LightningModule):
             lr = self._active(self.optimizers()).param_groups[0]["lr"]
         self.log("lr", lr)
         self.log("phase", float(self.phase))
-        if lr < self.hparams.min_lr:
-            self.trainer.should_stop = True
 
     def test_step(self, x, batch_idx, dataloader_idx=0) -> None:
         self._accumulate(f"test/{list(TEST_ZERO_FRACTIONS)[dataloader_idx]}_mae", x[0])
@@ -122,6 +121,7 @@ class PoolApproximation(pl.LightningModule):
         if self.finetune_optimizer is not None:
             opts.append(self.finetune_optimizer(self.parameters()))
         plateaus = [torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience, threshold=0.0)
+            opt, mode="min", factor=self.hparams.lr_factor, patience=self.hparams.lr_patience, threshold=0.0,
+            min_lr=self.hparams.min_lr)
             for opt in opts]
         return opts, plateaus
