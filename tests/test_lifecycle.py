@@ -95,7 +95,8 @@ def test_device_batches_resume_mid_epoch_in_the_same_order():
     it = iter(interrupted)
     seen += [next(it)[1] for _ in range(3)]  # killed after 3 batches of epoch 2
     resumed = DeviceBatches(x, y, 4, shuffle=True, seed=99)
-    resumed.load_state_dict(interrupted.state_dict())
+    resumed.seek(interrupted.position())
+    assert torch.equal(resumed.position()["generator"], interrupted.position()["generator"])  # saved again at once
     seen += [b[1] for b in resumed]
     assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
 
@@ -112,7 +113,8 @@ def test_table1_sequences_resume_mid_epoch_with_the_same_items():
     it = iter(interrupted)
     seen += [next(it) for _ in range(3)]  # killed after 3 items of epoch 2
     resumed = make()
-    resumed.load_state_dict(interrupted.state_dict())
+    resumed.seek(interrupted.position())
+    assert resumed.position() == interrupted.position() == {"epoch": 1, "served": 3}  # saved again at once
     seen += list(resumed)
     assert not torch.equal(first[0], first[5]) and len(seen) == 10
     assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))
@@ -410,17 +412,20 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_c
     assert validations >= 2  # epoch 1 before the kill, the rest after
 
 
-def test_killed_table1_run_resumes_to_the_same_end(tmp_path):
-    # 4 items of 5 optimizer steps an epoch, a checkpoint after every item; killed at step 30, mid-epoch 2
+@pytest.mark.parametrize("every_n, resumed_at", [(5, 30), (100, 20)], ids=["mid-epoch", "epoch-end"])
+def test_killed_table1_run_resumes_to_the_same_end(every_n, resumed_at, tmp_path):
+    # 4 items of 5 optimizer steps an epoch; killed at step 30, mid-epoch 2. Its last checkpoint is mid-epoch, or
+    # the end of epoch 1, which an epoch-counted run (Table 1) resumes without the loop's own loader state.
     common = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=20", "dataset.steps_per_item=5",
-              "dataset.eval_batches=20", "dataset.eval_chunk=10", "trainer.max_epochs=3", "checkpoint_every_n_steps=5",
-              "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "records_dir=null"]
+              "dataset.eval_batches=20", "dataset.eval_chunk=10", "trainer.max_epochs=3",
+              f"checkpoint_every_n_steps={every_n}", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
+              "records_dir=null"]
     straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
     straight = _start(*common, f"hydra.run.dir={straight_dir}", cwd=tmp_path)
     _kill_at(30, *common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     resumed = _start(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
     assert straight.wait() == 0 and resumed.wait() == 0, straight.stderr.read() + resumed.stderr.read()
-    assert _same_end(_summary(killed_dir), _summary(straight_dir), 60, [30], "test/T1_mae", "val/mae") == 3
+    assert _same_end(_summary(killed_dir), _summary(straight_dir), 60, [resumed_at], "test/T1_mae", "val/mae") == 3
 
 
 def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):

@@ -4,7 +4,7 @@
   the lock of a killed process, so a stale lock is taken over without any clean-up.
 - ``RunCheckpoint``: ``checkpoints/last.ckpt`` every N optimizer steps, at each epoch end and at the end, written
   atomically by Lightning. It carries the config hash and the global RNG state (augmentation, dropout); the
-  batch order is the data module's ``DeviceBatches`` state, which Lightning saves with the loop.
+  batch order is the data module's state (``DeviceBatches.position``), which Lightning saves and restores.
 - ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
 - ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` (on the CPU before the optimizer step
   applies it; on a GPU within ``every_n_steps`` steps, without a host sync per step).

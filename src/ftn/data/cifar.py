@@ -43,9 +43,10 @@ def balanced_subset(labels: torch.Tensor, limit: int, seed: int = SUBSET_SEED) -
 class DeviceBatches:
     """Iterate (x, y) mini-batches of device tensors; reshuffled every epoch when ``shuffle``.
 
-    Resumable (Lightning saves ``state_dict`` with the training loop): the state is the generator as it was
-    before this epoch's permutation plus the batches already served, so a resumed epoch replays the same order
-    from where the checkpoint was taken.
+    Resumable: ``position()`` is the generator as it was before this epoch's permutation plus the batches already
+    served, and ``seek(position)`` makes the next pass replay the same order from there. The data module saves it
+    with every checkpoint (Lightning restores a data module's state on every resume; a loader's own state only
+    when it resumes mid-epoch).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
@@ -72,14 +73,15 @@ class DeviceBatches:
             self.served = i + 1
             yield self.x[idx], self.y[idx]
 
-    def state_dict(self) -> dict:
+    def position(self) -> dict:
         if self.served >= len(self):  # epoch done: the next one starts from the current generator
             return {"generator": self.generator.get_state(), "served": 0}
         return {"generator": self.epoch_start, "served": self.served}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self.skip = self.served = state["served"]
+    def seek(self, position: dict) -> None:
+        self.generator.set_state(position["generator"])
+        self.epoch_start = position["generator"]  # a position taken before the next pass is the same one
+        self.skip = self.served = position["served"]
 
 
 class CifarData(pl.LightningDataModule):
@@ -113,6 +115,8 @@ class CifarData(pl.LightningDataModule):
         ) if augment else None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.raw: dict = {}
+        self.train_batches: DeviceBatches | None = None
+        self.resume_position: dict | None = None  # from a checkpoint, for the next train_dataloader()
 
     # ---- decoding and caching -------------------------------------------------------
     def _cache_key(self) -> str:
@@ -179,7 +183,18 @@ class CifarData(pl.LightningDataModule):
 
     # ---- loaders --------------------------------------------------------------------
     def train_dataloader(self) -> DeviceBatches:
-        return DeviceBatches(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        self.train_batches = DeviceBatches(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        if self.resume_position is not None:
+            self.train_batches.seek(self.resume_position)
+            self.resume_position = None
+        return self.train_batches
+
+    # the batch order, saved with every checkpoint (see DeviceBatches)
+    def state_dict(self) -> dict:
+        return {"train_position": self.train_batches.position()} if self.train_batches is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.resume_position = state.get("train_position")
 
     def val_dataloader(self) -> DeviceBatches:  # the paper tracks test error per epoch (figure 5)
         return DeviceBatches(*self.splits["test"], self.eval_batch_size, shuffle=False)

@@ -19,25 +19,27 @@ TEST_ZERO_FRACTIONS = {"T1": 0.0, "T2": 0.5, "T3": 0.8}
 class _Sequences:
     """Yields ``batches`` items of shape (group, batch_size, seq_len): ``group`` batches at a time.
 
-    An epoch's items come from a generator seeded by the seed (plus the epoch, when ``fresh_each_epoch``), so the
-    state that Lightning saves with the training loop is just the epoch and the items served in it; a resumed
-    epoch regenerates the items already trained on, drops them, and goes on with the same items a run that was
-    never stopped would get. (Same contract as ``ftn.data.cifar.DeviceBatches``.)
+    An epoch's items come from a generator seeded by the seed (plus the epoch, when ``fresh_each_epoch``), so a
+    position is just the epoch and the items served in it: ``seek`` makes the next pass regenerate the items
+    already trained on, drop them, and go on with the items a run that was never stopped would get. (The same
+    contract as ``ftn.data.cifar.DeviceBatches``; the data module saves the position with every checkpoint.)
     """
 
     def __init__(self, seq_len, batch_size, batches, high, zero_fractions, seed, fresh_each_epoch, group=1) -> None:
         self.shape, self.batches, self.group = (batch_size, seq_len), batches, group
         self.high, self.zero_fractions, self.seed = high, torch.tensor(zero_fractions), seed
-        self.fresh_each_epoch, self.epoch = fresh_each_epoch, 0  # epochs started
-        self.served = 0  # items yielded in the current epoch
-        self.skip = 0  # items a resumed epoch has already trained on
+        self.fresh_each_epoch = fresh_each_epoch
+        self.epoch = 0  # the epoch the next pass serves
+        self.current: int | None = None  # the epoch of the pass under way (None: none since the last seek)
+        self.served = 0  # items the current pass has yielded
+        self.skip = 0  # items the next pass has already trained on (a resumed epoch)
 
     def __len__(self) -> int:
         return self.batches
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        gen = torch.Generator().manual_seed(self.seed + (self.epoch if self.fresh_each_epoch else 0))
-        self.epoch += 1
+        self.current, self.epoch = self.epoch, self.epoch + 1
+        gen = torch.Generator().manual_seed(self.seed + (self.current if self.fresh_each_epoch else 0))
         start, self.skip = self.skip, 0
         for _ in range(start):
             self._item(gen)
@@ -46,14 +48,13 @@ class _Sequences:
             self.served = i + 1
             yield self._item(gen)
 
-    def state_dict(self) -> dict:
-        if self.epoch == 0 or self.served >= self.batches:  # between epochs: the next one starts afresh
-            return {"epoch": self.epoch, "served": 0}
-        return {"epoch": self.epoch - 1, "served": self.served}
+    def position(self) -> dict:
+        if self.current is None or self.served >= self.batches:  # no pass under way: the next one
+            return {"epoch": self.epoch, "served": self.skip}
+        return {"epoch": self.current, "served": self.served}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.epoch = state["epoch"]
-        self.skip = self.served = state["served"]
+    def seek(self, position: dict) -> None:
+        self.epoch, self.skip, self.current = position["epoch"], position["served"], None
 
     def _item(self, gen: torch.Generator) -> torch.Tensor:
         return torch.stack([self._batch(gen) for _ in range(self.group)])
@@ -91,9 +92,17 @@ class SequenceData(pl.LightningDataModule):
         return _Sequences(self.seq_len, self.batch_size * self.eval_chunk, self.eval_batches // self.eval_chunk,
                           self.high, zero_fractions, seed, fresh_each_epoch=False)
 
-    # the sets themselves, as loaders: a DataLoader around the training set would hide its state from Lightning
+    # the sets themselves serve as loaders: no worker processes or collation for items already in memory
     def train_dataloader(self) -> _Sequences:
         return self.train_set
+
+    # the training position, saved with every checkpoint (see _Sequences)
+    def state_dict(self) -> dict:
+        return {"train_position": self.train_set.position()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "train_position" in state:
+            self.train_set.seek(state["train_position"])
 
     def val_dataloader(self) -> _Sequences:
         return self._eval_set(self.zero_fractions, self.seed + 10**6)
