@@ -155,9 +155,10 @@ pack() {
     cp "$SUMMARY" "$OUT/stages.txt"
     tar -czf "$OUT/logs.tar.gz" -C "$stage_dir" logs
     tar -czf "$OUT/results.tar.gz" -C "$stage_dir" results
-    # run records, histories, parked checkpoints and wandb offline runs (for `wandb sync`); the run folders'
-    # own checkpoints stay behind (a cut-off run parked its last epoch's beside its record)
-    local records=(); for d in runs results/runs; do [ -d "$d" ] && records+=("$d"); done
+    # run records, histories, parked checkpoints and wandb offline runs (for `wandb sync`): only what this call
+    # wrote (results/runs/gpu, not the rest of the tree's snapshot, which unpacking would roll back); the run
+    # folders' own checkpoints stay behind (a cut-off run parked its last epoch's beside its record)
+    local records=(); for d in runs results/runs/gpu; do [ -d "$d" ] && records+=("$d"); done
     [ ${#records[@]} -eq 0 ] || tar -czf "$OUT/records.tar.gz" --exclude=last.ckpt "${records[@]}"
     rm -rf "$stage_dir"
     echo "=== packed into $OUT:"

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ftn.campaign import main as campaign_main, run_campaign
+from ftn.campaign import find_record, main as campaign_main, run_campaign
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
 TINY = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
@@ -45,3 +45,12 @@ def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     with pytest.raises(SystemExit):
         campaign_main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_a_record_is_found_in_its_own_devices_folder_only(tmp_path):
+    overrides = ["experiment=table1", "seed=0"]  # Table 1 runs do not name their device
+    for where, state in (("gpu/table1/a", "running"), ("table1/a", "finished")):
+        (tmp_path / where).mkdir(parents=True)
+        (tmp_path / where / "summary.json").write_text(json.dumps({"overrides": overrides, "status": state}))
+    assert find_record(tmp_path, overrides) == tmp_path / "table1" / "a" / "summary.json"
+    assert find_record(tmp_path / "gpu", overrides) == tmp_path / "gpu" / "table1" / "a" / "summary.json"

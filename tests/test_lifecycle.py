@@ -8,10 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import types
 import warnings
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from ftn.atomic import atomic_write_text
@@ -176,6 +178,7 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["trainer.devices=2"], r"trainer.devices=2 is invalid; allowed: 1 \(the on-device batches are not sharded"),
     (["checkpoint_every_n_steps=0"], r"checkpoint_every_n_steps=0 is invalid"),
     (["park_max_mib=-1"], r"park_max_mib=-1 is invalid; allowed: a number of MiB >= 0"),
+    (["park_max_mib=false"], r"park_max_mib=False is invalid"),
     (["dataset.limit_train=8"], r"dataset.limit_train=8 leaves 8 training images, fewer than dataset.batch_size=16"),
     (["dataset=cifar10_jpeg", "dataset.root={tmp}/missing.tar.gz"], r"dataset.root=.*missing.tar.gz does not exist"),
     (["dataset=cifar10_jpeg", "dataset.root={truncated}"], r"dataset.root=.*tiny.tar.gz: not a readable tar archive"),
@@ -455,18 +458,52 @@ def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_
     assert not (parked / PARKED).exists()  # an ended run leaves only its record in git
 
 
-def test_parking_skips_big_checkpoints_and_never_replaces_the_run_folders_own(tmp_path):
+def test_parking_takes_only_a_matching_small_pair_and_never_covers_an_ended_record(tmp_path):
     run_dir, folder = tmp_path / "run", tmp_path / "records" / "run"
     (run_dir / CHECKPOINT).parent.mkdir(parents=True)
     (run_dir / CHECKPOINT).write_bytes(b"x" * 2**20 + b"x")
-    (run_dir / SUMMARY).write_text("{}")
-    ParkRun(run_dir, folder, max_mib=1).on_train_epoch_end(None, None)
+    running = json.dumps({"status": "running", "steps": 5})
+    (run_dir / SUMMARY).write_text(running)
+    at = lambda step: types.SimpleNamespace(global_step=step)
+    ParkRun(run_dir, folder, max_mib=1).on_train_epoch_end(at(5), None)
     assert not (folder / PARKED).exists()  # over the limit: not for git
-    ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(None, None)
-    assert (folder / PARKED).stat().st_size == 2**20 + 1 and (folder / SUMMARY).read_text() == "{}"
-    assert not unpark(run_dir, folder)  # this machine's own checkpoint wins
+    ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(at(10), None)
+    assert not (folder / PARKED).exists()  # the summary is not this step's: no matching pair
+    ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(at(5), None)
+    assert (folder / PARKED).stat().st_size == 2**20 + 1 and (folder / SUMMARY).read_text() == running
     drop(folder)
     assert not (folder / PARKED).exists() and (folder / SUMMARY).exists()
+    (folder / SUMMARY).write_text(json.dumps({"status": "finished", "steps": 15}))
+    with pytest.warns(UserWarning, match="holds a finished record: this rerun is not parked"):
+        ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(at(5), None)
+    assert not (folder / PARKED).exists() and _summary(folder)["status"] == "finished"
+
+
+def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(tmp_path):
+    run_dir, folder = tmp_path / "run", tmp_path / "records" / "run"
+    config, other = {"seed": 0, "model": {"width": 8}}, {"seed": 0, "model": {"width": 16}}
+    folder.mkdir(parents=True)
+    torch.save({"ftn": {"config_hash": config_hash(other), "config": other}}, folder / PARKED)
+    (folder / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5}))
+    with pytest.warns(UserWarning, match=r"not resuming from the parked checkpoint: .*model.width: 16 -> 8"):
+        assert not unpark(run_dir, folder, config)
+    assert not run_dir.exists()  # nothing copied: the run starts afresh, and a rejected run leaves no folder
+    torch.save({"ftn": {"config_hash": config_hash(config), "config": config}}, folder / PARKED)
+    assert unpark(run_dir, folder, config) and (run_dir / CHECKPOINT).exists() and _summary(run_dir)["steps"] == 5
+    (folder / PARKED).write_bytes(b"a later one")
+    assert not unpark(run_dir, folder, config)  # this machine's own checkpoint wins
+    assert (run_dir / CHECKPOINT).read_bytes() != b"a later one"
+
+
+def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_path):
+    from ftn.logging import RunRecord
+    from ftn.results import device
+
+    (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "device": "cuda"}))
+    record = RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
+    with pytest.warns(UserWarning, match="trained on cuda and resumes on cpu: its record says cuda\\+cpu"):
+        record.on_fit_start(types.SimpleNamespace(loggers=[]), pl.LightningModule())
+    assert record.base["device"] == "cuda+cpu" and device({"device": "cuda+cpu", "config": {}}) == "GPU+CPU"
 
 
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):

@@ -4,8 +4,8 @@ A campaign is a list of runs, each a list of Hydra overrides. A run whose finish
 diverged) record is already under ``results/runs/`` is skipped, so rerunning the same command,
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
 ``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
-as it ends, ready to be committed. A run cut off mid-way left its last epoch's checkpoint there too
-(``ftn.parking``), so a fresh clone continues it rather than starting it again.
+as it ends, ready to be committed. A run cut off mid-way leaves its running record and last epoch's
+checkpoint there (``ftn.parking``), so a fresh clone continues it rather than starting it again.
 """
 from __future__ import annotations
 
@@ -84,9 +84,11 @@ NEEDS_INIT = ("headline", "conv16", "scans")
 
 
 def find_record(root: Path, overrides: list[str]) -> Path | None:
-    """The summary.json under ``root`` whose run was started with exactly these overrides."""
+    """The ``root/<experiment>/<run folder>/summary.json`` whose run was started with exactly these overrides
+    (finished, diverged, or running with its checkpoint parked). Not deeper: ``root/gpu/`` holds another device's
+    records, and a Table 1 run's overrides do not name its device."""
     wanted = sorted(overrides)
-    for path in root.glob(f"**/{SUMMARY}"):
+    for path in root.glob(f"*/*/{SUMMARY}"):
         try:
             if sorted(json.loads(path.read_text()).get("overrides", [])) == wanted:
                 return path
@@ -131,7 +133,8 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
                       flush=True)
             else:
                 failed += 1
-                print(f"FAILED exit {proc.returncode}, no record in {records_dir}: {' '.join(overrides)} (log {log})",
+                print(f"FAILED exit {proc.returncode}, no finished record in {records_dir}: {' '.join(overrides)} "
+                      f"(log {log})",
                       flush=True)
     return failed
 
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.campaign:  # one queue: a slot freed by one campaign's runs goes to the next campaign's
         queue = list(CAMPAIGNS[name](args.init, *([args.seeds] if args.seeds else [])))
         runs += queue if name == "table1" else [[*r, f"trainer={args.trainer}"] for r in queue]
-    # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, first come
+    # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, where it first
+    # comes in the queue
     runs = list({tuple(sorted(r)): r for r in ([*r, *args.overrides] for r in runs)}.values())
     # GPU runs keep folders and records of their own: a run's folder name leaves out the device, so a GPU run in
     # the CPU's folder would resume the CPU run's checkpoint and overwrite its record

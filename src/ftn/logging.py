@@ -5,7 +5,9 @@ An offline wandb run writes no summary or config JSON, so ``RunRecord`` writes
 hardware, parameter counts, the pooling implementation that ran, wall time, seed and the
 wandb run id. ``ftn.results`` builds tables from these. The wandb run gets the same facts in its
 config, a group per configuration (seeds aggregate) and tags naming the configuration.
-A finished or diverged run also copies it to ``<records_dir>/<experiment>/<run folder>/summary.json``.
+A finished or diverged run also copies it to ``<records_dir>/<experiment>/<run folder>/summary.json``, the
+committed records (a running one is parked there by ``ftn.parking``). A run resumed on another kind of device
+records both (``device: "cuda+cpu"``), so no table cell takes it for a run of one.
 """
 from __future__ import annotations
 
@@ -231,11 +233,17 @@ class RunRecord(pl.Callback):
         self.metrics: dict = previous.get("metrics", {})  # fit metrics stay when test adds its own
         self.history: list[dict] = previous.get("history", [])  # metrics after every validation: the curves
         self.resumed_at: list[int] = previous.get("resumed_at_steps", [])
+        self.devices: list[str] = [d for d in (previous.get("device") or "").split("+") if d]  # where it trained so far
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """What ran, beside the config: in the record and in the wandb config (the model is on its device now)."""
+        here = pl_module.device.type  # where it trains, also under trainer.accelerator=auto
+        if self.devices and here not in self.devices:
+            warnings.warn(f"{self.path.parent} trained on {'+'.join(self.devices)} and resumes on {here}: its record "
+                          f"says {'+'.join(self.devices + [here])}, a table cell of its own", stacklevel=2)
+        self.devices += [] if here in self.devices else [here]
         self.base.update(parameter_counts(pl_module), pooling_impl=pooling_impl(pl_module, trainer),
-                         device=pl_module.device.type)  # where it trains, also under trainer.accelerator=auto
+                         device="+".join(self.devices))
         facts = {k: self.base[k] for k in ("commit", "hardware", "torch", "params_total", "params_lstm",
                                            "pooling_impl", "device")}
         for logger in trainer.loggers:

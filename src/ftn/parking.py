@@ -4,20 +4,22 @@ Only git survives from one session to the next here, and ``runs/`` (checkpoints 
 each epoch end ``ParkRun`` copies the run's last checkpoint (as ``resume.ckpt``) and the running summary that
 matches it into the run's records folder, ``<records_dir>/<experiment>/<run folder>/``. Commit that folder and,
 on a fresh clone, ``unpark`` puts both back into the run folder before ``ckpt_path=last`` looks for a checkpoint:
-the run continues from its last epoch with its history and wall time. A finished or diverged run drops its
-parked checkpoint (``drop``); only its record stays. A checkpoint over ``park_max_mib`` (VGG16's) is never
-parked: it does not belong in git.
+the run continues from its last epoch with its history and wall time, once the parked checkpoint passes the
+same config check as any resume. A finished or diverged run drops its parked checkpoint (``drop``); only its
+record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's: it does not belong in git), and a rerun
+over a finished or diverged record (that record stays until the rerun ends, as without parking).
 """
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 
 from .atomic import atomic_write
-from .logging import SUMMARY
-from .runs import CHECKPOINT
+from .logging import SUMMARY, read_summary
+from .runs import CHECKPOINT, RunError, resume_checkpoint
 
 PARKED = "resume.ckpt"
 
@@ -28,25 +30,43 @@ def _copy(source: Path, target: Path) -> None:
 
 class ParkRun(pl.Callback):
     """At each epoch end, after ``RunCheckpoint`` saved and ``RunRecord`` wrote the epoch's summary, copy both
-    into ``folder`` (the run's records folder), unless the checkpoint is over ``max_mib``."""
+    into ``folder`` (the run's records folder): only a matching pair (the summary written at this step), never
+    a checkpoint over ``max_mib``, and never over a finished or diverged record."""
 
     def __init__(self, run_dir: Path, folder: Path, max_mib: float) -> None:
         self.run_dir, self.folder, self.max_bytes = Path(run_dir), Path(folder), max_mib * 2**20
+        self.warned = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         checkpoint, summary = self.run_dir / CHECKPOINT, self.run_dir / SUMMARY
-        if checkpoint.exists() and summary.exists() and checkpoint.stat().st_size <= self.max_bytes:
-            # the summary first: a kill between the two leaves a summary newer than the checkpoint, whose extra
-            # history the resumed run trims at its next validation (the other way round would leave a gap)
-            _copy(summary, self.folder / SUMMARY)
-            _copy(checkpoint, self.folder / PARKED)
+        if not checkpoint.exists() or checkpoint.stat().st_size > self.max_bytes:
+            return
+        if read_summary(summary).get("steps") != trainer.global_step:  # no validation (no summary) this epoch
+            return
+        if (ended := read_summary(self.folder / SUMMARY).get("status")) in ("finished", "diverged"):
+            if not self.warned:
+                warnings.warn(f"{self.folder} holds a {ended} record: this rerun is not parked there, so that "
+                              "record stays until the rerun ends", stacklevel=2)
+                self.warned = True
+            return
+        # the summary first: a kill between the two leaves a summary newer than the checkpoint, whose extra
+        # history the resumed run trims at its next validation (the other way round would leave a gap)
+        _copy(summary, self.folder / SUMMARY)
+        _copy(checkpoint, self.folder / PARKED)
 
 
-def unpark(run_dir: Path, folder: Path) -> bool:
+def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
     """Put a parked run back into a run folder that has no checkpoint of its own (a fresh clone); True if it did.
-    A checkpoint already in the run folder wins: it is this machine's own, at least as new as the parked one."""
+    A checkpoint already in the run folder wins: it is this machine's own. A parked checkpoint that another
+    config wrote (a result-changing default changed since) is left alone, with a warning: the run starts afresh
+    and parks over it."""
     parked = folder / PARKED
     if (run_dir / CHECKPOINT).exists() or not parked.exists():
+        return False
+    try:
+        resume_checkpoint(str(parked), run_dir, config)  # the check every resume gets, before anything is copied
+    except RunError as err:
+        warnings.warn(f"not resuming from the parked checkpoint: {err}", stacklevel=2)
         return False
     _copy(parked, run_dir / CHECKPOINT)
     if (folder / SUMMARY).exists():

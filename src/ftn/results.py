@@ -46,7 +46,7 @@ def device(record: dict) -> str:
     GPU seeds are different draws and each device's seed 0 is its own run. The record's ``device`` is where the
     run actually trained; older records only have the configured accelerator (``auto`` stays as it is)."""
     where = record.get("device") or record["config"].get("trainer", {}).get("accelerator", "cpu")
-    return DEVICE_LABELS.get(where, where)
+    return "+".join(DEVICE_LABELS.get(part, part) for part in where.split("+"))  # "cuda+cpu": resumed elsewhere
 
 
 def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:

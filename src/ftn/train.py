@@ -66,17 +66,17 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict,
     datamodule.prepare_data()  # decodes or reads the cache: a bad dataset fails here, not after wandb started
     task = instantiate(cfg.task)
     if parked and cfg.ckpt_path == "last":
-        unpark(run_dir, parked)  # a fresh clone: the checkpoint that git carried, where "last" looks for it
+        unpark(run_dir, parked, config)  # a fresh clone: the checkpoint that git carried, where "last" looks for it
     ckpt_path = resume_checkpoint(cfg.ckpt_path, run_dir, config)
+    checkpoints = (run_dir / CHECKPOINT).parent
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    if not os.access(checkpoints, os.W_OK):
+        raise RunError(f"{checkpoints} is not writable; allowed: a run folder this user can write")
     if cfg.ckpt_path is None:  # afresh: no stale checkpoint or wandb run survives to be resumed later
         forget_checkpoint(run_dir)
         (run_dir / WANDB_ID).unlink(missing_ok=True)
         if parked:
             drop(parked)
-    checkpoints = (run_dir / CHECKPOINT).parent
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    if not os.access(checkpoints, os.W_OK):
-        raise RunError(f"{checkpoints} is not writable; allowed: a run folder this user can write")
     return datamodule, task, ckpt_path
 
 

@@ -17,8 +17,12 @@ def _positive_int(v: Any) -> bool:
     return _integer(v) and v > 0
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _positive_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return _number(v) and v > 0
 
 
 # (config key, check, what is allowed)
@@ -33,7 +37,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("task.optimizer.lr", _positive_number, "a finite number > 0"),
     ("schedule.max_steps", lambda v: v == -1 or _positive_int(v), "-1 (no limit) or a positive integer"),
     ("checkpoint_every_n_steps", _positive_int, "a positive integer"),
-    ("park_max_mib", lambda v: v == 0 or _positive_number(v), "a number of MiB >= 0 (0: never park)"),
+    ("park_max_mib", lambda v: _number(v) and v >= 0, "a number of MiB >= 0 (0: never park)"),
     # DeviceBatches hands every rank the whole split: several devices would train on duplicated batches
     ("trainer.devices", lambda v: v in (1, "1"), "1 (the on-device batches are not sharded per rank)"),
 )
