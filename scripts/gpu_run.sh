@@ -136,7 +136,7 @@ campaign() {
     [ -e "$archive" ] || { mkdir -p "$(dirname "$archive")" && ln -s "$DATA" "$archive"; } || return 1
     # decode and whiten once, before JOBS processes would each do it
     "$PYTHON" -m ftn.train experiment=table2 dataset=cifar10_jpeg schedule=smoke $GPU_TRAINER logger.mode=disabled \
-        records_dir=null run_dir=/tmp/ftn-warm-cache trainer.enable_progress_bar=false || return 1
+        records_dir=null run_dir=/tmp/ftn-warm-cache ckpt_path=null trainer.enable_progress_bar=false || return 1
     local rc=0 args
     IFS=';' read -ra lists <<< "$CAMPAIGNS"
     for args in "${lists[@]}"; do

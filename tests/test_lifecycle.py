@@ -415,6 +415,20 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_c
     assert validations >= 2  # epoch 1 before the kill, the rest after
 
 
+def test_a_checkpoint_that_kept_the_batch_order_in_the_loop_resumes_to_the_same_end(tmp_path, warm_cache):
+    # the layout of checkpoints written before the data module held the batch order (GPU runs of the init study)
+    common = [*SMOKE, warm_cache, "dataset.limit_train=64", "schedule.max_steps=10", "checkpoint_every_n_steps=2"]
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    straight = _start(*common, f"hydra.run.dir={straight_dir}", cwd=tmp_path)
+    _kill_at(7, *common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    checkpoint = torch.load(killed_dir / CHECKPOINT, weights_only=False)
+    checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] = [checkpoint.pop("CifarData")["train_position"]]
+    torch.save(checkpoint, killed_dir / CHECKPOINT)
+    resumed = _start(*common, f"hydra.run.dir={killed_dir}", cwd=tmp_path)
+    assert straight.wait() == 0 and resumed.wait() == 0, straight.stderr.read() + resumed.stderr.read()
+    assert _same_end(_summary(killed_dir), _summary(straight_dir), 10, [6], "final_test/loss", "test/loss") >= 2
+
+
 @pytest.mark.parametrize("every_n, resumed_at", [(5, 30), (100, 20)], ids=["mid-epoch", "epoch-end"])
 def test_killed_table1_run_resumes_to_the_same_end(every_n, resumed_at, tmp_path):
     # 4 items of 5 optimizer steps an epoch; killed at step 30, mid-epoch 2. Its last checkpoint is mid-epoch, or

@@ -164,6 +164,12 @@ class RunCheckpoint(pl.Callback):
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         self.rng_to_restore = checkpoint.get(IDENTITY_KEY, {}).get("rng")
+        # Checkpoints written before 30299d7 keep the batch order in the loop's loader state, which today's loaders
+        # no longer take (Lightning would refuse the checkpoint): hand it to the data module, which does. This runs
+        # after Lightning restored the data module and before it restores the loops.
+        legacy = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).pop("combined_loader", None)
+        if legacy and trainer.datamodule is not None:
+            trainer.datamodule.load_state_dict({"train_position": legacy[0]})
 
 
 class DivergenceGuard(pl.Callback):
