@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
+from .atomic import atomic_write_text
 from .logging import SUMMARY
 
 PATCHES = 5000
@@ -77,9 +78,7 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
         record["max_locations"] = measure(record, checkpoint)
         for target in (path, records_dir / path.relative_to(runs_dir)):
             if target.exists():
-                tmp = target.with_suffix(".tmp")
-                tmp.write_text(json.dumps(record, indent=1, default=str))
-                tmp.replace(target)
+                atomic_write_text(target, json.dumps(record, indent=1, default=str))
         done.append(path)
         print(f"{path}: {record['max_locations']['histogram']}")
     return done
