@@ -82,9 +82,9 @@ def _record(experiment, config, metrics, seed, run_id):
 
 
 def test_table1_from_fabricated_records(tmp_path):
-    for i, (seed, mae) in enumerate([(0, 1.0), (1, 3.0)]):
+    for i, (seed, mae, target) in enumerate([(0, 1.0, "max"), (1, 3.0, "max"), (0, 5.0, "avg")]):
         metrics = {f"test/{t}_mae_1e5": mae for t in ("T1", "T2", "T3")}
-        config = {"task": {"target": "max"}, "dataset": {"seq_len": 9}}
+        config = {"task": {"target": target}, "dataset": {"seq_len": 9}}
         run_dir = tmp_path / "runs" / f"r{i}"
         run_dir.mkdir(parents=True)
         (run_dir / SUMMARY).write_text(json.dumps(_record("table1", config, metrics, seed, f"id{i}")))
@@ -97,6 +97,8 @@ def test_table1_from_fabricated_records(tmp_path):
     assert "id0" in table and "id1" in table
     text = readme.read_text()
     assert row in text and "old" not in text and text.endswith("<!-- /table1 -->\ntail\n")
+    assert "#### avg pooling" in text and "5.00 (1 seed)" in text  # every result section, demoted
+    assert "id0" not in text  # the provenance stays in the file
 
 
 def test_figures_from_fabricated_records(tmp_path):

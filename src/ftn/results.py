@@ -37,6 +37,7 @@ def _steps(record: dict) -> tuple[int, bool]:
     return record.get("steps") or 0, record.get("status") == "finished"
 
 
+RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 
 
@@ -102,7 +103,7 @@ def slot(records: list[dict], value: Callable[[dict], float]) -> str:
 
 
 def provenance(records: list[dict], describe) -> list[str]:
-    lines = ["", "## Runs", "", "| run | seed | wall time | commit | hardware | wandb run id | command |",
+    lines = ["", RUNS_HEADING, "", "| run | seed | wall time | commit | hardware | wandb run id | command |",
              "|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (describe(r), r["seed"])):
         wall = f"{r['wall_time_s'] / 60:.1f} min" if "wall_time_s" in r else "—"
@@ -287,15 +288,16 @@ BUILDERS = {"table1": table1, "table2": table2, "table4": table4}
 
 
 def update_readme(readme: Path, name: str, table: str) -> None:
-    """Replace the README block between <!-- name --> markers with the table's first section."""
+    """Replace the README block between <!-- name --> markers with the table's result sections (every one before
+    its ``## Runs``: each device and budget, each recipe), headings demoted two levels."""
     if not readme.exists():
         return
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     text = readme.read_text()
     if start not in text:
         return
-    sections = table.split("\n## ")
-    body = "#### " + sections[1].strip() if len(sections) > 1 else table
+    sections = table.split("\n" + RUNS_HEADING)[0].split("\n## ")[1:]
+    body = "\n\n".join("#### " + section.strip() for section in sections) if sections else table
     # the README keeps the results; the learned parameter tables stay in the file
     body = "\n##### ".join(part for part in body.split("\n### ") if "learned units" not in part.split("\n", 1)[0])
     before, rest = text.split(start, 1)
