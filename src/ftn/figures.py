@@ -87,6 +87,10 @@ def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
     return curves
 
 
+# one colour per pooling kind in every panel, whichever cells a panel has (the order a full panel would give)
+POOLING_COLORS = {"avg": "C0", "lstm": "C1", "lstm_shared": "C2", "max": "C3"}
+
+
 def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | None = None) -> None:
     """Mean over seeds with a +- 1 std band, over the epochs every seed reached."""
     for label, runs in sorted(curves.items()):
@@ -94,7 +98,7 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
         std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
         x = [e + 1 for e in epochs]
-        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})")
+        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=POOLING_COLORS.get(label.split()[0]))
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.15)
     ax.set(xlabel="epoch", ylabel="test error (%)")
