@@ -5,7 +5,7 @@
 #   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
 #   device run, call 2:  STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 bash scripts/gpu_run.sh
 #                        (a run cut off by the limit parks its checkpoint in results/runs/gpu/: unpack
-#                        records.tar.gz into the tree, and the next call, which copies the tree, continues it)
+#                        records.tar.gz into the tree and carry results/runs/gpu, and the next call continues it)
 #   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
 #
 # DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end

@@ -5,7 +5,7 @@ diverged) record is already under ``results/runs/`` is skipped, so rerunning the
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
 ``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
 as it ends, ready to be committed. A run cut off mid-way leaves its running record and last epoch's
-checkpoint there (``ftn.parking``), so a fresh clone continues it rather than starting it again.
+checkpoint there (``ftn.parking``): where that checkpoint is (it is never committed), the run continues.
 """
 from __future__ import annotations
 

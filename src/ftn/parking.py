@@ -1,13 +1,14 @@
-"""A running run parked beside its committed record, so a campaign outlives the machine it ran on.
+"""A running run parked beside its record, so it can move to another machine with its records folder.
 
-Only git survives from one session to the next here, and ``runs/`` (checkpoints included) is not in git. So at
-each epoch end ``ParkRun`` copies the run's last checkpoint (as ``resume.ckpt``) and the running summary that
-matches it into the run's records folder, ``<records_dir>/<experiment>/<run folder>/``. Commit that folder and,
-on a fresh clone, ``unpark`` puts both back into the run folder before ``ckpt_path=last`` looks for a checkpoint:
-the run continues from its last epoch with its history and wall time, once the parked checkpoint passes the
-same config check as any resume. A finished or diverged run drops its parked checkpoint (``drop``); only its
-record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's: it does not belong in git), and a rerun
-over a finished or diverged record (that record stays until the rerun ends, as without parking).
+At each epoch end ``ParkRun`` copies the run's last checkpoint (as ``resume.ckpt``) and the running summary that
+matches it into the run's records folder, ``<records_dir>/<experiment>/<run folder>/``. That folder is what
+travels (``scripts/gpu_run.sh`` brings it back in records.tar.gz, and a device call can carry it); ``runs/`` does
+not. Checkpoints never go into git (.gitignore): the summary is committed, ``resume.ckpt`` is not. Where the folder
+arrives with its ``resume.ckpt``, ``unpark`` puts both back into the run folder before ``ckpt_path=last`` looks for
+a checkpoint: the run continues from its last epoch with its history and wall time, once the parked checkpoint
+passes the same config check as any resume. A finished or diverged run drops its parked checkpoint (``drop``);
+only its record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's), and a rerun over a finished or
+diverged record (that record stays until the rerun ends, as without parking).
 """
 from __future__ import annotations
 
