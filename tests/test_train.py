@@ -164,6 +164,7 @@ def test_table2_headline_detail_and_paired_differences():
         return _record("table2", config, metrics, seed, f"{kind}{init}{scan}{seed}")
 
     records = [table2_record("max", None, s, e) for s, e in enumerate([60.0, 64.0, 62.0])]
+    records += [table2_record("avg", None, s, e) for s, e in enumerate([61.0, 63.0, 63.0])]
     records += [table2_record("lstm", HEADLINE_INIT, s, e) for s, e in enumerate([58.0, 61.0, 60.5])]
     records += [table2_record("lstm", "lasagne", s, e) for s, e in enumerate([70.0, 71.0])]
     records += [table2_record("lstm", HEADLINE_INIT, 0, 59.0, scan="snake")]
@@ -171,11 +172,28 @@ def test_table2_headline_detail_and_paired_differences():
     # the headline row averages only the headline init's row-scan runs
     assert "| Conv 8 | 57.44 | 62.00 ± 2.00 (3 seeds) |" in text
     assert "| 50.52 | 59.83 ± 1.61 (3 seeds) |" in text
-    # every cell is listed with its seeds and its paired difference to max (seed by seed)
-    assert f"| lstm {HEADLINE_INIT} | 3 | 59.83 ± 1.61 (3 seeds) | s0 58.00, s1 61.00, s2 60.50 | -2.17 ± 0.76 (3 pairs, t = -4.9) |" in text
-    assert "| lstm lasagne | 2 | 70.50 ± 0.71 (2 seeds) | s0 70.00, s1 71.00 | +8.50 ± 2.12 (2 pairs, t = +5.7) |" in text
+    # every cell is listed with its seeds and its paired differences to max and to avg (seed by seed); with 3
+    # pairs, p = 1 - |t| / sqrt(2 + t^2)
+    assert (f"| lstm {HEADLINE_INIT} | 3 | 59.83 ± 1.61 (3 seeds) | s0 58.00, s1 61.00, s2 60.50 "
+            "| -2.17 ± 0.76 (3 pairs, t = -4.9, p = 0.039) | -2.50 ± 0.50 (3 pairs, t = -8.7, p = 0.013) |") in text
+    assert ("| lstm lasagne | 2 | 70.50 ± 0.71 (2 seeds) | s0 70.00, s1 71.00 "
+            "| +8.50 ± 2.12 (2 pairs, t = +5.7, p = 0.11) | +8.50 ± 0.71 (2 pairs, t = +17.0, p = 0.037) |") in text
+    # the init study pairs each init with the headline init of its own architecture
+    init_section = text.split(": LSTM inits")[1].split("###")[0]
+    assert "| lstm lasagne | 2 | 70.50 ± 0.71 (2 seeds) | s0 70.00, s1 71.00 | +11.00 ± 1.41 (2 pairs, t = +11.0, p = 0.058) |" in init_section
+    assert "| max |" not in init_section and "snake" not in init_section
     assert f"| lstm {HEADLINE_INIT} snake | 1 |" in text and "| -1.00 (1 pair) |" in text
     assert f"| lstm {HEADLINE_INIT} (3 seeds) | features.6 | " in text and "lasagne (2 seeds)" in text  # the learned units, mean over seeds
+
+
+@pytest.mark.parametrize("dof, t_05, t_01", [(1, 12.706, 63.657), (2, 4.303, 9.925), (3, 3.182, 5.841),
+                                             (4, 2.776, 4.604), (5, 2.571, 4.032), (9, 2.262, 3.250)])
+def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
+    from ftn.results import two_sided_p
+
+    assert two_sided_p(t_05, dof) == pytest.approx(0.05, abs=2e-4)
+    assert two_sided_p(-t_01, dof) == pytest.approx(0.01, abs=2e-4)
+    assert two_sided_p(0.0, dof) == pytest.approx(1.0) and two_sided_p(float("inf"), dof) == 0.0
 
 
 def test_headline_init_is_the_pooling_configs_default():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -175,32 +176,66 @@ def is_headline(config: dict) -> bool:
     return not pooling["kind"].startswith("lstm") or (pooling.get("init") == HEADLINE_INIT and row_scan(config))
 
 
+def two_sided_p(t: float, dof: int) -> float:
+    """P(|T| >= |t|) for Student's t with ``dof`` degrees of freedom, from the exact finite series of
+    Abramowitz & Stegun 26.7.3-4 (so the tables need no scipy)."""
+    theta = math.atan(abs(t) / math.sqrt(dof))
+    sin, cos = math.sin(theta), math.cos(theta)
+    series = 0.0
+    if dof % 2 == 0:  # A = sin θ (1 + 1/2 cos²θ + 1·3/(2·4) cos⁴θ + ...), dof/2 terms
+        term = 1.0
+        for k in range(1, dof // 2 + 1):
+            series, term = series + term, term * cos ** 2 * (2 * k - 1) / (2 * k)
+        inside = sin * series
+    else:  # A = 2/π (θ + sin θ (cos θ + 2/3 cos³θ + ...)), (dof - 1)/2 terms
+        term = cos
+        for k in range(1, (dof - 1) // 2 + 1):
+            series, term = series + term, term * cos ** 2 * (2 * k) / (2 * k + 1)
+        inside = 2 / math.pi * (theta + sin * series)
+    return max(0.0, 1.0 - inside)
+
+
 def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
-    """Test error minus the baseline's, seed by seed: mean ± std over the shared seeds, and t = mean / sem."""
+    """Test error minus the baseline's, seed by seed: mean ± std over the shared seeds, t = mean / sem, and its
+    two-sided p (not corrected for the number of comparisons a table makes)."""
     base = {r["seed"]: error_percent(r) for r in baseline}
     diffs = [error_percent(r) - base[r["seed"]] for r in cell if r["seed"] in base]
     if len(diffs) < 2:
         return "—" if not diffs else f"{diffs[0]:+.2f} (1 pair)"
     mean, std = statistics.mean(diffs), statistics.stdev(diffs)
-    t = mean / (std / len(diffs) ** 0.5) if std > 0 else float("inf")
-    return f"{mean:+.2f} ± {std:.2f} ({len(diffs)} pairs, t = {t:+.1f})"
+    t = mean / (std / len(diffs) ** 0.5) if std > 0 else math.copysign(math.inf, mean)
+    return f"{mean:+.2f} ± {std:.2f} ({len(diffs)} pairs, t = {t:+.1f}, p = {two_sided_p(t, len(diffs) - 1):.2g})"
 
 
-def network_detail(records: list[dict], baseline: Callable[[dict], bool] = lambda c: c["pooling"]["kind"] == "max",
-                   baseline_name: str = "max") -> list[str]:
-    """Every cell of one network and budget: seeds, mean ± std, each seed's value, and the paired difference
-    to the baseline cell (by default max pooling; negative: lower error than the baseline)."""
+# A baseline: its name, and which cell is the baseline of a given cell (both given by their configs).
+Baseline = tuple[str, Callable[[dict, dict], bool]]
+POOLING_BASELINES: list[Baseline] = [("max", lambda cell, c: c["pooling"]["kind"] == "max"),
+                                     ("avg", lambda cell, c: c["pooling"]["kind"] == "avg")]
+
+
+def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASELINES) -> list[str]:
+    """Every cell of one network and budget: seeds, mean ± std, each seed's value, and the paired difference to
+    each baseline cell (by default max and avg pooling; negative: lower error than the baseline)."""
     column = {kind: i for i, kind in enumerate(TABLE2_POOLINGS)}  # the paper's column order, then the rest
     groups = sorted(cells(records), key=lambda g: (column.get(g[0]["config"]["pooling"]["kind"], len(column)),
                                                    describe(g[0]["config"])))
-    baseline = max((g for g in groups if baseline(g[0]["config"])), key=len, default=[])
-    lines = [f"| pooling | seeds | test error (%) | per seed | paired difference to {baseline_name} (points) |",
-             "|---|---|---|---|---|"]
+
+    def baseline_of(g: list[dict], is_baseline: Callable[[dict, dict], bool]) -> list[dict]:
+        return max((h for h in groups if is_baseline(g[0]["config"], h[0]["config"])), key=len, default=[])
+
+    def difference(g: list[dict], is_baseline: Callable[[dict, dict], bool]) -> str:
+        base = baseline_of(g, is_baseline)
+        return "—" if g is base else paired_difference(g, base)
+
+    baselines = [b for b in baselines if any(baseline_of(g, b[1]) for g in groups)]  # no column without a baseline
+
+    lines = ["| pooling | seeds | test error (%) | per seed | "
+             + " | ".join(f"paired difference to {name} (points)" for name, _ in baselines) + " |",
+             "|---|---|---|---|" + "---|" * len(baselines)]
     for g in groups:
         per_seed = ", ".join(f"s{r['seed']} {error_percent(r):.2f}" for r in sorted(g, key=lambda r: r["seed"]))
-        difference = "—" if g is baseline else paired_difference(g, baseline)
         lines.append(f"| {describe(g[0]['config'])} | {len(g)} | {mean_std([error_percent(r) for r in g])} | "
-                     f"{per_seed} | {difference} |")
+                     f"{per_seed} | " + " | ".join(difference(g, match) for _, match in baselines) + " |")
     return lines
 
 
@@ -214,7 +249,18 @@ def scan_order(records: list[dict]) -> list[str]:
     return ["The data agree with the claim if every paired difference is within its spread of zero (|t| < 2 with at "
             "least 3 pairs): no effect of the order is then detectable at this noise level, which is not a proof "
             "that there is none. With fewer seeds the claim is not tested yet.", "",
-            *network_detail(runs, row_scan, "the row scan")]
+            *network_detail(runs, [("the row scan", lambda cell, c: row_scan(c))])]
+
+
+def init_study(records: list[dict]) -> list[str]:
+    """Each LSTM init (row scan) beside the headline init of the same sharing architecture, paired seed by seed.
+    Empty if only one init was run."""
+    runs = [r for r in records if r["config"]["pooling"]["kind"].startswith("lstm") and row_scan(r["config"])]
+    if len({r["config"]["pooling"].get("init") for r in runs}) < 2:
+        return []
+    same_kind_headline = lambda cell, c: c["pooling"]["kind"] == cell["pooling"]["kind"] and is_headline(c)
+    return ["p is per comparison, not corrected for the number of comparisons in the table.", "",
+            *network_detail(runs, [(f"`{HEADLINE_INIT}`, same architecture", same_kind_headline)])]
 
 
 def learned_units(records: list[dict]) -> list[str]:
@@ -238,8 +284,8 @@ def table2(records: list[dict]) -> list[str]:
     lines = ["# Table 2: Conv N on CIFAR-10, test error (%)", "",
              "Paper: the paper's Table 2 (genuine CIFAR-10, 122k iterations). Ours: mean ± std over seeds, at the "
              f"budget named in each heading. LSTM cells of the first table use the headline init `{HEADLINE_INIT}` "
-             "and the row scan; the tables after it list every cell, each seed, and the paired difference to max "
-             "pooling.", ""]
+             "and the row scan; the tables after it list every cell, each seed, and the paired differences to max "
+             "and avg pooling.", ""]
     # per dataset, the largest budget first, and within it the device with the most runs (the README shows the
     # first section)
     for (dataset, steps, where), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1]))):
@@ -260,6 +306,8 @@ def table2(records: list[dict]) -> list[str]:
         for width in widths:
             network = [r for r in runs if r["config"]["model"]["width"] == width]
             lines += [f"### Conv {width}, {label}: every cell", "", *network_detail(network), ""]
+            if inits := init_study(network):
+                lines += [f"### Conv {width}, {label}: LSTM inits", "", *inits, ""]
             if scans := scan_order(network):
                 lines += [f"### Conv {width}, {label}: scan order (section 3)", "", *scans, ""]
             if units := learned_units(network):
