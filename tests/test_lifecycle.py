@@ -520,6 +520,20 @@ def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_pa
     assert record.base["device"] == "cuda+cpu" and device({"device": "cuda+cpu", "config": {}}) == "GPU+CPU"
 
 
+def test_a_run_resumed_on_a_later_commit_names_every_commit_it_ran(tmp_path, monkeypatch):
+    import ftn.logging
+    from ftn.results import provenance
+
+    (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "commit": "aaaaaaa"}))
+    monkeypatch.setattr(ftn.logging, "git_commit", lambda: "bbbbbbb")
+    record = ftn.logging.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
+    assert record.base["commit"] == "bbbbbbb" and record.base["commits"] == ["aaaaaaa", "bbbbbbb"]
+    assert "| aaaaaaa → bbbbbbb |" in "\n".join(provenance([{**record.base, "seed": 0}], lambda r: "run"))
+    monkeypatch.setattr(ftn.logging, "git_commit", lambda: "aaaaaaa")
+    (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "commit": "aaaaaaa"}))
+    assert ftn.logging.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0).base["commits"] == ["aaaaaaa"]
+
+
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     archive = write_image_folder_archive(tmp_path)
     common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",

@@ -233,6 +233,9 @@ class RunRecord(pl.Callback):
         self.metrics: dict = previous.get("metrics", {})  # fit metrics stay when test adds its own
         self.history: list[dict] = previous.get("history", [])  # metrics after every validation: the curves
         self.resumed_at: list[int] = previous.get("resumed_at_steps", [])
+        # every tree the run trained under, in order: a run resumed on a later commit names both
+        ran = previous.get("commits") or ([previous["commit"]] if previous.get("commit") else [])
+        self.base["commits"] = ran + ([] if ran[-1:] == [self.base["commit"]] else [self.base["commit"]])
         self.devices: list[str] = [d for d in (previous.get("device") or "").split("+") if d]  # where it trained so far
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

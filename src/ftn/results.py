@@ -108,7 +108,8 @@ def provenance(records: list[dict], describe) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for r in sorted(records, key=lambda r: (describe(r), r["seed"])):
         wall = f"{r['wall_time_s'] / 60:.1f} min" if "wall_time_s" in r else "—"
-        lines.append(f"| {describe(r)} | {r['seed']} | {wall} | {r.get('commit', '—')} | "
+        commits = " → ".join(r.get("commits") or [r.get("commit", "—")])  # a run resumed on a later commit
+        lines.append(f"| {describe(r)} | {r['seed']} | {wall} | {commits} | "
                      f"{r.get('hardware', '—')} | {r.get('wandb_run_id', '—')} | `{r.get('command', '—')}` |")
     return lines
 
