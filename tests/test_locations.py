@@ -24,10 +24,11 @@ def test_update_adds_the_measurement_to_both_records(tmp_path, compose_cfg):
                      "logger.mode=disabled", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"], run_dir))
     archived = tmp_path / "results" / "runs" / "table2" / "r" / SUMMARY
     archived.parent.mkdir(parents=True)
-    archived.write_text((run_dir / SUMMARY).read_text())
+    archived.write_text(json.dumps({**json.loads((run_dir / SUMMARY).read_text()), "commit_note": "records only"}))
     assert update(tmp_path / "runs", tmp_path / "results" / "runs") == [run_dir / SUMMARY]
     for path in (run_dir / SUMMARY, archived):
         measured = json.loads(path.read_text())["max_locations"]
         assert measured["kernel_size"] == 4 and sum(measured["histogram"]) == measured["patches"] == 5000
         assert measured["histogram"][0] == 0 and len(measured["histogram"]) == 17
+    assert json.loads(archived.read_text())["commit_note"] == "records only"  # a copy's own fields stay
     assert update(tmp_path / "runs", tmp_path / "results" / "runs") == []  # measured once

@@ -75,12 +75,13 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
         if (record.get("experiment") != "table2" or record.get("status") != "finished" or "max_locations" in record
                 or record["config"]["pooling"]["kind"] != "max" or not checkpoint.exists()):
             continue
-        record["max_locations"] = measure(record, checkpoint)
+        measured = measure(record, checkpoint)
         for target in (path, records_dir / path.relative_to(runs_dir)):
-            if target.exists():
-                atomic_write_text(target, json.dumps(record, indent=1, default=str))
+            if target.exists():  # each copy gains the field and keeps what only it holds (e.g. a commit_note)
+                own = json.loads(target.read_text())
+                atomic_write_text(target, json.dumps({**own, "max_locations": measured}, indent=1, default=str))
         done.append(path)
-        print(f"{path}: {record['max_locations']['histogram']}")
+        print(f"{path}: {measured['histogram']}")
     return done
 
 
