@@ -119,8 +119,8 @@ smoke() {
     # the harness end to end, a few hundred steps per pooling, wandb offline; then the records read back
     "$PYTHON" -m ftn.train -m experiment=table2 name=gpu_smoke $GPU_TRAINER $SMOKE_DATA \
         pooling=max,avg,lstm_shared,lstm trainer.max_steps=$SMOKE_STEPS dataset.limit_train=$((SMOKE_STEPS * 100 / 3)) \
-        trainer.enable_progress_bar=false \
-    && "$PYTHON" -m ftn.results table2 --runs runs/gpu_smoke --out "$OUT/staging/results/smoke" --readme ""
+        trainer.enable_progress_bar=false records_dir=null \
+    && "$PYTHON" -m ftn.results table2 --experiment gpu_smoke --runs runs --out "$OUT/staging/results/smoke" --readme ""
 }
 
 campaign() {

@@ -308,7 +308,8 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
                            (committed / "a", _fake_record(config(0.01), 0, 4, "diverged")),  # same run, shorter
                            (committed / "b", _fake_record(config(0.01), 1, 10)),
                            (committed / "c", _fake_record(config(0.5), 0, 10)),
-                           (local / "d", _fake_record(config(0.5), 1, 3, "running"))]:
+                           (local / "d", _fake_record(config(0.5), 1, 3, "running")),
+                           (tmp_path / "runs" / "gpu" / "table2" / "e", {**_fake_record(config(0.5), 2, 10), "device": "cuda"})]:
         folder.mkdir(parents=True)
         (folder / SUMMARY).write_text(json.dumps(record))
     results_main(["table2", "--runs", str(tmp_path / "runs"), str(tmp_path / "results" / "runs"),
@@ -318,6 +319,20 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
     assert "id0-4" not in table and "id1-3" not in table
     results_main(["--runs", str(tmp_path / "runs"), "--collect", str(tmp_path / "records")])  # running d stays out
     assert [p.parent.name for p in (tmp_path / "records").glob(f"table2/*/{SUMMARY}")] == ["a"]
+    assert [p.parent.name for p in (tmp_path / "records").glob(f"gpu/table2/*/{SUMMARY}")] == ["e"]  # its device's
+
+
+@pytest.mark.parametrize("trainer, cuda, folder", [("cpu", True, ""), ("gpu", False, "gpu"), ("default", False, ""),
+                                                   ("default", True, "gpu")])
+def test_a_gpu_run_gets_run_and_record_folders_of_its_own(trainer, cuda, folder, tmp_path, compose_cfg, monkeypatch):
+    """The folder name and hash leave the device out, so the paths group puts a GPU run (trainer.accelerator=auto
+    where a GPU is visible) under gpu/: it never resumes a CPU run's checkpoint or overwrites its record."""
+    monkeypatch.setenv("FTN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("FTN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    cfg = compose_cfg(["experiment=table2", f"trainer={trainer}"], tmp_path / "run")
+    assert cfg.paths.runs == str(tmp_path / "runs" / folder)
+    assert cfg.paths.records == str(tmp_path / "records" / folder)
 
 
 def test_cpu_and_gpu_runs_of_one_config_are_separate_cells(tmp_path):

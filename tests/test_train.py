@@ -186,6 +186,18 @@ def test_table2_headline_detail_and_paired_differences():
     assert f"| lstm {HEADLINE_INIT} (3 seeds) | features.6 | " in text and "lasagne (2 seeds)" in text  # the learned units, mean over seeds
 
 
+def test_table4_cells_never_mix_devices():
+    from ftn.results import table4
+
+    def record(where: str) -> dict:
+        config = {"dataset": {"name": "cifar10"}, "pooling": {"kind": "lstm"}, "schedule": {"max_steps": 10}}
+        return {**_record("table4", config, {"final_test/error": 0.1}, 0, where), "device": where}
+
+    text = "\n".join(table4([record("cpu"), record("cuda")]))
+    assert "| CIFAR-10 | lstm | 10 | CPU | 5.79 | 10.00 (1 seed) |" in text
+    assert "| CIFAR-10 | lstm | 10 | GPU | 5.79 | 10.00 (1 seed) |" in text
+
+
 @pytest.mark.parametrize("dof, t_05, t_01", [(1, 12.706, 63.657), (2, 4.303, 9.925), (3, 3.182, 5.841),
                                              (4, 2.776, 4.604), (5, 2.571, 4.032), (9, 2.262, 3.250)])
 def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
@@ -196,8 +208,15 @@ def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
     assert two_sided_p(0.0, dof) == pytest.approx(1.0) and two_sided_p(float("inf"), dof) == 0.0
 
 
-def test_headline_init_is_the_pooling_configs_default():
+def test_headline_init_is_the_pooling_configs_default_and_the_python_default():
+    import inspect
+
     import yaml
+
+    from ftn.pooling import LSTMPool2d, PoolFactory
+
+    for api in (LSTMPool2d, PoolFactory):
+        assert inspect.signature(api).parameters["init"].default == HEADLINE_INIT
 
     for kind in ("lstm", "lstm_shared", "lstm_region"):
         assert yaml.safe_load((Path(CONFIG_DIR) / "pooling" / f"{kind}.yaml").read_text())["init"] == HEADLINE_INIT

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .identity import device_folder
 from .logging import SUMMARY
 from .pooling import TRAINABLE_INITS
 
@@ -101,16 +102,19 @@ def status(path: Path | None) -> str | None:
     return json.loads(path.read_text()).get("status") if path else None
 
 
-def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path) -> int:
+def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path,
+                 device: str = "cpu") -> int:
     """Run what is not recorded yet, ``jobs`` at a time; returns the number of runs that left no record.
 
     Each run keeps its folder under ``runs_dir`` and copies its own record to ``records_dir`` (the ``paths``
-    group's FTN_RUNS and FTN_RECORDS), where the next call finds it.
+    group's FTN_RUNS and FTN_RECORDS), where the next call finds it: in their ``gpu/`` subfolders for
+    ``device="gpu"``, as the ``paths`` group places them.
     """
-    todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
-    print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true",
            "FTN_RUNS": str(runs_dir), "FTN_RECORDS": str(records_dir)}
+    records_dir = records_dir / device_folder(device)
+    todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
+    print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
     logs_dir.mkdir(parents=True, exist_ok=True)
     running: dict[subprocess.Popen, tuple[list[str], float, Path]] = {}
     failed = 0
@@ -180,14 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, where it first
     # comes in the queue
     runs = list({tuple(sorted(r)): r for r in ([*r, *args.overrides] for r in runs)}.values())
-    # GPU runs keep folders and records of their own: a run's folder name leaves out the device, so a GPU run in
-    # the CPU's folder would resume the CPU run's checkpoint and overwrite its record
-    runs_dir, records_dir = (args.runs, args.records) if args.trainer == "cpu" else (args.runs / "gpu", args.records / "gpu")
+    here = device_folder(args.trainer)  # GPU runs and records sit in gpu/ subfolders of their own
     if args.dry_run:
         for r in runs:
-            print(status(find_record(records_dir, r)) or "todo", " ".join(r))
+            print(status(find_record(args.records / here, r)) or "todo", " ".join(r))
         return
-    sys.exit(1 if run_campaign(runs, args.jobs, runs_dir, records_dir, runs_dir / "logs") else 0)
+    failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer)
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,14 @@ def differing_keys(a: dict, b: dict) -> dict[str, tuple[Any, Any]]:
             if fa.get(k, "<absent>") != fb.get(k, "<absent>")}
 
 
+def device_folder(device: str) -> str:
+    """The subfolder of the runs and records folders for a run on ``device``: "gpu" on a GPU ("gpu", "cuda"; of a
+    run resumed elsewhere, "cuda+cpu", the device it ends on), "" on the CPU. The folder name and hash leave the
+    device out (a checkpoint may resume on another), so without this a GPU run would resume a CPU run's checkpoint
+    and overwrite its record."""
+    return "gpu" if device.split("+")[-1] in ("gpu", "cuda") else ""
+
+
 def run_folder_name(overrides: Iterable[str]) -> str:
     """The run folder's name from the command-line overrides: every result-changing one, sorted.
 

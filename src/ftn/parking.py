@@ -57,7 +57,8 @@ class ParkRun(pl.Callback):
 
 
 def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
-    """Put a parked run back into a run folder that has no checkpoint of its own (a fresh clone); True if it did.
+    """Put a parked run back into a run folder that has no checkpoint of its own (the run was cut off on another
+    machine, and its records folder came here); True if it did.
     A checkpoint already in the run folder wins: it is this machine's own. A parked checkpoint that another
     config wrote (a result-changing default changed since) is left alone, with a warning: the run starts afresh
     and parks over it."""

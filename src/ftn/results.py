@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .atomic import atomic_write_text
-from .identity import cell_key, flatten, result_config
+from .identity import cell_key, device_folder, flatten, result_config
 from .logging import SUMMARY, read_summary
-from .pooling.module import COLUMNS, GATES
+from .pooling.module import COLUMNS, DEFAULT_INIT, GATES
 
 # The paper's numbers. Table 1: MAE in 1e-5 for T1, T2, T3. Table 2/4: test error in %.
 PAPER_TABLE1 = {4: (8.97, 8.91, 9.19), 9: (4.42, 4.39, 4.40), 16: (5.41, 5.28, 5.32)}
@@ -153,9 +153,9 @@ def _error_cells(runs: list[dict]) -> str:
     return slot(runs, error_percent)
 
 
-# The LSTM init of Table 2's headline row: the default of configs/pooling/lstm*.yaml (a test keeps them equal),
-# chosen by the init study (results/table2.notes.md says why).
-HEADLINE_INIT = "avg_soft"
+# The LSTM init of Table 2's headline row: the default init, of the Python API and of configs/pooling/lstm*.yaml
+# (a test keeps them equal), fixed before the init study (results/table2.notes.md says why).
+HEADLINE_INIT = DEFAULT_INIT
 
 
 def row_scan(config: dict) -> bool:
@@ -321,13 +321,14 @@ def table2(records: list[dict]) -> list[str]:
 
 def table4(records: list[dict]) -> list[str]:
     groups = defaultdict(list)
-    for r in records:
+    for r in records:  # cells never mix devices (see device())
         c = r["config"]
-        groups[(c["dataset"]["name"], c["pooling"]["kind"], c["schedule"]["max_steps"])].append(r)
-    lines = ["# Table 4: VGG16, test error (%)", "", "| dataset | pooling | iterations | paper | ours |", "|---|---|---|---|---|"]
-    for (dataset, pooling, steps), runs in sorted(groups.items()):
+        groups[(c["dataset"]["name"], c["pooling"]["kind"], c["schedule"]["max_steps"], device(r))].append(r)
+    lines = ["# Table 4: VGG16, test error (%)", "", "| dataset | pooling | iterations | device | paper | ours |",
+             "|---|---|---|---|---|---|"]
+    for (dataset, pooling, steps, where), runs in sorted(groups.items()):
         paper = PAPER_TABLE4.get((dataset, pooling))
-        lines.append(f"| {DATASET_LABELS.get(dataset, dataset)} | {pooling} | {steps} | "
+        lines.append(f"| {DATASET_LABELS.get(dataset, dataset)} | {pooling} | {steps} | {where} | "
                      f"{paper if paper is not None else '— (not reported)'} | {_error_cells(runs)} |")
     describe = lambda r: f"{r['config']['dataset']['name']} {r['config']['pooling']['kind']}"
     return lines + provenance(records, describe)
@@ -377,13 +378,14 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
 
 
 def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
-    """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/<experiment>/<run folder>/``
+    """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/[gpu/]<experiment>/<run folder>/``
     (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
     copied = 0
     for runs_dir in runs_dirs:
         for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
             record = read_summary(path)
-            target = records_dir / str(record.get("experiment")) / path.parent.name / SUMMARY
+            where = device_folder(record.get("device") or "cpu")  # as the paths group places a new run's record
+            target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
             if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
                 atomic_write_text(target, path.read_text())
                 copied += 1

@@ -12,11 +12,12 @@ import contextlib
 import os
 import shutil
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterator
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import InstantiationException
@@ -24,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
-from .identity import run_folder_name
+from .identity import device_folder, run_folder_name
 from .logging import WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags
 from .parking import ParkRun, drop, unpark
 from .runs import (CHECKPOINT, LOCK, DivergenceGuard, Diverged, RunCheckpoint, RunError, RunLock,
@@ -34,6 +35,17 @@ from .validation import validate
 # Inside the package, so an installed ftn-train finds them from any directory (the repo's configs/ links here).
 CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 OmegaConf.register_new_resolver("ftn_run_name", lambda overrides: run_folder_name(overrides), replace=True)
+
+
+def device_path(base: str, accelerator: str) -> str:
+    """``base``, or its ``gpu/`` subfolder for a GPU run (``ftn.identity.device_folder``); ``auto`` is the GPU
+    where one is visible, as Lightning picks it."""
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    return str(PurePath(base, device_folder(accelerator)))
+
+
+OmegaConf.register_new_resolver("ftn_device_path", device_path, replace=True)
 # What Hydra and the lock put into a run folder before the run starts: a folder holding nothing else is removed
 # when the run is rejected.
 BOOKKEEPING = {".hydra", LOCK}
@@ -66,7 +78,7 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict,
     datamodule.prepare_data()  # decodes or reads the cache: a bad dataset fails here, not after wandb started
     task = instantiate(cfg.task)
     if parked and cfg.ckpt_path == "last":
-        unpark(run_dir, parked, config)  # a fresh clone: the checkpoint that git carried, where "last" looks for it
+        unpark(run_dir, parked, config)  # a checkpoint the records folder brought, put where "last" looks
     ckpt_path = resume_checkpoint(cfg.ckpt_path, run_dir, config)
     checkpoints = (run_dir / CHECKPOINT).parent
     checkpoints.mkdir(parents=True, exist_ok=True)

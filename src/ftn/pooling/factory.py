@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from .module import INITS, LSTMPool2d, init_params
+from .module import DEFAULT_INIT, INITS, LSTMPool2d, init_params
 from .windows import output_size
 
 KINDS = ("max", "avg", "lstm", "lstm_shared", "lstm_region")
 
 
 class PoolFactory:
-    def __init__(self, kind: str, init: str = "lasagne", scan: str = "row", impl: str = "auto") -> None:
+    def __init__(self, kind: str, init: str = DEFAULT_INIT, scan: str = "row", impl: str = "auto") -> None:
         if kind not in KINDS:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
         if kind.startswith("lstm") and init not in INITS:
