@@ -40,7 +40,8 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [(["conv16", "--dry-run"], "needs --init"),
                                            (["init_study,nope", "--dry-run"], "campaign 'nope' is unknown"),
-                                           (["init_study", "--seeds", "0-x", "--dry-run"], "--seeds='0-x'")])
+                                           (["init_study", "--seeds", "0-x", "--dry-run"], "--seeds='0-x'"),
+                                           (["conv16", "--init", "median", "--dry-run"], "--init: invalid choice: 'median'")])
 def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     with pytest.raises(SystemExit):
         campaign_main(argv)

@@ -177,6 +177,7 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["optimizer.lr=-1"], r"optimizer.lr=-1 is invalid; allowed: a finite number > 0"),
     (["trainer.devices=2"], r"trainer.devices=2 is invalid; allowed: 1 \(the on-device batches are not sharded"),
     (["checkpoint_every_n_steps=0"], r"checkpoint_every_n_steps=0 is invalid"),
+    (["pooling=lstm", "pooling.scan=diagonal"], r"pooling.scan='diagonal' is unknown; allowed: row, "),
     (["park_max_mib=-1"], r"park_max_mib=-1 is invalid; allowed: a number of MiB >= 0"),
     (["park_max_mib=false"], r"park_max_mib=False is invalid"),
     (["dataset.limit_train=8"], r"dataset.limit_train=8 leaves 8 training images, fewer than dataset.batch_size=16"),

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from ftn.pooling import (SCANS, LSTMPool2d, PoolFactory, cpu_kernel, init_params, lstm_pool2d, lstm_scan,
                          resolved_impl)
 from ftn.pooling.windows import scan_permutation
+from ftn.tasks.pool_approx import PoolApproximation
 
 needs_fused = pytest.mark.skipif(not cpu_kernel.available(), reason="no C compiler for the fused CPU kernel")
 
@@ -142,6 +143,9 @@ def test_factory_sharing_modes():
     (lambda x: LSTMPool2d(2, padding=2), "padding=2"),
     (lambda x: PoolFactory("min"), "pooling.kind='min'"),
     (lambda x: PoolFactory("lstm", init="bogus"), "pooling.init='bogus'"),
+    (lambda x: PoolFactory("lstm", scan="diagonal"), "pooling.scan='diagonal'"),
+    (lambda x: PoolApproximation(4, torch.optim.SGD, init="avg_soft", init_scale=0.5),
+     "task.init_scale=0.5 is invalid with task.init='avg_soft'"),
 ])
 def test_bad_input_gives_one_clear_line(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .identity import device_folder
 from .logging import SUMMARY
-from .pooling import TRAINABLE_INITS
+from .pooling import INITS, TRAINABLE_INITS
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (issue #8). The
 # trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("campaign", type=_campaign_list,
                         help=f"one of {', '.join(sorted(CAMPAIGNS))}, or several joined by commas (one queue)")
-    parser.add_argument("--init", help="the LSTM init of the headline, conv16 and scans campaigns")
+    parser.add_argument("--init", choices=INITS, help="the LSTM init of the headline, conv16 and scans campaigns")
     parser.add_argument("--seeds", type=_seed_list, help="seeds to run, e.g. 0-4 or 0,2 (default: the campaign's)")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu",
                         help="the device of every run (Table 2 campaigns; Table 1 picks its own)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from .module import DEFAULT_INIT, INITS, LSTMPool2d, init_params
-from .windows import output_size
+from .windows import SCANS, output_size
 
 KINDS = ("max", "avg", "lstm", "lstm_shared", "lstm_region")
 
@@ -21,6 +21,8 @@ class PoolFactory:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
         if kind.startswith("lstm") and init not in INITS:
             raise ValueError(f"pooling.init={init!r} is unknown; allowed: {', '.join(INITS)}")
+        if kind.startswith("lstm") and scan not in SCANS:
+            raise ValueError(f"pooling.scan={scan!r} is unknown; allowed: {', '.join(SCANS)}")
         self.kind, self.init, self.scan, self.impl = kind, init, scan, impl
         self._shared: nn.Parameter | None = None
 

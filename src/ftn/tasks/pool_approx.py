@@ -44,9 +44,11 @@ class PoolApproximation(pl.LightningModule):
         self.automatic_optimization = False  # two optimizers in sequence, switched on a plateau
         self.finetune_optimizer = finetune_optimizer
         self.register_buffer("phase", torch.zeros((), dtype=torch.long))  # 0: optimizer, 1: finetune
+        if init_scale != 1.0 and init != "lasagne":
+            raise ValueError(f"task.init_scale={init_scale} is invalid with task.init={init!r}; allowed: 1.0 "
+                             "(it scales the random weights of task.init=lasagne only)")
         params = init_params(init, seq_len)
-        if init == "lasagne":
-            params[:, :2] *= init_scale
+        params[:, :2] *= init_scale
         self.params = nn.Parameter(params)
         self.target, self.optimizer = TARGETS[target], optimizer
         self._eval_sums: dict[str, torch.Tensor] = {}
