@@ -208,15 +208,13 @@ def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
     assert two_sided_p(0.0, dof) == pytest.approx(1.0) and two_sided_p(float("inf"), dof) == 0.0
 
 
-def test_headline_init_is_the_pooling_configs_default_and_the_python_default():
+def test_headline_init_is_the_pooling_configs_default_and_the_python_default(compose_cfg, tmp_path):
     import inspect
-
-    import yaml
 
     from ftn.pooling import LSTMPool2d, PoolFactory
 
     for api in (LSTMPool2d, PoolFactory):
         assert inspect.signature(api).parameters["init"].default == HEADLINE_INIT
-
     for kind in ("lstm", "lstm_shared", "lstm_region"):
-        assert yaml.safe_load((Path(CONFIG_DIR) / "pooling" / f"{kind}.yaml").read_text())["init"] == HEADLINE_INIT
+        pooling = compose_cfg([f"pooling={kind}"], tmp_path).pooling
+        assert (pooling.kind, pooling.init, pooling.scan, pooling.impl) == (kind, HEADLINE_INIT, "row", "auto")

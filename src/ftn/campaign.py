@@ -22,8 +22,8 @@ from .identity import device_folder
 from .logging import SUMMARY
 from .pooling import INITS, TRAINABLE_INITS
 
-# Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (issue #8). The
-# trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
+# Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
+# The trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
 COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", "trainer.enable_progress_bar=false"]
 STUDY_INITS = ("lasagne", "lasagne_unit_g", "avg_soft", "avg_exact")
 LSTM_POOLINGS = ("lstm", "lstm_shared")
