@@ -153,7 +153,7 @@ def _error_cells(runs: list[dict]) -> str:
     return slot(runs, error_percent)
 
 
-# The LSTM init of Table 2's headline row: the default init, of the Python API and of configs/pooling/lstm*.yaml
+# The LSTM init of Table 2's headline row: the default init, of the Python API and of configs/pooling/_lstm.yaml
 # (a test keeps them equal), fixed before the init study (results/table2.notes.md says why).
 HEADLINE_INIT = DEFAULT_INIT
 
