@@ -76,6 +76,8 @@ class Classification(pl.LightningModule):
         return [LearningRateMonitor(logging_interval="epoch")] if self.trainer.loggers else []
 
     def on_train_epoch_end(self) -> None:
+        # the 12 values of each layer's unit (lstm, lstm_shared); lstm_region's one unit per window position is
+        # too many to log per epoch, and stays in the checkpoint
         for name, module in self.model.named_modules():
             if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
                 for key, value in unit_values(module.params).items():
