@@ -44,29 +44,31 @@ def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
-    largest budget (per-layer units: architecture 2, as the paper draws them)."""
+    largest budget (per-layer units: architecture 2, as the paper draws them); a row per network and device,
+    since a cell never mixes devices."""
     runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm" and is_headline(r["config"])]
     if not runs:
         return None
     budget = max(r["config"]["schedule"]["max_steps"] for r in runs)
-    runs = [r for r in runs if r["config"]["schedule"]["max_steps"] == budget]
-    where = max({device(r) for r in runs}, key=lambda d: sum(device(r) == d for r in runs))  # the most seeds
-    runs = [r for r in runs if device(r) == where]
+    rows = defaultdict(list)
+    for r in runs:
+        if r["config"]["schedule"]["max_steps"] == budget:
+            rows[(r["config"]["model"]["width"], device(r))].append(r)
     layers = sorted({layer for r in runs for layer in learned_units(r["metrics"])}, key=lambda s: int(s.split(".")[-1]))
-    fig, axes = plt.subplots(1, len(layers), figsize=(6 * len(layers), 4), squeeze=False)
-    sizes = runs[0]["config"]["model"].get("pool_sizes", (4, 8))
-    for ax, layer, k in zip(axes[0], layers, sizes):
-        x = probe_windows(k * k)
-        ax.plot(x.max(0).values, "k--", label="max pooling")
-        ax.plot(x.mean(0), "k:", label="average pooling")
-        for r in runs:
-            params = learned_units(r["metrics"])[layer].double()
-            slope = r["config"]["model"]["negative_slope"]
-            label = f"Conv {r['config']['model']['width']} {describe(r['config'])} s{r['seed']}"
-            ax.plot(lstm_scan(x, params, slope), label=label)
-        ax.set(title=f"learned pooling, layer {layer} ({k}x{k}), {budget} iterations, {where}",
-               xlabel="window (sorted by average)", ylabel="output")
-        ax.legend(fontsize=7)
+    fig, axes = plt.subplots(len(rows), len(layers), figsize=(6 * len(layers), 4 * len(rows)), squeeze=False)
+    for row, (width, where) in zip(axes, sorted(rows)):
+        sizes = rows[(width, where)][0]["config"]["model"].get("pool_sizes", (4, 8))
+        for ax, layer, k in zip(row, layers, sizes):
+            x = probe_windows(k * k)
+            ax.plot(x.max(0).values, "k--", label="max pooling")
+            ax.plot(x.mean(0), "k:", label="average pooling")
+            for r in sorted(rows[(width, where)], key=lambda r: r["seed"]):
+                params = learned_units(r["metrics"])[layer].double()
+                ax.plot(lstm_scan(x, params, r["config"]["model"]["negative_slope"]),
+                        label=f"{describe(r['config'])} s{r['seed']}")
+            ax.set(title=f"Conv {width}, layer {layer} ({k}x{k}), {budget} iterations, {where}",
+                   xlabel="window (sorted by average)", ylabel="output")
+            ax.legend(fontsize=7)
     return save(fig, out)
 
 
