@@ -310,7 +310,10 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
                            (committed / "b", _fake_record(config(0.01), 1, 10)),
                            (committed / "c", _fake_record(config(0.5), 0, 10)),
                            (local / "d", _fake_record(config(0.5), 1, 3, "running")),
-                           (tmp_path / "runs" / "gpu" / "table2" / "e", {**_fake_record(config(0.5), 2, 10), "device": "cuda"})]:
+                           (tmp_path / "runs" / "gpu" / "table2" / "e", {**_fake_record(config(0.5), 2, 10), "device": "cuda"}),
+                           # an older record, without ``device``: its configured accelerator places it
+                           (tmp_path / "runs" / "gpu" / "table2" / "f",
+                            _fake_record({**config(0.5), "trainer": {"accelerator": "gpu"}}, 3, 10))]:
         folder.mkdir(parents=True)
         (folder / SUMMARY).write_text(json.dumps(record))
     results_main(["table2", "--runs", str(tmp_path / "runs"), str(tmp_path / "results" / "runs"),
@@ -320,7 +323,7 @@ def test_cells_never_merge_other_configs_and_a_run_counts_once(tmp_path):
     assert "id0-4" not in table and "id1-3" not in table
     results_main(["--runs", str(tmp_path / "runs"), "--collect", str(tmp_path / "records")])  # running d stays out
     assert [p.parent.name for p in (tmp_path / "records").glob(f"table2/*/{SUMMARY}")] == ["a"]
-    assert [p.parent.name for p in (tmp_path / "records").glob(f"gpu/table2/*/{SUMMARY}")] == ["e"]  # its device's
+    assert sorted(p.parent.name for p in (tmp_path / "records").glob(f"gpu/table2/*/{SUMMARY}")) == ["e", "f"]
 
 
 @pytest.mark.parametrize("trainer, cuda, folder", [("cpu", True, ""), ("gpu", False, "gpu"), ("default", False, ""),

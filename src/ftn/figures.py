@@ -54,7 +54,8 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     for r in runs:
         if r["config"]["schedule"]["max_steps"] == budget:
             rows[(r["config"]["model"]["width"], device(r))].append(r)
-    layers = sorted({layer for r in runs for layer in learned_units(r["metrics"])}, key=lambda s: int(s.split(".")[-1]))
+    layers = sorted({layer for group in rows.values() for r in group for layer in learned_units(r["metrics"])},
+                    key=lambda s: int(s.split(".")[-1]))
     fig, axes = plt.subplots(len(rows), len(layers), figsize=(6 * len(layers), 4 * len(rows)), squeeze=False)
     for row, (width, where) in zip(axes, sorted(rows)):
         sizes = rows[(width, where)][0]["config"]["model"].get("pool_sizes", (4, 8))

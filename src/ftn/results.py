@@ -42,13 +42,17 @@ RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 
 
+def trained_on(record: dict) -> str:
+    """Where a run trained ("cpu", "cuda", "cuda+cpu" if resumed elsewhere): the record's ``device``; older records
+    only have the configured accelerator (``auto`` stays as it is)."""
+    return record.get("device") or record.get("config", {}).get("trainer", {}).get("accelerator", "cpu")
+
+
 def device(record: dict) -> str:
-    """The device a run trained on, as a label ("CPU", "GPU"). Cells and tables never mix devices: a run's folder
-    and config hash leave the device out (a checkpoint may resume elsewhere), but the kernels differ, so CPU and
-    GPU seeds are different draws and each device's seed 0 is its own run. The record's ``device`` is where the
-    run actually trained; older records only have the configured accelerator (``auto`` stays as it is)."""
-    where = record.get("device") or record["config"].get("trainer", {}).get("accelerator", "cpu")
-    return "+".join(DEVICE_LABELS.get(part, part) for part in where.split("+"))  # "cuda+cpu": resumed elsewhere
+    """The device a run trained on, as a label ("CPU", "GPU", "GPU+CPU"). Cells and tables never mix devices: a
+    run's folder and config hash leave the device out (a checkpoint may resume elsewhere), but the kernels differ,
+    so CPU and GPU seeds are different draws and each device's seed 0 is its own run."""
+    return "+".join(DEVICE_LABELS.get(part, part) for part in trained_on(record).split("+"))
 
 
 def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
@@ -384,7 +388,7 @@ def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
     for runs_dir in runs_dirs:
         for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
             record = read_summary(path)
-            where = device_folder(record.get("device") or "cpu")  # as the paths group places a new run's record
+            where = device_folder(trained_on(record))  # as the paths group places a new run's record
             target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
             if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
                 atomic_write_text(target, path.read_text())
