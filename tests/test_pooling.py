@@ -120,11 +120,11 @@ def test_constraint_holds_after_steps_that_push_against_it():
 
 def test_factory_sharing_modes():
     shared = PoolFactory("lstm_shared")
-    a, b = shared(4, 0.3, (32, 32)), shared(8, 0.3, (8, 8))
+    a, b = shared(4, 0.3, (32, 32), 3), shared(8, 0.3, (8, 8), 3)
     assert a.params is b.params
     per_layer = PoolFactory("lstm")
-    assert per_layer(4, 0.3, (32, 32)).params is not per_layer(8, 0.3, (8, 8)).params
-    region = PoolFactory("lstm_region")(4, 0.3, (32, 32))
+    assert per_layer(4, 0.3, (32, 32), 3).params is not per_layer(8, 0.3, (8, 8), 3).params
+    region = PoolFactory("lstm_region")(4, 0.3, (32, 32), 3)
     assert region.params.shape == (4, 3, 8, 8)
     assert region(torch.rand(2, 3, 32, 32)).shape == (2, 3, 8, 8)
 

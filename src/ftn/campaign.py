@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .identity import device_folder
 from .logging import SUMMARY
-from .pooling import INITS, TRAINABLE_INITS
+from .pooling import INITS, TRAINABLE_INITS, ZOO
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
 # The trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
@@ -67,6 +67,16 @@ def scans(init: str, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
             yield [*base, f"pooling.scan={scan}"]
 
 
+def zoo(init: str | None, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
+    """The pooling zoo (results/pooling_zoo.md): Conv 16 with each of the literature's kinds, seed by seed, and the
+    GRU unit (a Python-loop reference, the slowest) after them. Its baselines are the conv16 campaign's cells: the
+    same overrides but the pooling, so same-seed runs share their batch order and augmentation draws."""
+    for kinds in (tuple(ZOO), ("gru",)):
+        for seed in seeds:
+            for kind in kinds:
+                yield [*COMMON, "name=zoo", "model.width=16", f"seed={seed}", f"pooling={kind}"]
+
+
 def table1(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
     """Table 1: the paper's recipe as written (max, 2x2 and 3x3), the row the table shows beside ours, then our
     recipe (max and avg, 2x2 to 8x8)."""
@@ -80,7 +90,8 @@ def table1(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[s
                 yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", quiet]
 
 
-CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans, "table1": table1}
+CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans, "zoo": zoo,
+             "table1": table1}
 NEEDS_INIT = ("headline", "conv16", "scans")
 
 

@@ -24,9 +24,9 @@ class ConvNet(nn.Module):
             raise ValueError(f"model.image_size={image_size} is not divisible by the pool sizes {k1}x{k2}")
         self.features = nn.Sequential(
             *conv_bn_act(3, n, negative_slope), *conv_bn_act(n, n, negative_slope),
-            pool(k1, negative_slope, (image_size, image_size)),
+            pool(k1, negative_slope, (image_size, image_size), n),
             *conv_bn_act(n, n, negative_slope), *conv_bn_act(n, n, negative_slope),
-            pool(k2, negative_slope, (image_size // k1,) * 2),
+            pool(k2, negative_slope, (image_size // k1,) * 2, n),
         )
         side = image_size // (k1 * k2)
         self.classifier = classifier(n * side * side, n, num_classes, negative_slope, dropout)

@@ -25,7 +25,7 @@ class VGG16(nn.Module):
             for _ in range(depth):
                 layers += conv_bn_act(cin, cout, negative_slope)
                 cin = cout
-            layers += [pool(2, negative_slope, (size, size)), nn.Dropout(pool_dropout)]
+            layers += [pool(2, negative_slope, (size, size), cin), nn.Dropout(pool_dropout)]
             size //= 2
         self.features = nn.Sequential(*layers)
         self.classifier = classifier(cin * size * size, hidden, num_classes, negative_slope, fc_dropout)

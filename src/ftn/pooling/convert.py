@@ -5,12 +5,20 @@ easily used to replace the existing pooling operations in the existing models an
 fine-tuned". Every ``nn.MaxPool2d`` and ``nn.AvgPool2d`` becomes an ``LSTMPool2d`` of the same
 geometry, initialised to compute the same function, so the converted model's outputs equal the
 original's until fine-tuning moves the units.
+
+The GRU unit and the zoo's kinds convert too (``kind=``), starting from their own init rather than from the pool
+they replace; they pool non-overlapping windows only, and the channel-wise kinds need a channel count that a
+bare pool does not know, so those are refused in one line.
 """
 from __future__ import annotations
 
 from torch import nn
 
+from .gru import GRUPool2d
 from .module import LSTMPool2d
+from .zoo import CHANNEL_WISE, ZOO
+
+CONVERTIBLE = ("lstm", "gru", *(k for k in ZOO if k not in CHANNEL_WISE))
 
 
 def _square(pool: nn.Module, name: str, key: str) -> int:
@@ -35,9 +43,24 @@ def _geometry(pool: nn.Module, name: str) -> tuple[int, int, int]:
     return kernel, stride or kernel, padding
 
 
+def _replacement(kind: str, pool: nn.Module, name: str, init: str | None, negative_slope: float, scan: str,
+                 impl: str) -> nn.Module:
+    kernel, stride, padding = _geometry(pool, name)
+    if kind == "lstm":
+        default = ("max_relu" if negative_slope == 0 else "max_exact") if isinstance(pool, nn.MaxPool2d) else "avg_exact"
+        return LSTMPool2d(kernel, stride, padding, negative_slope=negative_slope, scan=scan, init=init or default,
+                          impl=impl)
+    if (stride, padding) != (kernel, 0):
+        raise ValueError(f"{name}: stride={stride}, padding={padding} cannot be converted to kind={kind!r}; "
+                         f"allowed: stride = kernel_size ({kernel}) and padding 0 (non-overlapping windows)")
+    if kind == "gru":
+        return GRUPool2d(kernel, negative_slope=negative_slope, scan=scan)
+    return ZOO[kind](kernel)
+
+
 def convert_pooling(model: nn.Module, init: str | None = None, negative_slope: float = 0.0, scan: str = "row",
-                    impl: str = "auto") -> nn.Module:
-    """Replace, in place, every ``nn.MaxPool2d`` and ``nn.AvgPool2d`` of ``model`` with an ``LSTMPool2d``.
+                    impl: str = "auto", kind: str = "lstm") -> nn.Module:
+    """Replace, in place, every ``nn.MaxPool2d`` and ``nn.AvgPool2d`` of ``model`` with a learned pool of ``kind``.
 
     Args:
         model: any module; its pools may sit at any depth.
@@ -47,17 +70,18 @@ def convert_pooling(model: nn.Module, init: str | None = None, negative_slope: f
             "avg_exact" for average pools (f and o saturated). A trainable init
             (``ftn.pooling.TRAINABLE_INITS``) trains all 12 parameters but changes the outputs.
         negative_slope: slope of the units' modulations: the network's activation (0 = ReLU).
-        scan, impl: as ``LSTMPool2d``.
+        scan, impl: as ``LSTMPool2d`` (``scan`` also the GRU's).
+        kind: "lstm", or another kind of ``CONVERTIBLE`` ("gru", a zoo kind that needs no channel count), which
+            starts from its own init: the outputs change.
 
     Returns:
-        ``model``, converted. Each pool gets its own unit (FTN architecture 2).
+        ``model``, converted. Each pool gets its own unit or parameters (FTN architecture 2).
     """
+    if kind not in CONVERTIBLE:
+        why = " (it needs each layer's channel count, which a pool does not know)" if kind in CHANNEL_WISE else ""
+        raise ValueError(f"kind={kind!r} cannot be converted{why}; allowed: {', '.join(CONVERTIBLE)}")
     targets = [(name, module) for name, module in model.named_modules() if type(module) in (nn.MaxPool2d, nn.AvgPool2d)]
     for name, pool in targets:
-        kernel, stride, padding = _geometry(pool, name)
-        default = ("max_relu" if negative_slope == 0 else "max_exact") if isinstance(pool, nn.MaxPool2d) else "avg_exact"
-        lstm = LSTMPool2d(kernel, stride, padding, negative_slope=negative_slope, scan=scan, init=init or default,
-                          impl=impl)
         parent_name, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), attr, lstm)
+        setattr(model.get_submodule(parent_name), attr, _replacement(kind, pool, name, init, negative_slope, scan, impl))
     return model

@@ -1,36 +1,74 @@
 """The ``pooling`` config group: how a model gets its pooling layers.
 
-A model asks ``pool(kernel_size, negative_slope, input_size)`` once per pooling layer.
-The five choices are max, avg, and the FTN architectures of section 3.3:
-``lstm_region`` (1: one unit per window position), ``lstm`` (2: one unit per layer)
-and ``lstm_shared`` (3: one unit shared by every layer).
+A model asks ``pool(kernel_size, negative_slope, input_size, channels)`` once per pooling layer, for every kind:
+``input_size`` is the layer's (H, W) and ``channels`` its channel count. The choices are max, avg, the FTN
+architectures of section 3.3 (``lstm_region``: 1, one unit per window position; ``lstm``: 2, one unit per layer;
+``lstm_shared``: 3, one unit shared by every layer), the GRU unit in the LSTM's place, and the other methods of
+the literature (``ftn.pooling.zoo``).
 """
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
+from .gru import GRUPool2d
 from .module import DEFAULT_INIT, INITS, LSTMPool2d, init_params
 from .windows import SCANS, output_size
+from .zoo import ZOO
 
-KINDS = ("max", "avg", "lstm", "lstm_shared", "lstm_region")
+LSTM_KINDS = ("lstm", "lstm_shared", "lstm_region")
+RECURRENT = (*LSTM_KINDS, "gru")  # the kinds that read a window in a scan order
+KINDS = ("max", "avg", *RECURRENT, *ZOO)
+
+
+def hyperparameters(kind: str) -> tuple[str, ...]:
+    """The keys a zoo kind takes beside its site (``pooling.alpha`` of ``rank``, ``pooling.p`` of ``lp``)."""
+    if kind not in ZOO:
+        return ()
+    return tuple(inspect.signature(ZOO[kind]).parameters)[2:]  # after kernel_size and channels
 
 
 class PoolFactory:
-    def __init__(self, kind: str, init: str = DEFAULT_INIT, scan: str = "row", impl: str = "auto") -> None:
+    """Args:
+        kind: one of ``KINDS``.
+        init, scan, impl: the LSTM kinds' unit init, scan order and implementation (``scan`` also the GRU's).
+        **hyper: a zoo kind's hyperparameters (``hyperparameters(kind)``), as its config file sets them.
+    """
+
+    def __init__(self, kind: str, init: str = DEFAULT_INIT, scan: str = "row", impl: str = "auto",
+                 **hyper) -> None:
         if kind not in KINDS:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
-        if kind.startswith("lstm") and init not in INITS:
+        if kind in LSTM_KINDS and init not in INITS:
             raise ValueError(f"pooling.init={init!r} is unknown; allowed: {', '.join(INITS)}")
-        if kind.startswith("lstm") and scan not in SCANS:
+        if kind in RECURRENT and scan not in SCANS:
             raise ValueError(f"pooling.scan={scan!r} is unknown; allowed: {', '.join(SCANS)}")
-        self.kind, self.init, self.scan, self.impl = kind, init, scan, impl
+        if unknown := sorted(set(hyper) - set(hyperparameters(kind))):
+            allowed = ", ".join(hyperparameters(kind)) or "none"
+            raise ValueError(f"pooling.{unknown[0]}={hyper[unknown[0]]!r} is not a key of pooling={kind}; "
+                             f"allowed: {allowed}")
+        self.kind, self.init, self.scan, self.impl, self.hyper = kind, init, scan, impl, hyper
         self._shared: nn.Parameter | None = None
+        if kind in ZOO:
+            self._zoo(2, 1)  # a bad hyperparameter is named now, before any model is built
 
-    def __call__(self, kernel_size: int, negative_slope: float, input_size: tuple[int, int]) -> nn.Module:
+    def _zoo(self, kernel_size: int, channels: int) -> nn.Module:
+        try:
+            return ZOO[self.kind](kernel_size, channels, **self.hyper)
+        except ValueError as error:
+            raise ValueError(f"pooling.{error} (pooling={self.kind})") from None
+
+    def __call__(self, kernel_size: int, negative_slope: float, input_size: tuple[int, int],
+                 channels: int) -> nn.Module:
         if self.kind == "max":
             return nn.MaxPool2d(kernel_size)
         if self.kind == "avg":
             return nn.AvgPool2d(kernel_size)
+        if self.kind == "gru":
+            return GRUPool2d(kernel_size, negative_slope=negative_slope, scan=self.scan)
+        if self.kind in ZOO:
+            return self._zoo(kernel_size, channels)
         region = None
         if self.kind == "lstm_region":
             region = tuple(output_size(s, kernel_size, kernel_size, 0) for s in input_size)

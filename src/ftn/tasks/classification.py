@@ -11,6 +11,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
 from ..pooling import TRAINABLE_INITS, LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
+from ..pooling.zoo import WindowPool
 
 
 class Classification(pl.LightningModule):
@@ -82,6 +83,9 @@ class Classification(pl.LightningModule):
             if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
                 for key, value in unit_values(module.params).items():
                     self.log(f"lstm/{name}/{key}", value)
+            if isinstance(module, WindowPool):  # a zoo kind's learned scalars (lp's p, maxavg's alpha)
+                for key, value in module.learned_values().items():
+                    self.log(f"pool/{name}/{key}", value)
 
     def configure_optimizers(self) -> dict:
         opt = self.optimizer(self.parameters())
