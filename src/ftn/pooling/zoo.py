@@ -82,7 +82,7 @@ class LpPool(WindowPool):
         return 1.0 + F.softplus(self.rho)
 
     def learned_values(self) -> dict[str, float]:
-        return {"p": float(self.p)}
+        return {"p": self.p.item()}
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         a = x.abs()
@@ -129,7 +129,7 @@ class MaxAvgPool(WindowPool):
         self.a = nn.Parameter(torch.zeros(()))
 
     def learned_values(self) -> dict[str, float]:
-        return {"alpha": float(torch.sigmoid(self.a))}
+        return {"alpha": torch.sigmoid(self.a).item()}
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         alpha = torch.sigmoid(self.a)
