@@ -75,6 +75,7 @@ table4: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench_pooling.py
 	$(PY) scripts/bench_table3.py
+	$(PY) scripts/bench_zoo.py
 
 # Rebuild every table and figure from the run records under runs/ and the committed results/runs/
 # (a fresh clone has only the latter).

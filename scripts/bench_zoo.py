@@ -1,0 +1,84 @@
+"""The pooling zoo's cost: a Conv N training step with every pooling kind, interleaved, side by side in one run.
+
+    python scripts/bench_zoo.py [--width 16] [--batch 100] [--repeats 5] [--threads 1] [--record DIR]
+
+Each round times ``--steps`` SGD steps (forward, backward, update) of every kind in turn, so a slow phase of the
+machine hits all kinds alike; a kind's figure is the median over rounds, in ms per step, and its ratio to max
+pooling. Run it on an otherwise idle machine (never beside a campaign). ``--record`` writes the result as a record
+``<DIR>/pooling_cost/conv<width>/summary.json``, which ``python -m ftn.results pooling_zoo`` reads.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ftn.atomic import atomic_write_text
+from ftn.logging import SUMMARY, git_commit, hardware
+from ftn.models import ConvNet
+from ftn.pooling import KINDS, PoolFactory
+
+# lstm_region (one unit per window position) is Table 2's architecture 1, not a kind the zoo compares.
+BENCHED = tuple(k for k in KINDS if k != "lstm_region")
+
+
+def stepper(kind: str, width: int, batch: int):
+    torch.manual_seed(0)
+    net = ConvNet(width, PoolFactory(kind))
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per kind and round")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--record", type=Path, help="records folder to write the result into (results/runs)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    steps = {kind: stepper(kind, args.width, args.batch) for kind in BENCHED}
+    for step in steps.values():  # warm-up: kernel builds, allocator
+        step()
+    rounds: dict[str, list[float]] = {kind: [] for kind in BENCHED}
+    for _ in range(args.repeats):
+        for kind, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            rounds[kind].append(1e3 * (time.perf_counter() - start) / args.steps)
+    ms = {kind: statistics.median(values) for kind, values in rounds.items()}
+    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {hardware()}: ms per training step "
+          f"(median of {args.repeats} interleaved rounds of {args.steps} steps)")
+    for kind in sorted(ms, key=ms.get):
+        print(f"{kind:14s} {ms[kind]:8.1f} ms   {ms[kind] / ms['max']:.2f}x max")
+    if args.record:
+        record = {"experiment": "pooling_cost", "status": "finished", "width": args.width, "batch": args.batch,
+                  "threads": args.threads, "repeats": args.repeats, "steps": args.steps, "ms_per_step": ms,
+                  "rounds_ms": rounds, "hardware": hardware(), "commit": git_commit(), "torch": torch.__version__,
+                  "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                  "command": shlex.join(["python", *sys.argv])}
+        path = args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY
+        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+        print(f"record -> {path}")
+
+
+if __name__ == "__main__":
+    main()

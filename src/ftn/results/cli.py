@@ -1,0 +1,89 @@
+"""Build results/<table>.md from the run records; nothing is typed by hand.
+
+    python -m ftn.results table1 table2 pooling_zoo [--runs runs results/runs] [--out results]
+
+Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
+``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Iterable
+
+from ..atomic import atomic_write_text
+from ..identity import device_folder
+from ..logging import SUMMARY, read_summary
+from .readme import update_readme
+from .records import RUNS_DIRS, load_runs, trained_on
+from .table1 import table1
+from .table2 import table2
+from .table4 import table4
+from .zoo import pooling_zoo
+
+# The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written; the
+# zoo sets its own runs beside Table 2's baselines.
+EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",),
+               "pooling_zoo": ("zoo", "table2", "pooling_cost")}
+BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo}
+
+
+def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,
+                experiment: str | None = None) -> Path | None:
+    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: the table's own)."""
+    records = [r for e in ((experiment,) if experiment else EXPERIMENTS[name]) for r in load_runs(runs_dir, e)]
+    experiment = experiment or name
+    if not records:
+        where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
+        print(f"{experiment}: no finished runs under {where}; nothing written")
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{experiment}.md"
+    notes = out_dir / f"{name}.notes.md"  # hand-written discussion, kept beside the generated table
+    text = "\n".join(BUILDERS[name](records)) + "\n"
+    if notes.exists():
+        text = text + "\n" + notes.read_text()
+    path.write_text(text)
+    if readme is not None and experiment == name:
+        update_readme(readme, name, text)
+    print(f"{name}: {len(records)} runs -> {path}")
+    return path
+
+
+def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
+    """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/[gpu/]<experiment>/<run folder>/``
+    (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
+    copied = 0
+    for runs_dir in runs_dirs:
+        for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
+            record = read_summary(path)
+            where = device_folder(trained_on(record))  # as the paths group places a new run's record
+            target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
+            if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
+                atomic_write_text(target, path.read_text())
+                copied += 1
+    return copied
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("tables", nargs="*", help=f"any of {', '.join(sorted(BUILDERS))}")
+    parser.add_argument("--collect", type=Path, metavar="DIR",
+                        help="first copy the finished and diverged records under --runs into DIR (e.g. results/runs)")
+    parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
+                        help="folders of run records (default: runs results/runs)")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--experiment", help="experiment name of the runs, if not the table's (e.g. table1_quick)")
+    parser.add_argument("--readme", default="README.md",
+                        help="README whose <!-- tableN --> block gets the table ('' for none)")
+    args = parser.parse_args(argv)
+    if unknown := sorted(set(args.tables) - set(BUILDERS)):
+        parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
+    if args.collect:
+        print(f"{collect(args.runs, args.collect)} records copied into {args.collect}")
+    for name in args.tables:
+        write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None, args.experiment)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The pieces every generated table shares: a cell's slot and the provenance section that ends a table."""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..identity import flatten, result_config
+from .records import cells
+from .stats import mean_std
+
+RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
+
+
+def slot(records: list[dict], value: Callable[[dict], float]) -> str:
+    """One table slot: mean ± std over the seeds of each cell in it. Runs that differ in more than the seed
+    are never averaged together: each such cell is shown apart, labelled with the keys that tell them apart."""
+    groups = cells(records)
+    if len(groups) <= 1:
+        return mean_std([value(r) for r in (groups[0] if groups else [])])
+    flat = [flatten(result_config(g[0]["config"])) for g in groups]
+    keys = sorted(k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1 and k.split(".")[-1] != "seed")
+    return "<br>".join(f"{mean_std([value(r) for r in g])} [{', '.join(f'{k}={f.get(k)}' for k in keys)}]"
+                       for g, f in zip(groups, flat))
+
+
+def provenance(records: list[dict], describe) -> list[str]:
+    lines = ["", RUNS_HEADING, "", "| run | seed | wall time | commit | hardware | wandb run id | command |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(records, key=lambda r: (describe(r), r["seed"])):
+        wall = f"{r['wall_time_s'] / 60:.1f} min" if "wall_time_s" in r else "—"
+        commits = " → ".join(r.get("commits") or [r.get("commit", "—")])  # a run resumed on a later commit
+        lines.append(f"| {describe(r)} | {r['seed']} | {wall} | {commits} | "
+                     f"{r.get('hardware', '—')} | {r.get('wandb_run_id', '—')} | `{r.get('command', '—')}` |")
+    return lines

@@ -1,0 +1,76 @@
+"""The statistics of every table: mean ± std over seeds, and paired differences with an exact two-sided p."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+
+def seeds(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
+def mean_std(values: list[float], digits: int = 2) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f} (1 seed)"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({seeds(len(values))})"
+
+
+def two_sided_p(t: float, dof: int) -> float:
+    """P(|T| >= |t|) for Student's t with ``dof`` degrees of freedom, from the exact finite series of
+    Abramowitz & Stegun 26.7.3-4 (so the tables need no scipy)."""
+    theta = math.atan(abs(t) / math.sqrt(dof))
+    sin, cos = math.sin(theta), math.cos(theta)
+    series = 0.0
+    if dof % 2 == 0:  # A = sin θ (1 + 1/2 cos²θ + 1·3/(2·4) cos⁴θ + ...), dof/2 terms
+        term = 1.0
+        for k in range(1, dof // 2 + 1):
+            series, term = series + term, term * cos ** 2 * (2 * k - 1) / (2 * k)
+        inside = sin * series
+    else:  # A = 2/π (θ + sin θ (cos θ + 2/3 cos³θ + ...)), (dof - 1)/2 terms
+        term = cos
+        for k in range(1, (dof - 1) // 2 + 1):
+            series, term = series + term, term * cos ** 2 * (2 * k) / (2 * k + 1)
+        inside = 2 / math.pi * (theta + sin * series)
+    return max(0.0, 1.0 - inside)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Per-seed differences of a cell to its baseline (same seeds only): mean, std, t = mean / sem, two-sided p
+    (not corrected for the number of comparisons a table makes). Fewer than two pairs leave std, t and p None."""
+    diffs: tuple[float, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.diffs)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.mean(self.diffs) if self.diffs else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.diffs) if self.n >= 2 else None
+
+    @property
+    def t(self) -> float | None:
+        if self.n < 2:
+            return None
+        return self.mean / (self.std / self.n ** 0.5) if self.std > 0 else math.copysign(math.inf, self.mean)
+
+    @property
+    def p(self) -> float | None:
+        return None if self.t is None else two_sided_p(self.t, self.n - 1)
+
+    def __str__(self) -> str:
+        if self.n < 2:
+            return "—" if not self.diffs else f"{self.diffs[0]:+.2f} (1 pair)"
+        return f"{self.mean:+.2f} ± {self.std:.2f} ({self.n} pairs, t = {self.t:+.1f}, p = {self.p:.2g})"
+
+
+def paired(cell: dict[int, float], baseline: dict[int, float]) -> Paired:
+    """{seed: value} of a cell minus its baseline's, over the seeds both have."""
+    return Paired(tuple(cell[s] - baseline[s] for s in sorted(cell) if s in baseline))

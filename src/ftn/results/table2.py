@@ -1,0 +1,143 @@
+"""Table 2: Conv N x pooling on CIFAR-10, and per network every cell, the LSTM inits, the scan orders and the
+learned units, with paired differences."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Callable
+
+from ..pooling.module import COLUMNS, GATES
+from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
+from .markdown import provenance, slot
+from .records import DATASET_LABELS, cells, device
+from .stats import mean_std, paired, seeds
+
+# The paper's Table 2, test error in %.
+PAPER_TABLE2 = {8: (57.44, 56.18, 50.96, 50.52), 16: (32.75, 32.86, 28.58, 25.72),
+                32: (18.77, 20.82, 16.11, 15.48), 64: (13.27, 14.75, 12.04, 11.83)}
+TABLE2_POOLINGS = ("max", "avg", "lstm_shared", "lstm")
+
+
+def by_seed(cell: list[dict]) -> dict[int, float]:
+    return {r["seed"]: error_percent(r) for r in cell}
+
+
+def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
+    """Test error minus the baseline's, seed by seed (``stats.Paired``)."""
+    return str(paired(by_seed(cell), by_seed(baseline)))
+
+
+# A baseline: its name, and which cell is the baseline of a given cell (both given by their configs).
+Baseline = tuple[str, Callable[[dict, dict], bool]]
+POOLING_BASELINES: list[Baseline] = [("max", lambda cell, c: c["pooling"]["kind"] == "max"),
+                                     ("avg", lambda cell, c: c["pooling"]["kind"] == "avg")]
+
+
+def baseline_of(groups: list[list[dict]], cell: list[dict], is_baseline: Callable[[dict, dict], bool]) -> list[dict]:
+    """The cell among ``groups`` that is ``cell``'s baseline (the one with most seeds), or []."""
+    return max((h for h in groups if is_baseline(cell[0]["config"], h[0]["config"])), key=len, default=[])
+
+
+def per_seed(cell: list[dict]) -> str:
+    return ", ".join(f"s{r['seed']} {error_percent(r):.2f}" for r in sorted(cell, key=lambda r: r["seed"]))
+
+
+def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASELINES) -> list[str]:
+    """Every cell of one network and budget: seeds, mean ± std, each seed's value, and the paired difference to
+    each baseline cell (by default max and avg pooling; negative: lower error than the baseline)."""
+    column = {kind: i for i, kind in enumerate(TABLE2_POOLINGS)}  # the paper's column order, then the rest
+    groups = sorted(cells(records), key=lambda g: (column.get(g[0]["config"]["pooling"]["kind"], len(column)),
+                                                   describe(g[0]["config"])))
+
+    def difference(g: list[dict], is_baseline: Callable[[dict, dict], bool]) -> str:
+        base = baseline_of(groups, g, is_baseline)
+        return "—" if g is base else paired_difference(g, base)
+
+    # no column without a baseline
+    baselines = [b for b in baselines if any(baseline_of(groups, g, b[1]) for g in groups)]
+    lines = ["| pooling | seeds | test error (%) | per seed | "
+             + " | ".join(f"paired difference to {name} (points)" for name, _ in baselines) + " |",
+             "|---|---|---|---|" + "---|" * len(baselines)]
+    for g in groups:
+        lines.append(f"| {describe(g[0]['config'])} | {len(g)} | {mean_std([error_percent(r) for r in g])} | "
+                     f"{per_seed(g)} | " + " | ".join(difference(g, match) for _, match in baselines) + " |")
+    return lines
+
+
+def scan_order(records: list[dict]) -> list[str]:
+    """The paper's claim that the scan order does not matter: per-layer LSTM pooling with the headline init, each
+    scan beside the row scan, paired seed by seed. Empty if no other scan was run."""
+    runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm"
+            and r["config"]["pooling"].get("init") == HEADLINE_INIT]
+    if all(row_scan(r["config"]) for r in runs):
+        return []
+    return ["The data agree with the claim if every paired difference is within its spread of zero (|t| < 2 with at "
+            "least 3 pairs): no effect of the order is then detectable at this noise level, which is not a proof "
+            "that there is none. With fewer seeds the claim is not tested yet.", "",
+            *network_detail(runs, [("the row scan", lambda cell, c: row_scan(c))])]
+
+
+def init_study(records: list[dict]) -> list[str]:
+    """Each LSTM init (row scan) beside the headline init of the same sharing architecture, paired seed by seed.
+    Empty if only one init was run."""
+    runs = [r for r in records if r["config"]["pooling"]["kind"].startswith("lstm") and row_scan(r["config"])]
+    if len({r["config"]["pooling"].get("init") for r in runs}) < 2:
+        return []
+    same_kind_headline = lambda cell, c: c["pooling"]["kind"] == cell["pooling"]["kind"] and is_headline(c)
+    return ["p is per comparison, not corrected for the number of comparisons in the table.", "",
+            *network_detail(runs, [(f"`{HEADLINE_INIT}`, same architecture", same_kind_headline)])]
+
+
+def learned_units(records: list[dict]) -> list[str]:
+    """Mean over seeds of each LSTM cell's learned unit parameters, per pooling layer (the lstm/* metrics)."""
+    lines = ["| cell | layer | " + " | ".join(f"{c}_{g}" for g in GATES for c in COLUMNS) + " |",
+             "|---|---|" + "---|" * 12]
+    for g in sorted(cells(records), key=lambda g: describe(g[0]["config"])):
+        layers = sorted({k.split("/")[1] for k in g[0]["metrics"] if k.startswith("lstm/") and k.count("/") == 2})
+        for layer in layers:
+            values = [statistics.mean(r["metrics"][f"lstm/{layer}/{c}_{gate}"] for r in g)
+                      for gate in GATES for c in COLUMNS]
+            lines.append(f"| {describe(g[0]['config'])} ({seeds(len(g))}) | {layer} | "
+                         + " | ".join(f"{v:.3g}" for v in values) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def table2(records: list[dict]) -> list[str]:
+    settings = defaultdict(list)
+    for r in records:
+        settings[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"], device(r))].append(r)
+    lines = ["# Table 2: Conv N on CIFAR-10, test error (%)", "",
+             "Paper: the paper's Table 2 (genuine CIFAR-10, 122k iterations). Ours: mean ± std over seeds, at the "
+             f"budget named in each heading. LSTM cells of the first table use the headline init `{HEADLINE_INIT}` "
+             "and the row scan; the tables after it list every cell, each seed, and the paired differences to max "
+             "and avg pooling.", ""]
+    # per dataset, the largest budget first, and within it the device with the most runs (the README shows the
+    # first section)
+    for (dataset, steps, where), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1]))):
+        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
+        widths = sorted({r["config"]["model"]["width"] for r in runs})
+        lines += [f"## {label}", "",
+                  "| network | " + " | ".join(f"{p} paper | {p} ours" for p in TABLE2_POOLINGS) + " |",
+                  "|---|" + "---|---|" * len(TABLE2_POOLINGS)]
+        for width in widths:
+            paper = PAPER_TABLE2.get(width)
+            row = []
+            for i, pooling in enumerate(TABLE2_POOLINGS):
+                chosen = [r for r in runs if r["config"]["model"]["width"] == width and is_headline(r["config"])
+                          and r["config"]["pooling"]["kind"] == pooling]
+                row += [f"{paper[i]:.2f}" if paper else "—", slot(chosen, error_percent)]
+            lines.append(f"| Conv {width} | " + " | ".join(row) + " |")
+        lines.append("")
+        for width in widths:
+            network = [r for r in runs if r["config"]["model"]["width"] == width]
+            lines += [f"### Conv {width}, {label}: every cell", "", *network_detail(network), ""]
+            if inits := init_study(network):
+                lines += [f"### Conv {width}, {label}: LSTM inits", "", *inits, ""]
+            if scans := scan_order(network):
+                lines += [f"### Conv {width}, {label}: scan order (section 3)", "", *scans, ""]
+            if units := learned_units(network):
+                lines += [f"### Conv {width}, {label}: learned units (mean over seeds)", "", *units, ""]
+    describe_run = lambda r: (f"{DATASET_LABELS.get(r['config']['dataset']['name'])} Conv "
+                              f"{r['config']['model']['width']} {describe(r['config'])} "
+                              f"{r['config']['schedule']['max_steps']} it {device(r)}")
+    return lines + provenance(records, describe_run)

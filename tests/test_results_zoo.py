@@ -1,0 +1,42 @@
+"""The pooling zoo's table from fabricated records: its cells, parameters added, paired differences and costs."""
+from ftn.results import pooling_zoo
+
+
+def record(experiment, kind, seed, error, params):
+    config = {"dataset": {"name": "cifar10_jpeg"}, "schedule": {"max_steps": 15000}, "model": {"width": 16},
+              "seed": seed, "pooling": {"kind": kind, **({"init": "avg_soft", "scan": "row"} if "lstm" in kind else {})}}
+    return {"experiment": experiment, "status": "finished", "config": config, "metrics": {"final_test/error": error / 100},
+            "seed": seed, "params_total": params, "device": "cpu", "command": "python -m ftn.train ...",
+            "commit": "abc1234", "hardware": "test CPU", "wall_time_s": 60.0, "wandb_run_id": f"{kind}{seed}"}
+
+
+def bench(ms_per_step, date):
+    return {"experiment": "pooling_cost", "status": "finished", "ms_per_step": ms_per_step, "date": date,
+            "width": 16, "batch": 100, "threads": 1, "repeats": 5, "hardware": "test CPU", "commit": "abc1234",
+            "command": "python scripts/bench_zoo.py"}
+
+
+def test_zoo_table_pairs_each_kind_with_max_and_lstm_and_gives_its_cost():
+    runs = [record("table2", "max", s, e, 1000) for s, e in enumerate([48.0, 47.0, 47.5])]
+    runs += [record("table2", "lstm", s, e, 1024) for s, e in enumerate([37.0, 38.0, 36.0])]
+    runs += [record("zoo", "softpool", s, e, 1000) for s, e in enumerate([46.0, 46.0, 46.5])]
+    runs += [record("zoo", "leap", s, e, 1320) for s, e in enumerate([45.0, 44.0])]
+    runs += [record("table2", "max", 0, 10.0, 1000) | {"device": "cuda"}]  # another device: no cell here
+    old, new = bench({"max": 100.0, "softpool": 300.0}, "2026-01-01"), bench({"max": 100.0, "softpool": 120.0,
+                                                                               "leap": 90.0}, "2026-02-01")
+    text = "\n".join(pooling_zoo([*runs, old, new]))
+    assert "## Conv 16, CIFAR-10 (JPEG copy), 15000 iterations, CPU" in text and "GPU" not in text.split("## Runs")[0]
+    assert "| max | +0 | 3 | 47.50 ± 0.50 (3 seeds) | s0 48.00, s1 47.00, s2 47.50 | — |" in text
+    # 3 pairs to max: -2.0, -1.0, -1.0; to lstm: +9, +8, +10.5; the newest benchmark's cost
+    assert ("| softpool | +0 | 3 | 46.17 ± 0.29 (3 seeds) | s0 46.00, s1 46.00, s2 46.50 "
+            "| -1.33 ± 0.58 (3 pairs, t = -4.0, p = 0.057) | +9.17 ± 1.26 (3 pairs, t = +12.6, p = 0.0062) | 1.20 |") in text
+    assert "| leap | +320 | 2 | 44.50 ± 0.71 (2 seeds) |" in text and text.count("| 0.90 |") == 1
+    assert "| lstm avg_soft | +24 | 3 |" in text
+    assert text.index("| max |") < text.index("| lstm avg_soft |") < text.index("| leap |") < text.index("| softpool |")
+    assert "relative to max pooling's 100.0 ms" in text
+
+
+def test_zoo_table_says_when_no_cost_was_measured():
+    runs = [record("table2", "max", 0, 48.0, 1000), record("zoo", "rank", 0, 47.0, 1000)]
+    text = "\n".join(pooling_zoo(runs))
+    assert "Cost per step: not measured yet" in text and "| rank | +0 | 1 | 47.00 (1 seed) | s0 47.00 | -1.00 (1 pair) | — | — |" in text
