@@ -80,7 +80,7 @@ bench: $(STAMP)
 # Rebuild every table and figure from the run records under runs/ and the committed results/runs/
 # (a fresh clone has only the latter).
 results: $(STAMP)
-	$(PY) -m ftn.results table1 table2 table4
+	$(PY) -m ftn.results table1 table2 table4 pooling_zoo
 	$(PY) -m ftn.figures
 
 # Local run folders and Hydra's own output folders; never results/ (the committed records and tables).

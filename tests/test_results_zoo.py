@@ -40,3 +40,15 @@ def test_zoo_table_says_when_no_cost_was_measured():
     runs = [record("table2", "max", 0, 48.0, 1000), record("zoo", "rank", 0, 47.0, 1000)]
     text = "\n".join(pooling_zoo(runs))
     assert "Cost per step: not measured yet" in text and "| rank | +0 | 1 | 47.00 (1 seed) | s0 47.00 | -1.00 (1 pair) | — | — |" in text
+
+
+def test_zoo_figure_draws_error_against_cost_and_the_curves(tmp_path):
+    from ftn.figures import plot_pooling_zoo
+
+    runs = [record("table2", "max", s, e, 1000) for s, e in enumerate([48.0, 47.0])]
+    runs += [record("zoo", "softpool", s, e, 1000) for s, e in enumerate([46.0, 46.5])]
+    for r in runs:
+        r["history"] = [{"epoch": e, "test/error": 0.6 - 0.01 * e} for e in range(3)]
+    path = plot_pooling_zoo([*runs, bench({"max": 100.0, "softpool": 120.0}, "2026-02-01")], tmp_path / "zoo.png")
+    assert path.stat().st_size > 10_000
+    assert plot_pooling_zoo(runs[:2], tmp_path / "none.png") is None  # no zoo run: no figure

@@ -1,5 +1,5 @@
 """Figures from the run records: the paper's figures 3 (max locations), 4 (learned pooling) and 5 (VGG16 test
-error), and the Conv N test-error curves of Table 2.
+error), the Conv N test-error curves of Table 2, and the pooling zoo's error against cost.
 
     python -m ftn.figures [--runs runs results/runs] [--out results]
 """
@@ -20,7 +20,8 @@ import torch  # noqa: E402
 
 from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
-from .results import DATASET_LABELS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
+from .results import DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
+from .results import zoo  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -152,6 +153,38 @@ def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
     return save(fig, out)
 
 
+def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
+    """The pooling zoo: test error against cost per step (mean ± std over seeds, one point per kind) and every
+    kind's test error per epoch, a row per zoo setting (network, data, budget, device)."""
+    relative = zoo.costs(records)
+    runs = [r for r in records if r.get("experiment") != zoo.COST and is_headline(r["config"])]
+    settings = sorted({zoo.setting(r) for r in runs if r["experiment"] == "zoo"})
+    if not settings:
+        return None
+    fig, axes = plt.subplots(len(settings), 2, figsize=(15, 6 * len(settings)), squeeze=False)
+    for (cost_ax, curve_ax), key in zip(axes, settings):
+        dataset, steps, where, width = key
+        here = [r for r in runs if zoo.setting(r) == key]
+        title = f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
+        by_label = defaultdict(list)
+        for r in here:
+            by_label[describe(r["config"])].append(100 * r["metrics"]["final_test/error"])
+        for label, errors in sorted(by_label.items()):
+            kind = label.split()[0]
+            if kind not in relative:
+                continue
+            std = statistics.stdev(errors) if len(errors) > 1 else 0.0
+            cost_ax.errorbar(relative[kind], statistics.mean(errors), yerr=std, fmt="o", capsize=3,
+                             color=POOLING_COLORS.get(kind, "C7" if kind in zoo.BASELINE_ORDER else "k"))
+            cost_ax.annotate(f"{label} ({len(errors)})", (relative[kind], statistics.mean(errors)), fontsize=7,
+                             xytext=(4, 3), textcoords="offset points")
+        cost_ax.set(title=f"{title}: error against cost", xlabel="cost per training step (× max pooling)",
+                    ylabel="test error (%), mean ± std over seeds (n)")
+        plot_bands(curve_ax, error_curves(here))
+        curve_ax.set_title(f"{title}: test error per epoch")
+    return save(fig, out)
+
+
 def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 3: how many of a window's locations at least one channel's max keeps."""
     panels = defaultdict(list)
@@ -177,10 +210,12 @@ def draw_all(runs_dirs: Iterable[Path], out: Path) -> dict[str, Path | None]:
     """Every figure from the records under ``runs_dirs`` into ``out``: {file name: path, or None if no runs}."""
     out.mkdir(parents=True, exist_ok=True)
     table2, table4 = load_runs(runs_dirs, "table2"), load_runs(runs_dirs, "table4")
+    pooling_zoo = [r for e in EXPERIMENTS["pooling_zoo"] for r in load_runs(runs_dirs, e)]
     figures = {"fig3_max_locations.png": lambda path: plot_max_locations(table2, path),
                "fig4_learned_pooling.png": lambda path: plot_learned_pooling(table2, path),
                "convnet_test_error.png": lambda path: plot_convnet_error_curves(table2, path),
-               "fig5_vgg16_test_error.png": lambda path: plot_vgg_error_curves(table4, path)}
+               "fig5_vgg16_test_error.png": lambda path: plot_vgg_error_curves(table4, path),
+               "pooling_zoo.png": lambda path: plot_pooling_zoo(pooling_zoo, path)}
     return {name: draw(out / name) for name, draw in figures.items()}
 
 
