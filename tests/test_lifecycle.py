@@ -173,6 +173,11 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["model.width=-8"], r"model.width=-8 is invalid"),
     (["model.width=abc"], r"model.width='abc' is invalid"),
     (["seed=abc"], r"seed='abc' is invalid; allowed: an integer"),
+    (["seed=-1"], r"seed=-1 is invalid; allowed: an integer in \[0, 2\^32 - 1\]"),
+    (["schedule.milestones=[100,50]"], r"schedule.milestones=\[100, 50\] is invalid; allowed: a list of increasing"),
+    (["optimizer.momentum=2"], r"optimizer.momentum=2 is invalid; allowed: a number in \[0, 1\)"),
+    (["trainer.gradient_clip_val=-1"], r"trainer.gradient_clip_val=-1 is invalid; allowed: null \(no clipping\)"),
+    (["pooling=rank", "pooling.alpha=2"], r"pooling.alpha=2 is invalid; allowed: a float in \(0, 1\] \(pooling=rank\)"),
     (["dataset.batch_size=0"], r"dataset.batch_size=0 is invalid"),
     (["optimizer.lr=-1"], r"optimizer.lr=-1 is invalid; allowed: a finite number > 0"),
     (["trainer.devices=2"], r"trainer.devices=2 is invalid; allowed: 1 \(the on-device batches are not sharded"),
@@ -295,7 +300,7 @@ def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, co
 
 
 def _fake_record(config: dict, seed: int, steps: int, status: str = "finished") -> dict:
-    return {"experiment": "table2", "status": status, "config": config, "seed": seed, "steps": steps,
+    return {"experiment": "table2", "status": status, "config": {**config, "seed": seed}, "seed": seed, "steps": steps,
             "metrics": {"final_test/error": 0.1 * (seed + 1)}, "wandb_run_id": f"id{seed}-{steps}"}
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from .identity import device_folder
 from .logging import SUMMARY
 from .pooling import INITS, TRAINABLE_INITS, ZOO
+from .results.records import BadRecords, read_records
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
 # The trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
@@ -184,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--records", type=Path, default=Path("results/runs"))
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
+    parser.add_argument("--skip-bad-records", action="store_true",
+                        help="treat records no table may trust as absent (their runs are trained again)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
     args = parser.parse_intermixed_args(argv)
     if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
@@ -196,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     # comes in the queue
     runs = list({tuple(sorted(r)): r for r in ([*r, *args.overrides] for r in runs)}.values())
     here = device_folder(args.trainer)  # GPU runs and records sit in gpu/ subfolders of their own
+    try:  # a corrupt or misplaced record would count its run as to do, or another run's as done
+        read_records(args.records / here, args.skip_bad_records)
+    except BadRecords as error:
+        sys.exit(f"ftn.campaign: {error}")
     if args.dry_run:
         for r in runs:
             print(status(find_record(args.records / here, r)) or "todo", " ".join(r))

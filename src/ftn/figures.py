@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +23,7 @@ from .pooling import lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
 from .results import DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
 from .results import zoo  # noqa: E402
+from .results.records import BadRecords  # noqa: E402
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -206,11 +208,11 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     return save(fig, out)
 
 
-def draw_all(runs_dirs: Iterable[Path], out: Path) -> dict[str, Path | None]:
+def draw_all(runs_dirs: Iterable[Path], out: Path, skip_bad: bool = False) -> dict[str, Path | None]:
     """Every figure from the records under ``runs_dirs`` into ``out``: {file name: path, or None if no runs}."""
+    table2, table4 = load_runs(runs_dirs, "table2", skip_bad), load_runs(runs_dirs, "table4", skip_bad)
+    pooling_zoo = [r for e in EXPERIMENTS["pooling_zoo"] for r in load_runs(runs_dirs, e, skip_bad)]
     out.mkdir(parents=True, exist_ok=True)
-    table2, table4 = load_runs(runs_dirs, "table2"), load_runs(runs_dirs, "table4")
-    pooling_zoo = [r for e in EXPERIMENTS["pooling_zoo"] for r in load_runs(runs_dirs, e)]
     figures = {"fig3_max_locations.png": lambda path: plot_max_locations(table2, path),
                "fig4_learned_pooling.png": lambda path: plot_learned_pooling(table2, path),
                "convnet_test_error.png": lambda path: plot_convnet_error_curves(table2, path),
@@ -224,8 +226,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
                         help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--skip-bad-records", action="store_true",
+                        help="leave out records no figure may trust, with a warning each, instead of stopping")
     args = parser.parse_args(argv)
-    for name, path in draw_all(args.runs, args.out).items():
+    try:
+        drawn = draw_all(args.runs, args.out, args.skip_bad_records)
+    except BadRecords as error:
+        sys.exit(f"ftn.figures: {error}")
+    for name, path in drawn.items():
         print(path or f"{name}: not drawn, no runs for it yet")
 
 

@@ -19,6 +19,11 @@ DISPLAY_ONLY = (
 # Group choices the folder name leaves out as well: the experiment is already the folder's parent
 # (runs/<name>/), and the trainer group only picks the device (its result-changing keys are in the hash).
 NAME_ONLY_GROUPS = ("experiment", "trainer")
+# What a committed result may be trained under: a named result schedule (or the experiment's own), and none of the
+# budget overrides (steps, epochs, data limits) that smoke, quick and rehearsal runs use.
+RESULT_SCHEDULES = ("short", "medium", "paper", "plateau")
+BUDGET_KEYS = ("schedule.max_", "trainer.max_", "trainer.min_", "trainer.limit_", "dataset.limit_",
+               "dataset.train_batches", "dataset.eval_batches")
 # A folder name longer than this is shortened and made unique by a hash (file systems allow 255 bytes).
 MAX_NAME = 200
 
@@ -91,6 +96,42 @@ def device_folder(device: str) -> str:
     device out (a checkpoint may resume on another), so without this a GPU run would resume a CPU run's checkpoint
     and overwrite its record."""
     return "gpu" if device.split("+")[-1] in ("gpu", "cuda") else ""
+
+
+def not_a_result(overrides: Iterable[str]) -> str | None:
+    """Why a run with these command-line overrides may not enter the committed records, or None if it may: the ONE
+    rule (a filter on names such as ``smoke`` would miss ``schedule.max_steps=6``)."""
+    for override in overrides:
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if key == "schedule" and value not in RESULT_SCHEDULES:
+            return f"schedule={value} is not a result schedule ({', '.join(RESULT_SCHEDULES)})"
+        if key.startswith(BUDGET_KEYS):
+            return f"{override} changes the budget of a result schedule"
+    return None
+
+
+def _top_level_items(name: str) -> list[str]:
+    """``a=1,b=[2,3]`` -> ["a=1", "b=[2,3]"]: a folder name cut at the commas outside brackets."""
+    items, depth, current = [], 0, ""
+    for char in name:
+        depth += (char in "[{(") - (char in "]})")
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [*items, current] if current else items
+
+
+def folder_identity(name: str) -> list[str]:
+    """The result-changing overrides a run folder name holds, sorted. Older folders keep overrides that are now
+    display-only (``trainer.enable_progress_bar=false``): they are dropped, so an old name and a new one of the same
+    run agree."""
+    def kept(item: str) -> bool:
+        key = item.split("=", 1)[0].lstrip("+~")
+        return not (_is_display_only(key) or key in NAME_ONLY_GROUPS)
+
+    return sorted(i for i in _top_level_items(name) if kept(i))
 
 
 def run_folder_name(overrides: Iterable[str]) -> str:

@@ -34,7 +34,7 @@ from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
 from .atomic import atomic_write_text
-from .identity import cell_key, config_hash
+from .identity import cell_key, config_hash, not_a_result
 from .pooling import LSTMPool2d, resolved_impl
 
 SUMMARY = "summary.json"
@@ -201,12 +201,21 @@ def read_summary(path: Path) -> dict:
         return {}
 
 
-def record_folder(records_dir: str | None, experiment: str, run_dir: Path, config: dict) -> Path | None:
+COMMITTED_RECORDS = REPO / "results" / "runs"
+
+
+def record_folder(records_dir: str | None, experiment: str, run_dir: Path, config: dict,
+                  overrides: list[str]) -> Path | None:
     """``<records_dir>/<experiment>/<run folder>/``, where a run's committed record goes; None without
-    ``records_dir``, and for generated smoke data (``dataset.source=synthetic``), which never enters the records."""
+    ``records_dir``, for generated smoke data (``dataset.source=synthetic``), and, where ``records_dir`` is this
+    checkout's committed ``results/runs/``, for a run that is no result (``ftn.identity.not_a_result``: a smoke
+    schedule or a budget override). Other records folders (a rehearsal's, a test's) take every run."""
     if not records_dir or config.get("dataset", {}).get("source") == "synthetic":
         return None
-    return Path(records_dir) / experiment / run_dir.name
+    folder = Path(records_dir)
+    if folder.resolve().is_relative_to(COMMITTED_RECORDS) and not_a_result(overrides):
+        return None
+    return folder / experiment / run_dir.name
 
 
 class RunRecord(pl.Callback):
@@ -219,7 +228,7 @@ class RunRecord(pl.Callback):
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
                  fresh: bool = False, records_dir: str | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
-        folder = record_folder(records_dir, experiment, Path(run_dir), config)
+        folder = record_folder(records_dir, experiment, Path(run_dir), config, overrides)
         self.copy_path = folder / SUMMARY if folder else None
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
                      "config_hash": config_hash(config),

@@ -138,7 +138,8 @@ class RunCheckpoint(pl.Callback):
         if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
             raise Diverged(f"training diverged at step {trainer.global_step}: non-finite parameters; "
                            f"the last finite checkpoint is kept ({self.path})")
-        trainer.save_checkpoint(self.path)
+        # the full state (optimizer, loops, callbacks), said so: left unset, Lightning logs its default at every save
+        trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_step = trainer.global_step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -92,10 +92,14 @@ def _prepare(cfg: DictConfig, run_dir: Path, config: dict,
     return datamodule, task, ckpt_path
 
 
+def command_overrides() -> list[str]:
+    """The run's command-line overrides (none outside a Hydra app: tests compose their configs)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def _train(cfg: DictConfig, run_dir: Path, config: dict, parked: Path | None, datamodule: pl.LightningDataModule,
            task: pl.LightningModule, ckpt_path: str | None) -> dict:
-    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
-    overrides = list(hydra_cfg.overrides.task) if hydra_cfg else []
+    overrides = command_overrides()
     label = "/".join(o for o in overrides if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
     logger = instantiate(cfg.logger, run_dir=str(run_dir), name=f"{cfg.name}/{label}", group=wandb_group(config))
     record = RunRecord(str(run_dir), cfg.name, config, overrides, cfg.seed, fresh=cfg.ckpt_path is None,
@@ -107,7 +111,7 @@ def _train(cfg: DictConfig, run_dir: Path, config: dict, parked: Path | None, da
                           enable_checkpointing=False)  # RunCheckpoint is the one checkpoint writer
     status = "failed"
     try:
-        choices = dict(hydra_cfg.runtime.choices) if hydra_cfg else {}
+        choices = dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
         logger.experiment.tags = wandb_tags(config, choices, trainer.strategy.root_device.type)
         if run_dir.parent.name == cfg.name and logger.experiment.dir:  # a run folder under runs/<experiment>/
             link_wandb_run(logger, run_dir.parent)
@@ -132,7 +136,7 @@ def run(cfg: DictConfig) -> dict:
     try:
         with rejected_in_one_line(run_dir):
             config = OmegaConf.to_container(cfg, resolve=True)
-            parked = record_folder(cfg.records_dir, cfg.name, run_dir, config)
+            parked = record_folder(cfg.records_dir, cfg.name, run_dir, config, command_overrides())
             datamodule, task, ckpt_path = _prepare(cfg, run_dir, config, parked)
         return _train(cfg, run_dir, config, parked, datamodule, task, ckpt_path)
     finally:

@@ -25,9 +25,18 @@ def _positive_number(v: Any) -> bool:
     return _number(v) and v > 0
 
 
+def _momentum(v: Any) -> bool:
+    return _number(v) and 0 <= v < 1
+
+
+def _increasing_steps(v: Any) -> bool:
+    return (isinstance(v, (list, tuple)) and all(_positive_int(m) for m in v)
+            and all(a < b for a, b in zip(v, v[1:])))
+
+
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-    ("seed", _integer, "an integer"),
+    ("seed", lambda v: _integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32 - 1]"),
     ("model.width", _positive_int, "a positive integer"),
     ("dataset.batch_size", _positive_int, "a positive integer"),
     ("dataset.eval_batch_size", _positive_int, "a positive integer"),
@@ -35,6 +44,12 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("dataset.limit_test", lambda v: v is None or _positive_int(v), "null or a positive integer"),
     ("optimizer.lr", _positive_number, "a finite number > 0"),
     ("task.optimizer.lr", _positive_number, "a finite number > 0"),
+    ("optimizer.momentum", _momentum, "a number in [0, 1)"),
+    ("task.optimizer.momentum", _momentum, "a number in [0, 1)"),
+    ("schedule.milestones", _increasing_steps, "a list of increasing positive step counts"),
+    ("task.schedule.milestones", _increasing_steps, "a list of increasing positive step counts"),
+    # Lightning reads a negative value as no clipping, while the record would say it clipped
+    ("trainer.gradient_clip_val", lambda v: v is None or (_number(v) and v >= 0), "null (no clipping) or a number >= 0"),
     ("schedule.max_steps", lambda v: v == -1 or _positive_int(v), "-1 (no limit) or a positive integer"),
     ("checkpoint_every_n_steps", _positive_int, "a positive integer"),
     ("park_max_mib", lambda v: _number(v) and v >= 0, "a number of MiB >= 0 (0: never park)"),

@@ -8,19 +8,21 @@ Records are read from every ``--runs`` folder (by default the local ``runs/`` an
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..logging import SUMMARY, read_summary
+from ..logging import SUMMARY
 from .readme import update_readme
-from .records import RUNS_DIRS, load_runs, trained_on
+from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on
 from .table1 import table1
 from .table2 import table2
 from .table4 import table4
 from .zoo import pooling_zoo
 
+DEFAULT_OUT = Path("results")
 # The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written; the
 # zoo sets its own runs beside Table 2's baselines.
 EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",),
@@ -29,9 +31,11 @@ BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo":
 
 
 def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,
-                experiment: str | None = None) -> Path | None:
-    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: the table's own)."""
-    records = [r for e in ((experiment,) if experiment else EXPERIMENTS[name]) for r in load_runs(runs_dir, e)]
+                experiment: str | None = None, skip_bad: bool = False, results_only: bool = True) -> Path | None:
+    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: the table's own); only
+    result runs (``load_runs``) unless ``results_only`` is False."""
+    records = [r for e in ((experiment,) if experiment else EXPERIMENTS[name])
+               for r in load_runs(runs_dir, e, skip_bad, results_only)]
     experiment = experiment or name
     if not records:
         where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
@@ -50,18 +54,16 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
     return path
 
 
-def collect(runs_dirs: Iterable[Path], records_dir: Path) -> int:
+def collect(runs_dirs: Iterable[Path], records_dir: Path, skip_bad: bool = False) -> int:
     """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/[gpu/]<experiment>/<run folder>/``
     (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
     copied = 0
-    for runs_dir in runs_dirs:
-        for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
-            record = read_summary(path)
-            where = device_folder(trained_on(record))  # as the paths group places a new run's record
-            target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
-            if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
-                atomic_write_text(target, path.read_text())
-                copied += 1
+    for path, record in read_records(runs_dirs, skip_bad):
+        where = device_folder(trained_on(record))  # as the paths group places a new run's record
+        target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
+        if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
+            atomic_write_text(target, path.read_text())
+            copied += 1
     return copied
 
 
@@ -72,17 +74,29 @@ def main(argv: list[str] | None = None) -> None:
                         help="first copy the finished and diverged records under --runs into DIR (e.g. results/runs)")
     parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
                         help="folders of run records (default: runs results/runs)")
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--experiment", help="experiment name of the runs, if not the table's (e.g. table1_quick)")
-    parser.add_argument("--readme", default="README.md",
-                        help="README whose <!-- tableN --> block gets the table ('' for none)")
+    parser.add_argument("--readme", default=None,
+                        help="README whose <!-- table --> blocks get the tables ('' for none; default: README.md "
+                             "when --out is the default results/, else none, so a table written elsewhere never "
+                             "rewrites the repository's README)")
+    parser.add_argument("--skip-bad-records", action="store_true",
+                        help="leave out records no table may trust (ftn.results.records), with a warning each, "
+                             "instead of stopping")
     args = parser.parse_args(argv)
     if unknown := sorted(set(args.tables) - set(BUILDERS)):
         parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
+    try:
+        read_records(args.runs, args.skip_bad_records)  # a bad record stops us before anything is written
+    except BadRecords as error:
+        sys.exit(f"ftn.results: {error}")
     if args.collect:
-        print(f"{collect(args.runs, args.collect)} records copied into {args.collect}")
+        print(f"{collect(args.runs, args.collect, True)} records copied into {args.collect}")
     for name in args.tables:
-        write_table(name, args.runs, args.out, Path(args.readme) if args.readme else None, args.experiment)
+        readme = args.readme if args.readme is not None else ("README.md" if args.out == DEFAULT_OUT else "")
+        # smoke and quick runs never reach the committed tables; written elsewhere (a GPU smoke check), they do
+        write_table(name, args.runs, args.out, Path(readme) if readme else None, args.experiment, True,
+                    results_only=args.out == DEFAULT_OUT)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ from .stats import mean_std
 RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
 
 
+def row(cells: list[str]) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(cells) + " |"
+
+
 def slot(records: list[dict], value: Callable[[dict], float]) -> str:
     """One table slot: mean ± std over the seeds of each cell in it. Runs that differ in more than the seed
     are never averaged together: each such cell is shown apart, labelled with the keys that tell them apart."""

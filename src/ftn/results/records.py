@@ -3,15 +3,22 @@
 Records are read from every runs folder given (by default the local ``runs/`` and the committed
 ``results/runs/``); the same run found twice counts once. Only finished runs enter a table, and a cell holds
 runs whose result-changing configs differ in the seed alone (``ftn.identity.cell_key``).
+
+A record no table may trust stops every reader (``BadRecords``, one line naming each file): one that cannot be
+parsed, whose seed disagrees with its config, whose folder name disagrees with its overrides (a record copied or
+renamed into another run's folder), or that repeats another folder's run. ``skip_bad=True`` skips them instead,
+with a warning each.
 """
 from __future__ import annotations
 
+import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from ..identity import cell_key
-from ..logging import SUMMARY, read_summary
+from ..identity import cell_key, config_hash, folder_identity, not_a_result, run_folder_name
+from ..logging import SUMMARY
 
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
@@ -36,21 +43,70 @@ def device(record: dict) -> str:
     return "+".join(DEVICE_LABELS.get(part, part) for part in trained_on(record).split("+"))
 
 
-def load_runs(runs_dirs: Path | Iterable[Path], experiment: str) -> list[dict]:
-    """The finished runs of ``experiment`` under ``runs_dirs``. A run found in several folders (same experiment,
-    device and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once: the longer
-    record."""
+class BadRecords(ValueError):
+    """Records no table may trust, as one line: each file and what is wrong with it."""
+
+    def __init__(self, problems: dict[Path, str]) -> None:
+        self.problems = problems
+        listed = "; ".join(f"{path}: {why}" for path, why in problems.items())
+        super().__init__(f"{len(problems)} bad record(s), nothing written: {listed}. Fix or remove them, or pass "
+                         "--skip-bad-records to leave them out")
+
+
+def _problem(path: Path, record: dict | None) -> str | None:
+    """What is wrong with one record on its own, or None."""
+    if not isinstance(record, dict):
+        return "not a readable JSON record"
+    if "seed" in record.get("config", {}) and record.get("seed") != record["config"]["seed"]:
+        return f"its seed {record.get('seed')!r} disagrees with its config's seed {record['config'].get('seed')!r}"
+    if not record.get("overrides"):  # made outside a Hydra app (a composed config): its folder is its caller's
+        return None
+    expected = run_folder_name(record["overrides"])
+    if path.parent.name != expected and folder_identity(path.parent.name) != folder_identity(expected):
+        return f"its overrides belong in folder {expected!r}, not {path.parent.name!r}"
+    return None
+
+
+def read_records(runs_dirs: Path | Iterable[Path], skip_bad: bool = False) -> list[tuple[Path, dict]]:
+    """Every record under ``runs_dirs`` with its path, each run once: a run found in several folders (same
+    experiment, device and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once, the
+    longer record. Raises ``BadRecords`` (or, with ``skip_bad``, warns and skips) for records no table may trust."""
     dirs = [runs_dirs] if isinstance(runs_dirs, (str, Path)) else list(runs_dirs)
-    best: dict[str, dict] = {}
+    problems: dict[Path, str] = {}
+    best: dict[str, tuple[Path, dict]] = {}
     for runs_dir in dirs:
         for path in sorted(Path(runs_dir).glob(f"**/{SUMMARY}")):
-            record = read_summary(path)
-            if record.get("experiment") != experiment:
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                record = None
+            if why := _problem(path, record):
+                problems[path] = why
                 continue
-            run = f"{device(record)}/{path.parent.name}"
-            if run not in best or _steps(record) > _steps(best[run]):
-                best[run] = record
-    return [r for r in best.values() if r.get("status") == "finished"]
+            run = f"{record.get('experiment')}/{device(record)}/{path.parent.name}"
+            if run not in best or _steps(record) > _steps(best[run][1]):
+                best[run] = (path, record)
+    seen: dict[tuple, Path] = {}  # the same run (device, experiment, config and seed) in two folders
+    for path, record in best.values():
+        if "config" in record and "overrides" in record:
+            identity = (record.get("experiment"), device(record), config_hash(record["config"]))
+            if identity in seen:
+                problems[path] = f"it repeats the run of {seen[identity]}"
+            seen.setdefault(identity, path)
+    if problems and not skip_bad:
+        raise BadRecords(problems)
+    for path, why in problems.items():
+        warnings.warn(f"skipped bad record {path}: {why}", stacklevel=2)
+    return [(path, record) for path, record in best.values() if path not in problems]
+
+
+def load_runs(runs_dirs: Path | Iterable[Path], experiment: str, skip_bad: bool = False,
+              results_only: bool = True) -> list[dict]:
+    """The finished runs of ``experiment`` under ``runs_dirs`` (``read_records``); with ``results_only``, not the
+    smoke, quick and rehearsal runs that ``ftn.identity.not_a_result`` keeps out of the committed tables."""
+    return [r for _, r in read_records(runs_dirs, skip_bad)
+            if r.get("experiment") == experiment and r.get("status") == "finished"
+            and not (results_only and not_a_result(r.get("overrides", [])))]
 
 
 def cells(records: list[dict]) -> list[list[dict]]:

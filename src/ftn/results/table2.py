@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..pooling.module import COLUMNS, GATES
 from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
-from .markdown import provenance, slot
+from .markdown import provenance, row, slot
 from .records import DATASET_LABELS, cells, device
 from .stats import mean_std, paired, seeds
 
@@ -55,12 +55,12 @@ def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASE
 
     # no column without a baseline
     baselines = [b for b in baselines if any(baseline_of(groups, g, b[1]) for g in groups)]
-    lines = ["| pooling | seeds | test error (%) | per seed | "
-             + " | ".join(f"paired difference to {name} (points)" for name, _ in baselines) + " |",
-             "|---|---|---|---|" + "---|" * len(baselines)]
+    header = ["pooling", "seeds", "test error (%)", "per seed",
+              *(f"paired difference to {name} (points)" for name, _ in baselines)]
+    lines = [row(header), "|" + "---|" * len(header)]
     for g in groups:
-        lines.append(f"| {describe(g[0]['config'])} | {len(g)} | {mean_std([error_percent(r) for r in g])} | "
-                     f"{per_seed(g)} | " + " | ".join(difference(g, match) for _, match in baselines) + " |")
+        lines.append(row([describe(g[0]["config"]), str(len(g)), mean_std([error_percent(r) for r in g]), per_seed(g),
+                          *(difference(g, match) for _, match in baselines)]))
     return lines
 
 

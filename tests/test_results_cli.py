@@ -1,0 +1,134 @@
+"""``python -m ftn.results`` writes where it is asked, and every generated Markdown table is well-formed."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from ftn.logging import SUMMARY
+from ftn.results import main as results_main, pooling_zoo, table2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def columns(line: str) -> int:
+    """The cells of a Markdown table row (a `|` inside backticks is text, not a border)."""
+    return len(re.sub(r"`[^`]*`", "", line.strip()).strip("|").split("|"))
+
+
+def malformed_tables(text: str) -> list[str]:
+    """Each table whose separator or a row has another number of cells than its header."""
+    bad, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|") and i + 1 < len(lines) and re.fullmatch(r"\|(-+\|)+", lines[i + 1].strip()):
+            width = columns(line)
+            rows = [lines[i + 1]]
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append(row)
+            bad += [f"{line!r} ({width} cells) over {row!r}" for row in rows if columns(row) != width]
+    return bad
+
+
+def record(kind, seed, error):
+    config = {"dataset": {"name": "cifar10_jpeg"}, "schedule": {"max_steps": 100}, "model": {"width": 8},
+              "seed": seed, "pooling": {"kind": kind}}
+    return {"experiment": "table2", "status": "finished", "config": config, "seed": seed, "params_total": 10,
+            "metrics": {"final_test/error": error}, "command": "python -m ftn.train a=b", "commit": "abc",
+            "hardware": "test CPU", "wall_time_s": 1.0, "wandb_run_id": f"{kind}{seed}", "device": "cpu"}
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("results/*.md")) + [ROOT / "README.md"], ids=lambda p: p.name)
+def test_every_committed_table_is_well_formed(path):
+    assert malformed_tables(path.read_text()) == []
+
+
+def test_a_section_with_one_cell_is_well_formed():
+    text = "\n".join(table2([record("lstm", 0, 0.5)])) + "\n" + "\n".join(pooling_zoo([record("max", 0, 0.5)]))
+    assert malformed_tables(text) == []
+    assert malformed_tables("| a | b |\n|---|\n| 1 | 2 |")  # the checker can fail
+
+
+def test_out_elsewhere_never_rewrites_the_readme_unless_asked(tmp_path, monkeypatch):
+    runs = tmp_path / "runs" / "table2" / "r"
+    runs.mkdir(parents=True)
+    (runs / SUMMARY).write_text(json.dumps(record("max", 0, 0.5)))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- table2 -->\nold\n<!-- /table2 -->\n")
+    monkeypatch.chdir(tmp_path)
+    results_main(["table2", "--runs", "runs", "--out", str(tmp_path / "elsewhere")])
+    assert (tmp_path / "elsewhere" / "table2.md").exists() and "old" in readme.read_text()
+    results_main(["table2", "--runs", "runs", "--out", str(tmp_path / "elsewhere"), "--readme", "README.md"])
+    assert "old" not in readme.read_text()
+    readme.write_text("intro\n<!-- table2 -->\nold\n<!-- /table2 -->\n")
+    results_main(["table2", "--runs", "runs"])  # the default outputs: results/ and the README
+    assert (tmp_path / "results" / "table2.md").exists() and "old" not in readme.read_text()
+
+
+CONV16_MAX = "dataset=cifar10_jpeg,model.width=16,pooling=max,schedule=medium,seed={}"
+
+
+@pytest.fixture
+def committed_copy(tmp_path):
+    """Conv 16 max, seeds 0-2: three committed records, copied under tmp_path/runs/table2/."""
+    for seed in range(3):
+        target = tmp_path / "runs" / "table2" / CONV16_MAX.format(seed)
+        target.mkdir(parents=True)
+        (target / SUMMARY).write_text((ROOT / "results" / "runs" / "table2" / CONV16_MAX.format(seed) / SUMMARY).read_text())
+    return tmp_path / "runs" / "table2"
+
+
+def truncate(folder):
+    path = folder / CONV16_MAX.format(0) / SUMMARY
+    path.write_text(path.read_text()[: len(path.read_text()) // 2])
+
+
+def copy_seed0_over_seed1(folder):
+    (folder / CONV16_MAX.format(1) / SUMMARY).write_text((folder / CONV16_MAX.format(0) / SUMMARY).read_text())
+
+
+def rename_seed2_to_seed5(folder):
+    (folder / CONV16_MAX.format(2)).rename(folder / CONV16_MAX.format(5))
+
+
+@pytest.mark.parametrize("damage, why", [(truncate, "not a readable JSON record"),
+                                         (copy_seed0_over_seed1, "its overrides belong in folder"),
+                                         (rename_seed2_to_seed5, "its overrides belong in folder")])
+def test_a_bad_record_stops_the_tables_the_figures_and_the_campaign_in_one_line(committed_copy, damage, why,
+                                                                                 tmp_path, capsys):
+    from ftn.campaign import main as campaign_main
+    from ftn.figures import main as figures_main
+
+    damage(committed_copy)
+    runs, out = str(tmp_path / "runs"), tmp_path / "out"
+    for command in (lambda: results_main(["table2", "--runs", runs, "--out", str(out)]),
+                    lambda: figures_main(["--runs", runs, "--out", str(out)]),
+                    lambda: campaign_main(["conv16", "--init", "avg_soft", "--records", runs, "--dry-run"])):
+        with pytest.raises(SystemExit) as stop:
+            command()
+        message = str(stop.value.code)
+        assert why in message and "bad record" in message and "\n" not in message and "summary.json" in message
+    assert not out.exists()  # nothing written
+    # asked to, the tables leave the bad record out, with a warning, and go on
+    with pytest.warns(UserWarning, match="skipped bad record"):
+        results_main(["table2", "--runs", runs, "--out", str(out), "--skip-bad-records"])
+    assert "| max | 2 |" in (out / "table2.md").read_text()
+
+
+def test_the_same_run_in_two_folders_is_a_bad_record(committed_copy, tmp_path):
+    from ftn.results.records import BadRecords, read_records
+
+    # an older folder name of the same run (a now display-only override kept in it) is the same run
+    twin = committed_copy / (CONV16_MAX.format(0) + ",trainer.enable_progress_bar=false")
+    twin.mkdir()
+    (twin / SUMMARY).write_text((committed_copy / CONV16_MAX.format(0) / SUMMARY).read_text())
+    with pytest.raises(BadRecords, match="it repeats the run of"):
+        read_records([tmp_path / "runs"])
+    # the same folder under runs/ and results/runs/ is one run, not a repeat
+    (twin / SUMMARY).unlink()
+    twin.rmdir()
+    copy = tmp_path / "results" / "runs" / "table2" / CONV16_MAX.format(0)
+    copy.mkdir(parents=True)
+    (copy / SUMMARY).write_text((committed_copy / CONV16_MAX.format(0) / SUMMARY).read_text())
+    assert len(read_records([tmp_path / "runs", tmp_path / "results" / "runs"])) == 3
