@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .pooling import lstm_scan  # noqa: E402
+from .pooling import KINDS, lstm_scan  # noqa: E402
 from .pooling.module import COLUMNS, GATES  # noqa: E402
 from .results import DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
 from .results import zoo  # noqa: E402
@@ -93,8 +93,14 @@ def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
     return curves
 
 
-# one colour per pooling kind in every panel, whichever cells a panel has (the order a full panel would give)
+# one colour per pooling kind in every panel, whichever cells a panel has (the order a full panel would give); the
+# zoo's kinds take tab20b's, which none of these four share
 POOLING_COLORS = {"avg": "C0", "lstm": "C1", "lstm_shared": "C2", "max": "C3"}
+ZOO_COLORS = {kind: plt.get_cmap("tab20b")(i) for i, kind in enumerate(k for k in KINDS if k not in POOLING_COLORS)}
+
+
+def kind_color(kind: str):
+    return POOLING_COLORS.get(kind) or ZOO_COLORS.get(kind)
 
 
 def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | None = None) -> None:
@@ -104,7 +110,7 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
         std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
         x = [e + 1 for e in epochs]
-        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=POOLING_COLORS.get(label.split()[0]))
+        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=kind_color(label.split()[0]))
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.15)
     ax.set(xlabel="epoch", ylabel="test error (%)")
@@ -177,7 +183,7 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
                 continue
             std = statistics.stdev(errors) if len(errors) > 1 else 0.0
             cost_ax.errorbar(relative[kind], statistics.mean(errors), yerr=std, fmt="o", capsize=3,
-                             color=POOLING_COLORS.get(kind, "C7" if kind in zoo.BASELINE_ORDER else "k"))
+                             color=kind_color(kind))
             cost_ax.annotate(f"{label} ({len(errors)})", (relative[kind], statistics.mean(errors)), fontsize=7,
                              xytext=(4, 3), textcoords="offset points")
         cost_ax.set(title=f"{title}: error against cost", xlabel="cost per training step (× max pooling)",
