@@ -50,7 +50,8 @@ def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=
         No gate is saturated (i, f, o in (0.02, 0.99)), so all 12 parameters train.
     max_exact: max pooling, exactly for non-negative inputs (i opens and f closes when x > h;
         o = 1); on negative inputs it returns psi(psi(max x)) = a^2 max x. Its i, f and o gates are
-        saturated, so w, r, b of i, f, o get no gradient: it is for drop-in use where outputs must
+        saturated, so w, r, b of i, f, o get no gradient (exactly zero in the reference, 1e-13 or less in
+        the fused kernel: ``frozen_entries`` names all nine): it is for drop-in use where outputs must
         equal max pooling before fine-tuning, not for training from scratch.
     max_relu: max pooling for ReLU networks (a = 0), exactly for non-negative inputs, with only the f gate
         saturated: f = 1, i = 1/2, o = sigmoid(2), g_t = k * relu(x_t - h_{t-1}) with k = 1 / (i o), so
@@ -152,13 +153,20 @@ def unit_values(params: torch.Tensor) -> dict[str, float]:
             for gate, row in zip(GATES, params.detach().cpu()) for col, value in zip(COLUMNS, row)}
 
 
-def frozen_entries(grad: torch.Tensor) -> list[str]:
-    """Names ("w_i", ..., "b_g") of the unit parameters whose gradient is exactly zero.
+# An entry whose gradient is below this fraction of the unit's largest, at every position, gets none that SGD could
+# act on. The reference's saturated gates give exactly zero; the fused kernel computes sigmoid' without underflow
+# and gives 1e-13 or less there, which is the same frozen gate.
+FROZEN_RTOL = 1e-7
 
-    ``grad`` is a (4, 3, *positions) gradient; an entry counts as frozen when it is zero at
-    every position (a saturated gate: sigmoid(30) == 1.0 in float32 passes no gradient).
+
+def frozen_entries(grad: torch.Tensor) -> list[str]:
+    """Names ("w_i", ..., "b_g") of the unit parameters that get no usable gradient.
+
+    ``grad`` is a (4, 3, *positions) gradient; an entry counts as frozen when it is at most ``FROZEN_RTOL`` times the
+    unit's largest gradient at every position (a saturated gate: sigmoid(30) == 1.0 in float32 passes none).
     """
-    dead = (grad.reshape(4, 3, -1) == 0).all(-1)
+    magnitude = grad.detach().abs().reshape(4, 3, -1)
+    dead = (magnitude <= FROZEN_RTOL * magnitude.amax()).all(-1)
     return [f"{col}_{gate}" for g, gate in enumerate(GATES) for c, col in enumerate(COLUMNS) if dead[g, c]]
 
 

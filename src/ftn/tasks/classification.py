@@ -64,7 +64,7 @@ class Classification(pl.LightningModule):
             if isinstance(module, LSTMPool2d) and module.params.grad is not None and id(module.params) not in seen:
                 seen.add(id(module.params))
                 if frozen := frozen_entries(module.params.grad):
-                    warnings.warn(f"pooling unit {name}: {', '.join(frozen)} got exactly zero gradient at the first "
+                    warnings.warn(f"pooling unit {name}: {', '.join(frozen)} got no usable gradient at the first "
                                   "step (saturated gates); they will not train. A trainable init: "
                                   f"pooling.init={' | '.join(TRAINABLE_INITS)}")
 
