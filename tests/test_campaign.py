@@ -55,3 +55,29 @@ def test_a_record_is_found_in_its_own_devices_folder_only(tmp_path):
         (tmp_path / where / "summary.json").write_text(json.dumps({"overrides": overrides, "status": state}))
     assert find_record(tmp_path, overrides) == tmp_path / "table1" / "a" / "summary.json"
     assert find_record(tmp_path / "gpu", overrides) == tmp_path / "gpu" / "table1" / "a" / "summary.json"
+
+
+def test_a_run_recorded_meanwhile_is_skipped_and_logs_are_appended(tmp_path, monkeypatch, capsys):
+    """Two campaigns at once: the second neither truncates the first's log nor reruns what the first finished."""
+    import ftn.campaign as campaign
+
+    done, todo = ["experiment=table2", "seed=0"], ["experiment=table2", "seed=1", "model.width=0"]
+    found = iter([None])  # the first look (building the queue) finds nothing; by launch time it is recorded
+
+    def find(root, overrides):
+        if overrides == done:
+            return next(found, tmp_path / "done.json")
+        return None
+
+    (tmp_path / "done.json").write_text(json.dumps({"status": "finished"}))
+    monkeypatch.setattr(campaign, "find_record", find)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "table2_1_0.log"
+    log.write_text("the first campaign's output\n")
+    failed = campaign.run_campaign([done, todo], 1, tmp_path / "runs", tmp_path / "records", logs)
+    out = capsys.readouterr().out
+    assert "skip   experiment=table2 seed=0: recorded since this campaign started" in out
+    assert failed == 1  # model.width=0 is refused in one line
+    text = log.read_text()
+    assert text.startswith("the first campaign's output\n=== ") and "model.width=0 is invalid" in text

@@ -133,9 +133,16 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     while todo or running:
         while todo and len(running) < jobs:
             overrides = todo.pop(0)
+            if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
+                print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
+                continue
             log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
+            # appended, each attempt under a header: a second campaign never truncates the first one's log
+            with log.open("a") as out:
+                out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
+                          f"python -m ftn.train {' '.join(overrides)}\n")
             proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env,
-                                    stdout=log.open("w"), stderr=subprocess.STDOUT)
+                                    stdout=log.open("a"), stderr=subprocess.STDOUT)
             running[proc] = (overrides, time.time(), log)
             print(f"start  {' '.join(overrides)} (log {log})", flush=True)
         time.sleep(5)
