@@ -580,3 +580,19 @@ def test_generated_smoke_data_never_enters_the_committed_records(tmp_path, compo
                      "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", f"records_dir={records}"],
                     tmp_path / "runs" / "table2" / "smoke"))
     assert (tmp_path / "runs" / "table2" / "smoke" / "summary.json").exists() and not records.exists()
+
+
+def test_a_finite_but_exploding_loss_is_divergence():
+    from types import SimpleNamespace
+
+    guard = DivergenceGuard(every_n_steps=1)
+    trainer = SimpleNamespace(global_step=3)
+    guard.on_before_backward(trainer, None, torch.tensor(2.3))
+    guard.on_before_backward(trainer, None, torch.tensor(2.3e5))  # far up, still within 10^6 of the start
+    with pytest.raises(Diverged, match=r"at step 3: the loss is not finite or exceeds 1e\+06 times the first one"):
+        guard.on_before_backward(trainer, None, torch.tensor(1.3e11))
+    # the limit is part of the checkpoint, so a resumed run keeps the first loss of the whole run
+    resumed = DivergenceGuard(every_n_steps=1)
+    resumed.load_state_dict(guard.state_dict())
+    with pytest.raises(Diverged):
+        resumed.on_before_backward(trainer, None, torch.tensor(1e7))

@@ -174,7 +174,8 @@ class RunCheckpoint(pl.Callback):
 
 
 class DivergenceGuard(pl.Callback):
-    """Stop at the first non-finite loss or gradient.
+    """Stop at the first non-finite loss or gradient, or a loss that exploded: more than ``EXPLODED`` times the run's
+    first training loss (finite, but no result: a momentum of 2 "finished" at 1.3e11).
 
     On the CPU each step is checked before its optimizer step can write a non-finite value into the weights. On an
     accelerator every check is a host sync that drains the step queue, so the checks are folded into a flag on the
@@ -183,15 +184,24 @@ class DivergenceGuard(pl.Callback):
     decided by the model's device when training starts (``trainer.accelerator=auto`` included).
     """
 
+    EXPLODED = 1e6
+
     def __init__(self, every_n_steps: int = 100) -> None:
         self.every_n_steps = every_n_steps
         self.finite: torch.Tensor | None = None  # the folded flag since the last read
         self.checked_step = 0
+        self.loss_limit: torch.Tensor | float | None = None  # EXPLODED x the first loss; kept in checkpoints
+
+    def state_dict(self) -> dict:
+        return {"loss_limit": None if self.loss_limit is None else float(self.loss_limit)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss_limit = state.get("loss_limit")
 
     def _note(self, trainer: pl.Trainer, finite: torch.Tensor, what: str) -> None:
         if self.every_n_steps == 1:
             if not finite:
-                raise Diverged(f"training diverged at step {trainer.global_step}: {what} is not finite; "
+                raise Diverged(f"training diverged at step {trainer.global_step}: {what}; "
                                "status 'diverged' is recorded and the last finite checkpoint is kept")
         else:
             self.finite = finite if self.finite is None else self.finite & finite
@@ -199,8 +209,8 @@ class DivergenceGuard(pl.Callback):
     def _read(self, trainer: pl.Trainer) -> None:
         if self.finite is not None and not self.finite:
             raise Diverged(f"training diverged between steps {self.checked_step} and {trainer.global_step}: a loss "
-                           "or gradient is not finite; status 'diverged' is recorded and the last finite "
-                           "checkpoint is kept")
+                           f"or gradient is not finite, or the loss exceeds {self.EXPLODED:g} times the first one; "
+                           "status 'diverged' is recorded and the last finite checkpoint is kept")
         self.finite, self.checked_step = None, trainer.global_step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -208,14 +218,18 @@ class DivergenceGuard(pl.Callback):
             self.every_n_steps = 1
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
-        self._note(trainer, torch.isfinite(loss).all(), "the loss")
+        loss = loss.detach()
+        if self.loss_limit is None:  # on the device: no sync
+            self.loss_limit = self.EXPLODED * loss.abs().clamp_min(torch.finfo(loss.dtype).tiny)
+        self._note(trainer, torch.isfinite(loss).all() & (loss <= self.loss_limit).all(),
+                   f"the loss is not finite or exceeds {self.EXPLODED:g} times the first one")
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                                  optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if grads:
             self._note(trainer, torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()),
-                       "a gradient")
+                       "a gradient is not finite")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
