@@ -138,11 +138,13 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
                 continue
             log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
             # appended, each attempt under a header: a second campaign never truncates the first one's log
-            with log.open("a") as out:
-                out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
-                          f"python -m ftn.train {' '.join(overrides)}\n")
-            proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env,
-                                    stdout=log.open("a"), stderr=subprocess.STDOUT)
+            out = log.open("a")
+            out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
+                      f"python -m ftn.train {' '.join(overrides)}\n")
+            out.flush()  # before the child writes to the same file
+            proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT)
+            out.close()  # the child holds its own copy
             running[proc] = (overrides, time.time(), log)
             print(f"start  {' '.join(overrides)} (log {log})", flush=True)
         time.sleep(5)

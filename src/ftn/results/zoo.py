@@ -4,7 +4,6 @@ kind's measured cost per training step."""
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 
 from .labels import describe, error_percent, is_headline
 from .markdown import provenance
@@ -22,20 +21,22 @@ def setting(record: dict) -> tuple:
     return c["dataset"]["name"], c["schedule"]["max_steps"], device(record), c["model"]["width"]
 
 
+def newest_bench(records: list[dict]) -> dict | None:
+    """The newest cost benchmark record among ``records``, or None."""
+    return max((r for r in records if r.get("experiment") == COST), key=lambda r: r.get("date", ""), default=None)
+
+
 def costs(records: list[dict]) -> dict[str, float]:
     """Each kind's ms per training step relative to max pooling, from the newest cost benchmark record."""
-    benches = sorted((r for r in records if r.get("experiment") == COST), key=lambda r: r.get("date", ""))
-    if not benches:
+    if not (bench := newest_bench(records)):
         return {}
-    ms = benches[-1]["ms_per_step"]
+    ms = bench["ms_per_step"]
     return {kind: value / ms["max"] for kind, value in ms.items()}
 
 
 def _cost_line(records: list[dict]) -> list[str]:
-    benches = sorted((r for r in records if r.get("experiment") == COST), key=lambda r: r.get("date", ""))
-    if not benches:
+    if not (b := newest_bench(records)):
         return ["Cost per step: not measured yet (`make bench` runs `scripts/bench_zoo.py` on an idle machine)."]
-    b = benches[-1]
     return [f"Cost per step: a Conv {b['width']} training step at batch {b['batch']} on {b['hardware']}, "
             f"{b['threads']} thread(s), relative to max pooling's {b['ms_per_step']['max']:.1f} ms; the kinds "
             f"interleaved, median of {b['repeats']} rounds, measured on an otherwise idle machine at commit "
