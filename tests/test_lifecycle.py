@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import types
 import warnings
 from pathlib import Path
@@ -249,11 +250,28 @@ def test_second_live_process_is_refused(tmp_path, compose_cfg):
     run(compose_cfg(SMOKE, run_dir))  # released: the next run proceeds
 
 
+def _unwritable(folder: Path, monkeypatch, errno_: int) -> None:
+    """``folder`` refuses new files with ``errno_`` (chmod does not stop root, and a test cannot mount)."""
+    import tempfile
+
+    probe = tempfile.TemporaryFile
+
+    def refused(*args, dir=None, **kwargs):
+        if Path(dir) == folder:
+            raise OSError(errno_, os.strerror(errno_))
+        return probe(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+
+
 def test_unwritable_checkpoint_folder_is_refused(tmp_path, compose_cfg, monkeypatch):
-    access = os.access  # chmod does not stop root: the check itself is what is tested
-    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "checkpoints" and access(path, mode))
-    with pytest.raises(RunError, match=r"checkpoints is not writable"):
+    import errno
+
+    # checked before checkpoints/ exists, on the nearest folder that does: the run folder (its lock is in it)
+    _unwritable(tmp_path / "run", monkeypatch, errno.EACCES)
+    with pytest.raises(RunError, match=rf"^run_dir: {tmp_path / 'run'} is not writable \(Permission denied\)"):
         run(compose_cfg(SMOKE, tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
 
 
 # ---- divergence ------------------------------------------------------------------------------------------------
@@ -494,6 +512,173 @@ def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_
                             "test/loss")
     assert validations == 3  # epoch 1 from the lost machine
     assert not (parked / PARKED).exists()  # an ended run leaves only its record in git
+
+
+# ---- signals: SIGTERM (a scheduler's) and SIGINT (Ctrl-C) stop a run with a checkpoint at that step ---------------
+SIGNAL_AT = """
+import os, signal, sys
+from ftn import runs
+end_of_batch = runs.RunCheckpoint.on_train_batch_end
+def signalled_at(self, trainer, *args):
+    if trainer.global_step == {step}:
+        os.kill(os.getpid(), signal.{signal})
+    end_of_batch(self, trainer, *args)
+runs.RunCheckpoint.on_train_batch_end = signalled_at
+from ftn.train import main
+sys.argv = ["ftn.train", *sys.argv[1:]]
+main()
+"""
+
+
+def _signal_at(step: int, signum: signal.Signals, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", SIGNAL_AT.format(step=step, signal=signum.name), *overrides],
+                          cwd=cwd, env=_env(), capture_output=True, text=True)
+
+
+def _tiny_jpeg(tmp_path: Path) -> list[str]:
+    """20 images in batches of 4, 5 steps an epoch: a run on an archive keeps a record (synthetic data keeps none)."""
+    archive = write_image_folder_archive(tmp_path)
+    return ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
+            "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "model.width=4",
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+
+
+def test_sigterm_mid_epoch_stops_with_a_checkpoint_at_that_step_and_the_same_command_resumes(tmp_path):
+    # checkpoints every 2 steps: SIGTERM at step 7 (mid-epoch 2) is saved at 7, not at the last save (6)
+    common = [*_tiny_jpeg(tmp_path), "pooling=lstm", "schedule.max_steps=15", "checkpoint_every_n_steps=2"]
+    records = tmp_path / "records"
+    straight = _start(*common, f"records_dir={tmp_path}/straight_records", f"hydra.run.dir={tmp_path}/straight",
+                      cwd=tmp_path)  # beside it: both decode the archive into one cache, as runs started together do
+    stopped = _signal_at(7, signal.SIGTERM, *common, f"records_dir={records}", f"hydra.run.dir={tmp_path}/run",
+                         cwd=tmp_path)
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    last_line = stopped.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("SIGTERM at step 7: stopped with a checkpoint at this step") and "resumes it" in last_line
+    run_dir, parked = tmp_path / "run", records / "default" / "run"
+    assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 7
+    assert _summary(run_dir)["status"] == "interrupted" and _summary(run_dir)["steps"] == 7
+    # the checkpoint at the signal travels with the record, as at an epoch end
+    assert torch.load(parked / PARKED, weights_only=False)["global_step"] == 7 and _summary(parked)["steps"] == 7
+    assert not (run_dir / "train.log").exists()  # the run's log is its stdout
+    shutil.rmtree(run_dir)  # and it resumes on another machine from what its records folder carried
+    resumed = subprocess.run(_train_cmd(*common, f"records_dir={records}", f"hydra.run.dir={run_dir}"),
+                             cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert resumed.returncode == 0 and straight.wait() == 0, resumed.stderr + straight.stderr.read()
+    _same_end(_summary(parked), _summary(tmp_path / "straight"), 15, [7], "final_test/loss", "test/loss")
+    assert not (parked / PARKED).exists()
+
+
+def test_sigint_in_an_epochs_last_batch_stops_after_the_epoch_end_save(tmp_path, compose_cfg, warm_cache,
+                                                                      monkeypatch):
+    from ftn.runs import Interrupted, RunCheckpoint
+
+    end_of_batch = RunCheckpoint.on_train_batch_end
+
+    def ctrl_c_at_step_8(self, trainer, *args):  # the last batch of epoch 2 (4 steps an epoch)
+        if trainer.global_step == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+        end_of_batch(self, trainer, *args)
+
+    monkeypatch.setattr(RunCheckpoint, "on_train_batch_end", ctrl_c_at_step_8)
+    run_dir = tmp_path / "run"
+    with pytest.raises(Interrupted, match=r"^SIGINT at step 8: stopped with a checkpoint") as stopped:
+        run(compose_cfg([*SMOKE, warm_cache, "dataset.limit_train=64", "schedule.max_steps=12",
+                         "checkpoint_every_n_steps=100"], run_dir))
+    assert stopped.value.signum == signal.SIGINT  # main() exits 128 + 2
+    assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 8
+    assert [h["step"] for h in _summary(run_dir)["history"]] == [4, 8]  # epoch 2's validation ran first
+    assert _summary(run_dir)["status"] == "interrupted"
+
+
+def test_a_run_gives_back_the_signal_handlers_it_found(tmp_path, compose_cfg, warm_cache):
+    # a sweep's next run, or the code around run(), must get Ctrl-C as it was, not a finished run's handler
+    found = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    run(compose_cfg([*SMOKE, warm_cache], tmp_path / "run"))
+    with pytest.raises(RunError):
+        run(compose_cfg([*SMOKE, warm_cache, "experiment=table2", "schedule.max_steps=12", "optimizer.lr=1e30"],
+                        tmp_path / "diverged"))
+    assert {signum: signal.getsignal(signum) for signum in found} == found
+
+
+def test_a_campaign_passes_a_stop_signal_on_once_and_starts_nothing_new():
+    from ftn.campaign import _stop_on_signal
+
+    found = signal.getsignal(signal.SIGTERM)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    running = {child: ()}
+    with _stop_on_signal(running) as stopped:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert child.wait(timeout=30) == -signal.SIGTERM and stopped == [signal.SIGTERM]
+    assert signal.getsignal(signal.SIGTERM) is found
+
+
+def test_a_run_started_by_a_campaign_is_stopped_when_the_campaign_dies():
+    campaign = subprocess.run([sys.executable, "-c", "import subprocess, sys\nfrom ftn.campaign import "
+                               "_stop_with_the_campaign\nrun = subprocess.Popen(['sleep', '60'], stdout=subprocess."
+                               "DEVNULL, start_new_session=True, preexec_fn=_stop_with_the_campaign)\nprint(run.pid)"],
+                              env=_env(), capture_output=True, text=True, timeout=60)
+    status = Path(f"/proc/{campaign.stdout.strip()}/status")
+    for _ in range(100):  # gone, or a zombie where nothing reaps orphans
+        if not status.exists() or "\tZ" in status.read_text():
+            break
+        time.sleep(0.1)
+    assert not status.exists() or "\tZ" in status.read_text()
+
+
+# ---- the disk: checkpoints written beside their target, a full or read-only disk in one line ------------------------
+def test_checkpoints_are_written_beside_their_target_and_synced_before_the_rename(tmp_path, compose_cfg,
+                                                                                 warm_cache, monkeypatch):
+    import ftn.atomic
+
+    renames, synced = [], set()
+    replace, fsync = os.replace, os.fsync
+    monkeypatch.setattr(ftn.atomic.os, "fsync", lambda fd: (synced.add(os.readlink(f"/proc/self/fd/{fd}")), fsync(fd)))
+    monkeypatch.setattr(ftn.atomic.os, "replace", lambda a, b: (renames.append((Path(a), Path(b))), replace(a, b)))
+    run_dir = tmp_path / "run"
+    run(compose_cfg([*SMOKE, warm_cache], run_dir))
+    saves = [(tmp, target) for tmp, target in renames if target == run_dir / CHECKPOINT]
+    assert saves and all(tmp.parent == target.parent and str(tmp) in synced for tmp, target in saves)
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_keeps_the_last_good_checkpoint_and_record(
+        tmp_path, compose_cfg, warm_cache, monkeypatch):
+    import errno
+
+    import ftn.atomic
+
+    # the disk fills at the third checkpoint (step 6, mid-epoch 2), and stays full: every later write fails too
+    fsync, full, checkpoint_syncs = os.fsync, [], []
+
+    def fsync_on_a_filling_disk(fd: int) -> None:
+        if "last.ckpt" in os.readlink(f"/proc/self/fd/{fd}"):
+            checkpoint_syncs.append(fd)
+            full.append(len(checkpoint_syncs) == 3 or bool(full) and full[-1])
+        if full and full[-1]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(ftn.atomic.os, "fsync", fsync_on_a_filling_disk)
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunError) as failed:
+        run(compose_cfg([*SMOKE, warm_cache, "dataset.limit_train=64", "schedule.max_steps=10",
+                         "checkpoint_every_n_steps=2"], run_dir))
+    assert str(failed.value) == (f"cannot write {run_dir / CHECKPOINT}: No space left on device (ENOSPC); what was "
+                                 "on disk before is kept (the last good checkpoint and record); allowed: a writable "
+                                 "file system with free space")
+    assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 4  # the end of epoch 1
+    assert _summary(run_dir)["status"] == "running" and _summary(run_dir)["steps"] == 4  # and its validation
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_a_read_only_records_folder_is_refused_before_the_run_starts(tmp_path, compose_cfg, monkeypatch):
+    import errno
+
+    records = tmp_path / "records"
+    records.mkdir()
+    _unwritable(records, monkeypatch, errno.EROFS)
+    with pytest.raises(RunError, match=rf"^records_dir: {records} is not writable \(Read-only file system\); allowed"):
+        run(compose_cfg([*_tiny_jpeg(tmp_path), f"records_dir={records}"], tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_parking_takes_only_a_matching_small_pair_and_never_covers_an_ended_record(tmp_path):

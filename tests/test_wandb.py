@@ -69,3 +69,10 @@ def test_a_disabled_logger_leaves_no_wandb_run_named_in_the_record(tmp_path, com
         wandb_mode.cache_clear()
     record = json.loads((run_dir / SUMMARY).read_text())
     assert record["status"] == "finished" and record["wandb_run_id"] is None and record["wandb_dir"] is None
+
+
+def test_the_logger_passes_wandb_no_anonymous_setting(tmp_path):
+    # Lightning always passes anonymous=None, about which wandb warns at every run although it means "unset"
+    from ftn.logging import make_wandb_logger
+
+    assert "anonymous" not in make_wandb_logger(str(tmp_path), "run", "group", mode="disabled")._wandb_init

@@ -98,13 +98,15 @@ def expected(kind: str, pool: nn.Module, x: torch.Tensor, k: int) -> torch.Tenso
     raise AssertionError(kind)
 
 
-def test_every_kind_has_a_config_choice():
+def test_every_kind_is_a_config_choice_and_every_choice_a_kind(compose_cfg, tmp_path):
     from pathlib import Path
 
     import ftn
 
-    configs = {p.stem for p in (Path(ftn.__file__).parent / "configs/pooling").glob("*.yaml")}
-    assert set(KINDS) == {c for c in configs if not c.startswith("_")}
+    choices = sorted(p.stem for p in (Path(ftn.__file__).parent / "configs/pooling").glob("*.yaml"))
+    assert set(KINDS) == set(choices)  # no file in the group that is not a kind (what kinds share lives outside)
+    for choice in choices:
+        assert compose_cfg([f"pooling={choice}"], tmp_path).pooling.kind == choice
 
 
 @pytest.mark.parametrize("kind", ALL)

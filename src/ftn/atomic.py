@@ -1,10 +1,13 @@
-"""Files that are either complete or absent: write to a uniquely named temp file beside the target, then rename.
+"""Files that are either complete or absent: write to a uniquely named temp file beside the target, fsync it, then
+rename it.
 
 A unique temp name (not ``<name>.tmp``) lets several processes write the same cache at once; the rename is
-atomic on one file system, so a reader or a kill never sees half a file.
+atomic on one file system, so a reader, a kill or a crash never sees half a file. A write that fails (a full
+disk, a read-only file system) leaves the old file as it was and raises ``OSError`` naming the target.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -18,15 +21,20 @@ T = TypeVar("T")
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a fresh temp file in ``path``'s folder, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(Path(tmp))
+        with open(tmp, "rb+") as written:  # on the disk before the rename makes it the file
+            os.fsync(written.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None:  # name the file meant, not its temp name
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
 
 
@@ -35,7 +43,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    # serialised in memory first: torch's file writer reports a full disk as a RuntimeError without its errno
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def load_or_rebuild(path: Path, load: Callable[[Path], T], build: Callable[[], T], save: Callable[[T, Path], None]) -> T:

@@ -5,13 +5,19 @@ diverged) record is already under ``results/runs/`` is skipped, so rerunning the
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
 ``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
 as it ends, ready to be committed. A run cut off mid-way leaves its running record and last epoch's
-checkpoint there (``ftn.parking``): where that checkpoint is (it is never committed), the run continues.
+checkpoint there (``ftn.parking``): where that checkpoint is (this machine, or a clone of a commit that holds it),
+the run continues.
+SIGTERM or SIGINT (Ctrl-C) to the campaign starts no new run and passes SIGTERM to the running ones, which stop
+with a checkpoint (``ftn.runs.Interrupted``); the campaign then exits 128 + the signal's number.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +28,7 @@ from .identity import device_folder
 from .logging import SUMMARY
 from .pooling import INITS, TRAINABLE_INITS, ZOO
 from .results.records import BadRecords, read_records
+from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
 # The trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
@@ -98,8 +105,8 @@ NEEDS_INIT = ("headline", "conv16", "scans")
 
 def find_record(root: Path, overrides: list[str]) -> Path | None:
     """The ``root/<experiment>/<run folder>/summary.json`` whose run was started with exactly these overrides
-    (finished, diverged, or running with its checkpoint parked). Not deeper: ``root/gpu/`` holds another device's
-    records, and a Table 1 run's overrides do not name its device."""
+    (finished or diverged: ``DONE``; running or interrupted, with its checkpoint parked: to resume). Not deeper:
+    ``root/gpu/`` holds another device's records, and a Table 1 run's overrides do not name its device."""
     wanted = sorted(overrides)
     for path in root.glob(f"*/*/{SUMMARY}"):
         try:
@@ -129,39 +136,79 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
     logs_dir.mkdir(parents=True, exist_ok=True)
     running: dict[subprocess.Popen, tuple[list[str], float, Path]] = {}
-    failed = 0
-    while todo or running:
-        while todo and len(running) < jobs:
-            overrides = todo.pop(0)
-            if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
-                print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
-                continue
-            log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
-            # appended, each attempt under a header: a second campaign never truncates the first one's log
-            out = log.open("a")
-            out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
-                      f"python -m ftn.train {' '.join(overrides)}\n")
-            out.flush()  # before the child writes to the same file
-            proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT)
-            out.close()  # the child holds its own copy
-            running[proc] = (overrides, time.time(), log)
-            print(f"start  {' '.join(overrides)} (log {log})", flush=True)
-        time.sleep(5)
-        for proc in [p for p in running if p.poll() is not None]:
-            overrides, started, log = running.pop(proc)
-            record = find_record(records_dir, overrides)
-            state = status(record)
-            if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
-                error = json.loads(record.read_text())["metrics"].get("final_test/error")
-                print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {record}",
-                      flush=True)
-            else:
-                failed += 1
-                print(f"FAILED exit {proc.returncode}, no finished record in {records_dir}: {' '.join(overrides)} "
-                      f"(log {log})",
-                      flush=True)
+    with _stop_on_signal(running) as stopped:
+        failed = 0
+        while (todo and not stopped) or running:
+            while todo and not stopped and len(running) < jobs:
+                overrides = todo.pop(0)
+                if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
+                    print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
+                    continue
+                log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
+                # appended, each attempt under a header: a second campaign never truncates the first one's log
+                out = log.open("a")
+                out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
+                          f"python -m ftn.train {' '.join(overrides)}\n")
+                out.flush()  # before the child writes to the same file
+                # its own session: a Ctrl-C reaches the campaign alone, which passes it on once (_stop_on_signal)
+                proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=_stop_with_the_campaign)
+                out.close()  # the child holds its own copy
+                running[proc] = (overrides, time.time(), log)
+                print(f"start  {' '.join(overrides)} (log {log})", flush=True)
+            time.sleep(5)
+            for proc in [p for p in running if p.poll() is not None]:
+                overrides, started, log = running.pop(proc)
+                record = find_record(records_dir, overrides)
+                state = status(record)
+                if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
+                    error = json.loads(record.read_text())["metrics"].get("final_test/error")
+                    print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {record}",
+                          flush=True)
+                elif state == "interrupted":
+                    print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
+                          f"{' '.join(overrides)}", flush=True)
+                else:
+                    failed += 1
+                    print(f"FAILED exit {proc.returncode}, no finished record in {records_dir}: {' '.join(overrides)} "
+                          f"(log {log})",
+                          flush=True)
+    if stopped:
+        raise Interrupted(f"{signal.Signals(stopped[0]).name}: campaign stopped; its running runs stopped with "
+                          "checkpoints and the same command resumes them", stopped[0])
     return failed
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_the_campaign() -> None:
+    """In a run's process before it starts (Linux): SIGTERM when the campaign dies, even by SIGKILL, so that a run
+    in its own session never outlives its campaign: it stops with a checkpoint instead."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _stop_on_signal(running: dict[subprocess.Popen, tuple]) -> Iterator[list[int]]:
+    """While in it, SIGTERM and SIGINT are noted (in the list it gives) and passed on as SIGTERM to every running
+    run; the handlers found are restored at its end."""
+    stopped: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopped.append(signum)
+        print(f"{signal.Signals(signum).name}: no new run starts; {len(running)} running run(s) stop with "
+              "a checkpoint", flush=True)
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield stopped
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _campaign_list(text: str) -> list[str]:
@@ -216,7 +263,11 @@ def main(argv: list[str] | None = None) -> None:
         for r in runs:
             print(status(find_record(args.records / here, r)) or "todo", " ".join(r))
         return
-    failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer)
+    try:
+        failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer)
+    except Interrupted as err:
+        print(err, file=sys.stderr, flush=True)
+        sys.exit(128 + err.signum)
     sys.exit(1 if failed else 0)
 
 

@@ -79,8 +79,11 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
     id_file = run_dir_path / WANDB_ID
     if not id_file.exists():
         atomic_write_text(id_file, secrets.token_hex(4))
-    return WandbLogger(project=project, name=name, group=group, id=id_file.read_text().strip(), job_type=job_type,
-                       save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow")
+    logger = WandbLogger(project=project, name=name, group=group, id=id_file.read_text().strip(),
+                         job_type=job_type, save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow")
+    # Lightning always passes anonymous=None, which wandb 0.2x+ warns about at every run although it means "unset"
+    logger._wandb_init.pop("anonymous", None)
+    return logger
 
 
 def link_wandb_run(logger: WandbLogger, experiment_dir: Path) -> None:
@@ -122,8 +125,9 @@ def wandb_tags(config: dict, choices: dict[str, str], device: str) -> list[str]:
 
 
 def finish_wandb(logger: WandbLogger, status: str) -> None:
-    """End the wandb run with the run's status ("finished", "failed", "diverged"), so the next run of a sweep
-    starts its own instead of logging into this one."""
+    """End the wandb run with the run's status ("finished", "failed", "diverged", "interrupted"), so the next run
+    of a sweep starts its own instead of logging into this one. wandb knows only finished and failed (any exit
+    code but 0): the status is in the summary and, where not finished, a tag."""
     run = logger.experiment
     run.summary["status"] = status
     if status != "finished":

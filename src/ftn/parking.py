@@ -1,14 +1,16 @@
 """A running run parked beside its record, so it can move to another machine with its records folder.
 
-At each epoch end ``ParkRun`` copies the run's last checkpoint (as ``resume.ckpt``) and the running summary that
-matches it into the run's records folder, ``<records_dir>/<experiment>/<run folder>/``. That folder is what
-travels (``scripts/gpu_run.sh`` brings it back in records.tar.gz, and a device call can carry it); ``runs/`` does
-not. Checkpoints never go into git (.gitignore): the summary is committed, ``resume.ckpt`` is not. Where the folder
-arrives with its ``resume.ckpt``, ``unpark`` puts both back into the run folder before ``ckpt_path=last`` looks for
-a checkpoint: the run continues from its last epoch with its history and wall time, once the parked checkpoint
-passes the same config check as any resume. A finished or diverged run drops its parked checkpoint (``drop``);
-only its record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's), and a rerun over a finished or
-diverged record (that record stays until the rerun ends, as without parking).
+At each epoch end, and when a signal stops the run (``ftn.runs.Interrupted``), ``ParkRun`` copies the run's last
+checkpoint (as ``resume.ckpt``) and the summary that matches it into the run's records folder,
+``<records_dir>/<experiment>/<run folder>/``. That folder is what travels (``scripts/gpu_run.sh`` brings it back in
+records.tar.gz, and a device call can carry it); ``runs/`` does not. ``resume.ckpt`` is the one checkpoint git
+takes (.gitignore), so a session's last commit carries its running runs to the next session's fresh clone.
+
+Where the folder arrives with its ``resume.ckpt``, ``unpark`` puts both back into the run folder before
+``ckpt_path=last`` looks for a checkpoint: the run continues from its last epoch with its history and wall time,
+once the parked checkpoint passes the same config check as any resume. A finished or diverged run drops its
+parked checkpoint (``drop``); only its record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's),
+and a rerun over a finished or diverged record (that record stays until the rerun ends, as without parking).
 """
 from __future__ import annotations
 
@@ -39,10 +41,14 @@ class ParkRun(pl.Callback):
         self.warned = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.park(trainer.global_step)
+
+    def park(self, step: int) -> None:
+        """Copy the checkpoint and summary of ``step`` (the run's current optimizer step), if both are there."""
         checkpoint, summary = self.run_dir / CHECKPOINT, self.run_dir / SUMMARY
         if not checkpoint.exists() or checkpoint.stat().st_size > self.max_bytes:
             return
-        if read_summary(summary).get("steps") != trainer.global_step:  # no validation (no summary) this epoch
+        if read_summary(summary).get("steps") != step:  # no validation (no summary) this epoch
             return
         if (ended := read_summary(self.folder / SUMMARY).get("status")) in ("finished", "diverged"):
             if not self.warned:

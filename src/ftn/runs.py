@@ -2,9 +2,10 @@
 
 - ``RunLock``: an ``flock`` on ``<run>/.lock``. A second live process is refused with one line; the kernel drops
   the lock of a killed process, so a stale lock is taken over without any clean-up.
-- ``RunCheckpoint``: ``checkpoints/last.ckpt`` every N optimizer steps, at each epoch end and at the end, written
-  atomically by Lightning. It carries the config hash and the global RNG state (augmentation, dropout); the
-  batch order is the data module's state (``DeviceBatches.position``), which Lightning saves and restores.
+- ``RunCheckpoint``: ``checkpoints/last.ckpt`` every N optimizer steps, at each epoch end, at the end, and when
+  SIGTERM or SIGINT stops the run (``Interrupted``), written atomically in its own folder (``AtomicCheckpointIO``).
+  It carries the config hash and the global RNG state (augmentation, dropout); the batch order is the data
+  module's state (``DeviceBatches.position``), which Lightning saves and restores.
 - ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
 - ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` (on the CPU before the optimizer step
   applies it; on a GPU within ``every_n_steps`` steps, without a host sync per step).
@@ -13,7 +14,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import socket
+import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra.errors import CompactHydraException
+from pytorch_lightning.plugins import TorchCheckpointIO
 
+from .atomic import atomic_torch_save
 from .identity import config_hash, differing_keys, result_config
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -38,7 +44,19 @@ class ConfigError(RunError, ValueError):
 
 
 class Diverged(RunError):
-    """A non-finite loss or gradient."""
+    """A non-finite loss or gradient, or an exploding loss."""
+
+    status = "diverged"  # what the record says
+
+
+class Interrupted(RunError):
+    """SIGTERM or SIGINT stopped the run, after a checkpoint at the current step; the process exits 128 + signum."""
+
+    status = "interrupted"
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 class RunLock:
@@ -119,10 +137,26 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class RunCheckpoint(pl.Callback):
-    """``<run_dir>/checkpoints/last.ckpt`` every ``every_n_steps`` optimizer steps, at each epoch end, at the end.
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temp file in their own folder, fsynced, then renamed over the old one. Lightning's
+    own writer moves a temp file from $TMPDIR: across file systems that is a copy in place, which a crash tears."""
 
-    Mid-epoch saves skip an epoch's last batch: the epoch-end save follows it, after validation.
+    def save_checkpoint(self, checkpoint: dict, path: str | Path, storage_options: Any = None) -> None:
+        atomic_torch_save(checkpoint, Path(path))
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class RunCheckpoint(pl.Callback):
+    """``<run_dir>/checkpoints/last.ckpt`` every ``every_n_steps`` optimizer steps, at each epoch end, at the end,
+    and at SIGTERM or SIGINT, which stop the run with ``Interrupted`` at the end of the current step.
+
+    Mid-epoch saves skip an epoch's last batch: the epoch-end save follows it, after validation. For the same
+    reason a signal during an epoch's last batch or its validation stops the run after the epoch-end save, and one
+    during testing stops it at once (the checkpoint is the end of training). Lightning's own SIGTERM handling
+    would end the process with exit status 0 and no checkpoint, and a KeyboardInterrupt can land mid-step: these
+    handlers replace both while training and testing run. A second signal stops the process at once.
     """
 
     def __init__(self, run_dir: Path, config: dict, every_n_steps: int) -> None:
@@ -131,6 +165,33 @@ class RunCheckpoint(pl.Callback):
         self.every_n_steps = every_n_steps
         self.saved_step = -1
         self.rng_to_restore: dict | None = None
+        self.signalled: int | None = None
+        self.found_handlers: dict = {}
+
+    def _catch_stop_signals(self) -> None:
+        # called once Lightning registered its own handlers; the ones found come back when fit or test ends
+        if threading.current_thread() is threading.main_thread():  # as Lightning's: only there can it catch them
+            self.found_handlers = {signum: signal.signal(signum, self._note_signal) for signum in STOP_SIGNALS}
+
+    def _release_stop_signals(self) -> None:
+        for signum, handler in self.found_handlers.items():
+            signal.signal(signum, handler)
+        self.found_handlers = {}
+
+    def _note_signal(self, signum: int, frame: Any) -> None:
+        self.signalled = signum
+        signal.signal(signum, signal.SIG_DFL)
+        print(f"{signal.Signals(signum).name}: stopping at the end of this step with a checkpoint "
+              "(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def _stop_if_signalled(self, trainer: pl.Trainer, pl_module: pl.LightningModule, save: bool = True) -> None:
+        if self.signalled is None:
+            return
+        if save:
+            self.save(trainer, pl_module)
+        raise Interrupted(f"{signal.Signals(self.signalled).name} at step {trainer.global_step}: stopped with a "
+                          f"checkpoint at this step ({self.path}) and status 'interrupted'; the same command "
+                          "resumes it", self.signalled)
 
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step == self.saved_step:
@@ -144,21 +205,41 @@ class RunCheckpoint(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.saved_step = trainer.global_step  # a resumed run does not write back the state it just read
+        self._catch_stop_signals()
         if self.rng_to_restore is not None:  # here, not at load: nothing may draw from the RNG in between
             _set_rng_state(self.rng_to_restore)
             self.rng_to_restore = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
-        if not last_of_epoch and trainer.global_step - self.saved_step >= self.every_n_steps:
+        if batch_idx + 1 >= trainer.num_training_batches:  # the epoch-end save comes after validation
+            return
+        if trainer.global_step - self.saved_step >= self.every_n_steps:
             self.save(trainer, pl_module)
+        self._stop_if_signalled(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer, pl_module)
+        self._stop_if_signalled(trainer, pl_module)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._catch_stop_signals()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stop_if_signalled(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.save(trainer, pl_module)
+        self._release_stop_signals()
+
+    # The handlers found go back before Lightning restores its own (it does so before the callbacks' teardown
+    # hooks, and calls none when a run fails): after a run, as between a sweep's runs, a Ctrl-C acts as it did.
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._release_stop_signals()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._release_stop_signals()
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint[IDENTITY_KEY] = {**self.identity, "rng": _rng_state()}

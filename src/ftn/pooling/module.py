@@ -14,7 +14,7 @@ from .windows import SCANS, check_window
 TRAINABLE_INITS = ("lasagne", "lasagne_unit_g", "avg_soft")
 EXACT_INITS = ("max_exact", "max_relu", "avg_exact")
 INITS = TRAINABLE_INITS + EXACT_INITS
-# The init of the configs (configs/pooling/_lstm.yaml) and of the Python API: every parameter trains, and Lasagne's
+# The init of the configs (configs/lstm_pooling.yaml) and of the Python API: every parameter trains, and Lasagne's
 # default can leave a per-layer unit at chance (results/table2.notes.md).
 DEFAULT_INIT = "avg_soft"
 # Row/column names and indices of the (4, 3) parameter block.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..pooling.module import DEFAULT_INIT
 
-# The LSTM init of Table 2's headline row: the default init, of the Python API and of configs/pooling/_lstm.yaml
+# The LSTM init of Table 2's headline row: the default init, of the Python API and of configs/lstm_pooling.yaml
 # (a test keeps them equal), fixed before the init study (results/table2.notes.md says why).
 HEADLINE_INIT = DEFAULT_INIT
 
