@@ -75,13 +75,13 @@ table4: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_pooling.py
-	$(PY) scripts/bench_table3.py
-	$(PY) scripts/bench_zoo.py
+	$(PY) scripts/bench_table3.py --record results/runs
+	$(PY) scripts/bench_zoo.py --record results/runs
 
 # Rebuild every table and figure from the run records under runs/ and the committed results/runs/
 # (a fresh clone has only the latter).
 results: $(STAMP)
-	$(PY) -m ftn.results table1 table2 table4 pooling_zoo
+	$(PY) -m ftn.results table1 table2 table4 pooling_zoo claims
 	$(PY) -m ftn.figures
 
 # Local run folders and Hydra's own output folders; never results/ (the committed records and tables).

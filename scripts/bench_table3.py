@@ -1,12 +1,13 @@
 """Table 3: seconds per batch, CNN (max pooling) vs FTN (LSTM pooling), training and testing.
 
-    python scripts/bench_table3.py [--repeats 20] [--out results/table3.md]
+    python scripts/bench_table3.py [--repeats 20] [--out results/table3.md] [--record results/runs]
 
 The network is Conv 64 with 2x2 pooling, as in the paper's section 4.2.3. It is timed at
 batch 1 (the paper's setting) and at batch 100. On a GPU it is timed with cuDNN on and off,
 as the paper did. The Table 2 network (Conv 8, 4x4 and 8x8 pooling) is timed at batch 100
 too. CNN and FTN are measured side by side in one run, and the table is written with the
-paper's numbers beside ours.
+paper's numbers beside ours. ``--record DIR`` also writes the times as a record,
+``<DIR>/table3/<cpu|cuda>/summary.json``, which ``python -m ftn.results claims`` reads.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import median_seconds
-from ftn.logging import git_commit, hardware
+from ftn.benchmark import median_seconds, write_bench_record
+from ftn.logging import SUMMARY, git_commit, hardware
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--batches", default="1,100")
     parser.add_argument("--out", type=Path, default=Path("results/table3.md"))
+    parser.add_argument("--record", type=Path, help="records folder for the times (e.g. results/runs)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cudnn_modes = (True, False) if device.type == "cuda" else (None,)
@@ -95,6 +97,11 @@ def main() -> None:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    if args.record:  # {network: {"CNN"/"FTN": {column: seconds}}}
+        times_s = {network: {name: {label(*c): times[(network, name, *c)] for c in columns} for name in ("CNN", "FTN")}
+                   for network, columns in settings.items()}
+        write_bench_record(args.record / "table3" / device.type / SUMMARY, "table3", device=device.type,
+                           repeats=args.repeats, threads=torch.get_num_threads(), seconds_per_batch=times_s)
 
 
 if __name__ == "__main__":

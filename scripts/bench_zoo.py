@@ -10,19 +10,15 @@ pooling. Run it on an otherwise idle machine (never beside a campaign). ``--reco
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ftn.atomic import atomic_write_text
-from ftn.logging import SUMMARY, git_commit, hardware
+from ftn.benchmark import write_bench_record
+from ftn.logging import SUMMARY, hardware
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 
@@ -70,14 +66,9 @@ def main() -> None:
     for kind in sorted(ms, key=ms.get):
         print(f"{kind:14s} {ms[kind]:8.1f} ms   {ms[kind] / ms['max']:.2f}x max")
     if args.record:
-        record = {"experiment": "pooling_cost", "status": "finished", "width": args.width, "batch": args.batch,
-                  "threads": args.threads, "repeats": args.repeats, "steps": args.steps, "ms_per_step": ms,
-                  "rounds_ms": rounds, "hardware": hardware(), "commit": git_commit(), "torch": torch.__version__,
-                  "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "command": shlex.join(["python", *sys.argv])}
-        path = args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY
-        atomic_write_text(path, json.dumps(record, indent=1) + "\n")
-        print(f"record -> {path}")
+        write_bench_record(args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY, "pooling_cost",
+                           width=args.width, batch=args.batch, threads=args.threads, repeats=args.repeats,
+                           steps=args.steps, ms_per_step=ms, rounds_ms=rounds)
 
 
 if __name__ == "__main__":

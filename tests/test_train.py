@@ -102,7 +102,8 @@ def test_table1_from_fabricated_records(tmp_path):
 
 
 def test_figures_from_fabricated_records(tmp_path):
-    from ftn.figures import learned_units, main as figures_main
+    from ftn.figures import main as figures_main
+    from ftn.results.units import learned_units
     from ftn.pooling import init_params
 
     max_unit = init_params("max_exact", 16)

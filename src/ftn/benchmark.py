@@ -1,6 +1,12 @@
-"""Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators)."""
+"""Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators), and the
+record a benchmark leaves for the tables that read it."""
 from __future__ import annotations
 
+import datetime
+import json
+import shlex
+import sys
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -20,3 +26,18 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
 def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> float:
     """The median of ``measure``; ``device`` is kept for the callers, torch's Timer synchronises it itself."""
     return measure(fn, repeats, warmup).median
+
+
+def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
+    """A benchmark's record at ``path`` (a ``summary.json`` under a records folder): its ``fields`` with what every
+    record holds (hardware, commit, torch, date, the command that made it), so a table can cite it."""
+    from .atomic import atomic_write_text
+    from .logging import git_commit, hardware
+
+    record = {"experiment": experiment, "status": "finished", **fields, "hardware": hardware(),
+              "commit": git_commit(), "torch": torch.__version__,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": shlex.join(["python", *sys.argv])}
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    print(f"record -> {path}")
+    return path

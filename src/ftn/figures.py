@@ -6,7 +6,6 @@ error), the Conv N test-error curves of Table 2, and the pooling zoo's error aga
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 from collections import defaultdict
@@ -20,30 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .pooling import KINDS, lstm_scan  # noqa: E402
-from .pooling.module import COLUMNS, GATES  # noqa: E402
 from .results import DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
 from .results import zoo  # noqa: E402
+from .results.units import layer_order, learned_units, probe_windows  # noqa: E402
 from .results.records import BadRecords  # noqa: E402
-
-PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
-
-
-def learned_units(metrics: dict) -> dict[str, torch.Tensor]:
-    """{layer name: (4, 3) params} from the ``lstm/<layer>/<w|r|b>_<gate>`` metrics of a run."""
-    units: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros(4, 3))
-    for key, value in metrics.items():
-        if match := PARAM_KEY.match(key):
-            units[match["layer"] or "unit"][GATES.index(match["gate"]), COLUMNS.index(match["col"])] = value
-    return dict(units)
-
-
-def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 0) -> torch.Tensor:
-    """Random windows whose maximum is ``peak`` (figure 4's input), ordered by their average: (L, count)."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(count, length, generator=gen, dtype=torch.float64) * peak
-    x[torch.arange(count), torch.randint(length, (count,), generator=gen)] = peak
-    return x[x.mean(1).argsort()].t()
-
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
@@ -58,7 +37,7 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
         if r["config"]["schedule"]["max_steps"] == budget:
             rows[(r["config"]["model"]["width"], device(r))].append(r)
     layers = sorted({layer for group in rows.values() for r in group for layer in learned_units(r["metrics"])},
-                    key=lambda s: int(s.split(".")[-1]))
+                    key=layer_order)
     fig, axes = plt.subplots(len(rows), len(layers), figsize=(6 * len(layers), 4 * len(rows)), squeeze=False)
     for row, (width, where) in zip(axes, sorted(rows)):
         sizes = rows[(width, where)][0]["config"]["model"].get("pool_sizes", (4, 8))

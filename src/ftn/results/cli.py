@@ -1,6 +1,6 @@
 """Build results/<table>.md from the run records; nothing is typed by hand.
 
-    python -m ftn.results table1 table2 pooling_zoo [--runs runs results/runs] [--out results]
+    python -m ftn.results table1 table2 pooling_zoo claims [--runs runs results/runs] [--out results]
 
 Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
 ``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own.
@@ -15,6 +15,7 @@ from typing import Iterable
 from ..atomic import atomic_write_text
 from ..identity import device_folder
 from ..logging import SUMMARY
+from .claims import claims
 from .readme import update_readme
 from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on
 from .table1 import table1
@@ -26,8 +27,9 @@ DEFAULT_OUT = Path("results")
 # The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written; the
 # zoo sets its own runs beside Table 2's baselines.
 EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",),
-               "pooling_zoo": ("zoo", "table2", "pooling_cost")}
-BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo}
+               "pooling_zoo": ("zoo", "table2", "pooling_cost"),
+               "claims": ("table1", "table1_paper", "table2", "table3", "table4")}
+BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo, "claims": claims}
 
 
 def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,

@@ -74,3 +74,30 @@ class Paired:
 def paired(cell: dict[int, float], baseline: dict[int, float]) -> Paired:
     """{seed: value} of a cell minus its baseline's, over the seeds both have."""
     return Paired(tuple(cell[s] - baseline[s] for s in sorted(cell) if s in baseline))
+
+
+@dataclass(frozen=True)
+class Welch:
+    """Two independent samples (e.g. the per-seed gains of two networks): difference of means a − b, Welch's t, and
+    a two-sided p at the Welch–Satterthwaite degrees of freedom rounded down (conservative, for the exact series)."""
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+
+    @property
+    def difference(self) -> float:
+        return statistics.mean(self.a) - statistics.mean(self.b)
+
+    @property
+    def p(self) -> float | None:
+        if len(self.a) < 2 or len(self.b) < 2:
+            return None
+        va, vb = statistics.variance(self.a) / len(self.a), statistics.variance(self.b) / len(self.b)
+        if va + vb == 0:
+            return 0.0 if self.difference else 1.0
+        t = self.difference / math.sqrt(va + vb)
+        dof = (va + vb) ** 2 / (va ** 2 / (len(self.a) - 1) + vb ** 2 / (len(self.b) - 1))
+        return two_sided_p(t, max(1, math.floor(dof)))
+
+    def __str__(self) -> str:
+        p = "—" if self.p is None else f"{self.p:.2g}"
+        return f"{self.difference:+.2f} (Welch, {len(self.a)} and {len(self.b)} seeds, p = {p})"

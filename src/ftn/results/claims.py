@@ -1,0 +1,423 @@
+"""Every claim of the paper as a verdict generated from the records: ``results/claims.md``.
+
+Each claim has one rule, a function of the records that returns a ``Finding`` per setting it can judge (data,
+budget, device, network, seeds): a claim tested at several budgets or on several devices shows each. The row's
+verdict is the findings' common verdict, or ``mixed`` where they differ. Thresholds are named constants below, so
+a reader can check them against the paper's words. p is per comparison, not corrected for the number of
+comparisons.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..pooling import lstm_scan
+from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
+from .markdown import row
+from .records import DATASET_LABELS, cells, device
+from .stats import Paired, Welch, paired, seeds
+from .table2 import by_seed
+from .table4 import PAPER_TABLE4
+from .units import layer_order, learned_units, probe_windows
+
+VERDICTS = ("supported", "not supported", "contradicted", "mixed", "not yet tested")
+ALPHA = 0.05           # a difference counts at p < ALPHA (paired t, two-sided)
+MIN_PAIRS = 3          # fewer seeds test nothing: the setting is left out
+PAPER_MAE = 10.0       # Table 1's accuracy, in its 1e-5 units: the paper's MAEs are 4.4 to 9.2
+TRAINS_MAE = 100.0     # a unit that "trains": MAE below 1e-3, ten times the paper's level
+TRACKS_AVG = 0.5       # a layer tracks average pooling when its distance to avg is under half of max's
+VARIES_MORE = 2.0      # "varies much more": at least twice the first layer's spread over seeds
+NEGLIGIBLE = 0.01      # a parameter share below 1 % of the network's
+FTN_COST = (2.0, 3.0)  # section 4.2.3: "about 2-3 times"
+VGG_MARGIN = 1.0       # Table 4 within 1 point of the paper's error
+SMALL = (8, 16)        # the "small networks" of claims 11 and 12
+
+
+@dataclass(frozen=True)
+class Finding:
+    setting: str   # what the verdict rests on: data, budget, device, network, seeds
+    verdict: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    text: str
+    where: str
+    tested_by: str
+    rule: Callable[[list[dict]], list[Finding]]
+
+
+def overall(findings: list[Finding]) -> str:
+    """The common verdict of the findings that test something, ``mixed`` where they differ."""
+    verdicts = {f.verdict for f in findings if f.verdict != "not yet tested"}
+    return "not yet tested" if not verdicts else verdicts.pop() if len(verdicts) == 1 else "mixed"
+
+
+def combine(verdicts: list[str]) -> str:
+    """Several comparisons of one setting: all alike, or mixed."""
+    return verdicts[0] if len(set(verdicts)) == 1 else "mixed"
+
+
+def sign_verdict(difference: Paired, claimed: int) -> str | None:
+    """``claimed`` = -1: the claim says the difference is negative. None below ``MIN_PAIRS`` pairs."""
+    if difference.n < MIN_PAIRS:
+        return None
+    if difference.p < ALPHA:
+        return "supported" if difference.mean * claimed > 0 else "contradicted"
+    return "not supported"
+
+
+# ---- the records --------------------------------------------------------------------------------------------
+def of(records: list[dict], experiment: str) -> list[dict]:
+    return [r for r in records if r.get("experiment") == experiment]
+
+
+def networks(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """Table 2's runs by (setting label, width): a setting is one dataset, budget and device."""
+    groups = defaultdict(list)
+    for r in of(records, "table2"):
+        c = r["config"]
+        label = f"{DATASET_LABELS.get(c['dataset']['name'], c['dataset']['name'])}, {c['schedule']['max_steps']} it, " \
+                f"{device(r)}"
+        groups[(label, c["model"]["width"])].append(r)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])))
+
+
+def headline(runs: list[dict], kind: str) -> list[dict]:
+    """The cell the paper's table shows for ``kind`` (the one with most seeds)."""
+    return max((g for g in cells(runs) if g[0]["config"]["pooling"]["kind"] == kind and is_headline(g[0]["config"])),
+               key=len, default=[])
+
+
+def where(label: str, width: int, n: int) -> str:
+    return f"{label}, Conv {width}, {seeds(n)}"
+
+
+def error_difference(a: list[dict], b: list[dict]) -> Paired:
+    return paired(by_seed(a), by_seed(b))
+
+
+# ---- the rules ------------------------------------------------------------------------------------------------
+def pairwise(pairs: list[tuple[str, str]], claimed: int,
+             widths: tuple[int, ...] | None = None) -> Callable[[list[dict]], list[Finding]]:
+    """A rule comparing headline cells (a − b, test error) per network (of ``widths``; None: all); ``claimed``
+    the sign the claim says."""
+    def rule(records: list[dict]) -> list[Finding]:
+        findings = []
+        for (label, width), runs in networks(records).items():
+            if widths is not None and width not in widths:
+                continue
+            verdicts, evidence, pairs_seen = [], [], []
+            for a, b in pairs:
+                difference = error_difference(headline(runs, a), headline(runs, b))
+                if (verdict := sign_verdict(difference, claimed)) is not None:
+                    verdicts.append(verdict)
+                    evidence.append(f"{a} − {b} {difference}")
+                    pairs_seen.append(difference.n)
+            if verdicts:
+                findings.append(Finding(where(label, width, min(pairs_seen)), combine(verdicts), "; ".join(evidence)))
+        return findings
+    return rule
+
+
+def scan_order(records: list[dict]) -> list[Finding]:
+    findings = []
+    for (label, width), runs in networks(records).items():
+        lstm = [r for r in runs if r["config"]["pooling"]["kind"] == "lstm"
+                and r["config"]["pooling"].get("init") == HEADLINE_INIT]
+        rows = [r for r in lstm if row_scan(r["config"])]
+        verdicts, evidence = [], []
+        for scan in sorted({r["config"]["pooling"]["scan"] for r in lstm if not row_scan(r["config"])}):
+            difference = error_difference([r for r in lstm if r["config"]["pooling"].get("scan") == scan], rows)
+            if difference.n >= MIN_PAIRS:  # insensitive: no difference detectable at p < ALPHA
+                verdicts.append("contradicted" if difference.p < ALPHA else "supported")
+                evidence.append(f"{scan} − row {difference}")
+        if verdicts:
+            findings.append(Finding(where(label, width, MIN_PAIRS) + " or more per scan", combine(verdicts),
+                                    "; ".join(evidence) + ". No difference detectable is not a proof of none."))
+    return findings
+
+
+def proposition(records: list[dict]) -> list[Finding]:
+    """Computed, not trained: a ReLU unit with w_g ≤ 0 and b_g = 0 on non-negative windows, in both
+    implementations: its output and every gradient are exactly zero; a positive b_g makes both nonzero."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(9, 64, generator=gen, dtype=torch.float64) * 3
+    findings = []
+    for impl in ("reference", "fused"):
+        outcomes = {}
+        for b_g in (0.0, 0.5):
+            params = torch.randn(4, 3, generator=gen, dtype=torch.float64)
+            params[3] = torch.tensor([-0.5, 0.7, b_g], dtype=torch.float64)  # w_g < 0
+            params.requires_grad_(True)
+            inputs = x.clone().requires_grad_(True)
+            h = lstm_scan(inputs, params, 0.0, impl=impl)
+            h.sum().backward()
+            outcomes[b_g] = (h.abs().max().item(), params.grad.abs().max().item(), inputs.grad.abs().max().item())
+        dead = all(v == 0 for v in outcomes[0.0])
+        revived = all(v > 0 for v in outcomes[0.5])
+        findings.append(Finding(f"{impl} implementation, 64 windows of 9 values in [0, 3], w_g = −0.5",
+                                "supported" if dead else "contradicted",
+                                f"b_g = 0: largest output {outcomes[0.0][0]:.3g}, largest gradient to the parameters "
+                                f"{outcomes[0.0][1]:.3g} and to the input {outcomes[0.0][2]:.3g}; b_g = 0.5 "
+                                f"{'revives it' if revived else 'does not revive it'} (largest output "
+                                f"{outcomes[0.5][0]:.3g}, gradient {outcomes[0.5][1]:.3g})"))
+    return findings
+
+
+def table1_runs(records: list[dict], experiment: str, target: str) -> dict[int, list[dict]]:
+    """{pool size k: runs} of a Table 1 recipe and target, each size at its longest epoch budget."""
+    by_size = defaultdict(list)
+    for r in of(records, experiment):
+        if r["config"]["task"]["target"] == target:
+            by_size[round(r["config"]["dataset"]["seq_len"] ** 0.5)].append(r)
+    longest = lambda runs: [r for r in runs if r["config"]["schedule"]["max_epochs"] ==
+                            max(q["config"]["schedule"]["max_epochs"] for q in runs)]
+    return {k: longest(runs) for k, runs in sorted(by_size.items())}
+
+
+def worst_mae(record: dict) -> float:
+    """The largest of the three test sets' MAE, in 1e-5."""
+    return max(record["metrics"][f"test/{t}_mae_1e5"] for t in ("T1", "T2", "T3"))
+
+
+RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "the paper's recipe as written"}
+
+
+def below(limit: float, sizes: tuple[int, ...] | None, experiments=tuple(RECIPES), target: str = "max"):
+    """A rule: every seed's worst MAE below ``limit`` (1e-5 units), per recipe, over ``sizes`` (None: all)."""
+    def rule(records: list[dict]) -> list[Finding]:
+        findings = []
+        for experiment in experiments:
+            runs = {k: v for k, v in table1_runs(records, experiment, target).items() if sizes is None or k in sizes}
+            if not runs:
+                continue
+            passed = {k: sum(worst_mae(r) < limit for r in v) for k, v in runs.items()}
+            total = sum(len(v) for v in runs.values())
+            verdict = ("supported" if sum(passed.values()) == total else
+                       "not supported" if not any(passed.values()) else "mixed")
+            epochs = sorted({r["config"]["schedule"]["max_epochs"] for v in runs.values() for r in v})
+            evidence = "; ".join(f"{k}x{k}: {passed[k]} of {len(v)} seeds, worst MAE "
+                                 + ", ".join(f"{worst_mae(r):.3g}" for r in sorted(v, key=lambda r: r["seed"]))
+                                 for k, v in runs.items())
+            findings.append(Finding(f"{target} pooling, {RECIPES[experiment]}, {'/'.join(map(str, epochs))} epochs, "
+                                    "CPU", verdict, f"MAE in 1e-5, limit {limit:g}. {evidence}"))
+        return findings
+    return rule
+
+
+def max_locations(records: list[dict]) -> list[Finding]:
+    """Figure 3: the locations of a first-layer window that at least one channel's max keeps."""
+    claimed = {8: ("mean", 4), 16: ("mean", 6), 64: ("all", 0.5)}  # more than 4 / 6 of 16; all 16 in over half
+    findings = []
+    for (label, width), runs in networks(records).items():
+        kept = [r["max_locations"] for r in runs if "max_locations" in r]
+        if width not in claimed or not kept:
+            continue
+        kind, limit = claimed[width]
+        values = []
+        for m in kept:
+            counts = torch.tensor(m["histogram"], dtype=torch.float64)
+            locations = torch.arange(len(counts), dtype=torch.float64)
+            values.append((counts @ locations / counts.sum()).item() if kind == "mean"
+                          else (counts[-1] / counts.sum()).item())
+        passed = sum(v > limit for v in values)
+        verdict = "supported" if passed == len(values) else "not supported" if not passed else "mixed"
+        what = "mean locations kept" if kind == "mean" else "share of windows keeping all"
+        findings.append(Finding(where(label, width, len(values)), verdict,
+                                f"{what} per seed {', '.join(f'{v:.2f}' for v in values)} (claimed > {limit:g})"))
+    return findings
+
+
+def learned_functions(records: list[dict]) -> list[Finding]:
+    """Figure 4, in numbers: per layer, the learned function's distance to average pooling on probe windows (0:
+    avg itself, 1: as far as max) and its spread over seeds (on the same scale), for the small networks."""
+    findings = []
+    for (label, width), runs in networks(records).items():
+        units = headline(runs, "lstm")
+        if width not in SMALL or len(units) < 2:
+            continue
+        layers = sorted(learned_units(units[0]["metrics"]), key=layer_order)
+        sizes = units[0]["config"]["model"].get("pool_sizes", (4, 8))
+        measured = []
+        for layer, k in zip(layers, sizes):
+            x = probe_windows(k * k)
+            avg, scale = x.mean(0), (x.max(0).values - x.mean(0)).abs().mean()
+            outputs = torch.stack([lstm_scan(x, learned_units(r["metrics"])[layer].double(),
+                                             r["config"]["model"]["negative_slope"]) for r in units])
+            measured.append(((outputs - avg).abs().mean(1) / scale, outputs.std(0).mean() / scale))
+        (first, spread_1), (_, spread_2) = measured[0], measured[-1]
+        tracks = first.mean().item() < TRACKS_AVG
+        varies = spread_2.item() > VARIES_MORE * spread_1.item()
+        verdict = "supported" if tracks and varies else "mixed" if tracks or varies else "not supported"
+        findings.append(Finding(where(label, width, len(units)), verdict,
+                                f"layer 1 distance to avg per seed {', '.join(f'{d:.2f}' for d in first.tolist())} "
+                                f"(tracks it below {TRACKS_AVG}); spread over seeds layer 1 {spread_1:.3f}, last "
+                                f"layer {spread_2:.3f} (much more: over {VARIES_MORE:g}×)"))
+    return findings
+
+
+def gain_by_width(records: list[dict]) -> list[Finding]:
+    """The LSTM gain over max (max − lstm, per seed) of the smallest and the largest network of one setting."""
+    gains = defaultdict(dict)
+    for (label, width), runs in networks(records).items():
+        difference = error_difference(headline(runs, "max"), headline(runs, "lstm"))
+        if difference.n >= MIN_PAIRS:
+            gains[label][width] = difference
+    findings = []
+    for label, by_width in gains.items():
+        if len(by_width) < 2:
+            continue
+        small, large = min(by_width), max(by_width)
+        test = Welch(by_width[small].diffs, by_width[large].diffs)
+        verdict = ("not supported" if test.p >= ALPHA else "supported" if test.difference > 0 else "contradicted")
+        findings.append(Finding(f"{label}, Conv {small} against Conv {large}", verdict,
+                                f"gain over max: Conv {small} {by_width[small].mean:+.2f}, Conv {large} "
+                                f"{by_width[large].mean:+.2f} points; difference {test}"))
+    if not findings:
+        alone = ", ".join(f"Conv {w} ({label})" for label, by_width in gains.items() for w in by_width)
+        findings.append(Finding("—", "not yet tested", f"the gains measured so far ({alone or 'none'}) are each "
+                                "alone at their device and budget; two widths on one device and budget test it"))
+    return findings
+
+
+def convergence(records: list[dict]) -> list[Finding]:
+    """Figure 5's claim on the Conv N curves: per seed, the first validation within 1 point of the run's final
+    error, and the error after 5 and 10 validations, each paired with max pooling (lstm − max)."""
+    def curve(r: dict) -> list[float]:
+        return [100 * h["test/error"] for h in r.get("history", []) if "test/error" in h]
+
+    def within_one_point(r: dict) -> float:
+        errors = curve(r)
+        return float(next(i for i, e in enumerate(errors) if e <= errors[-1] + 1) + 1)
+
+    measures = {"validations to within 1 point of the final error": within_one_point,
+                "error after 5 validations": lambda r: curve(r)[4], "error after 10 validations": lambda r: curve(r)[9]}
+    findings = []
+    for (label, width), runs in networks(records).items():
+        lstm, max_ = headline(runs, "lstm"), headline(runs, "max")
+        if not all(len(curve(r)) >= 10 for r in lstm + max_):
+            continue
+        verdicts, evidence = [], []
+        for name, measure in measures.items():
+            difference = paired({r["seed"]: measure(r) for r in lstm}, {r["seed"]: measure(r) for r in max_})
+            if (verdict := sign_verdict(difference, -1)) is not None:
+                verdicts.append(verdict)
+                evidence.append(f"{name}: lstm − max {difference}")
+        if verdicts:
+            validation = runs[0]["config"]["schedule"]["max_steps"] // max(len(curve(runs[0])), 1)
+            findings.append(Finding(where(label, width, len(lstm)) + f", a validation every {validation} it",
+                                    combine(verdicts), "; ".join(evidence)))
+    if not of(records, "table4"):
+        findings.append(Finding("VGG16", "not yet tested", "no Table 4 run yet: `make table4 DEVICE=gpu` (issue #18)"))
+    return findings
+
+
+def step_cost(records: list[dict]) -> list[Finding]:
+    """Table 3: an FTN training step against a CNN's (Conv 64, 2x2 pooling), per benchmark record."""
+    findings = []
+    for bench in of(records, "table3"):
+        network = next(n for n in bench["seconds_per_batch"] if n.startswith("Conv 64"))
+        times = bench["seconds_per_batch"][network]
+        ratios = {c: times["FTN"][c] / times["CNN"][c] for c in times["FTN"] if c.startswith("train")}
+        low, high = FTN_COST
+        inside = [low <= v <= high for v in ratios.values()]
+        verdict = "supported" if all(inside) else "not supported" if not any(inside) else "mixed"
+        findings.append(Finding(f"{network}, {bench['hardware']}, torch {bench['torch']}", verdict,
+                                "FTN/CNN " + ", ".join(f"{c} {v:.2f}×" for c, v in ratios.items())
+                                + f" (claimed {low:g}–{high:g}×; the paper's TITAN X: 2.54× train with cuDNN); "
+                                  f"`{bench['command']}`, commit {bench['commit']}"))
+    return findings or [Finding("—", "not yet tested", "no Table 3 record: `make bench` writes results/runs/table3/")]
+
+
+def vgg16(records: list[dict]) -> list[Finding]:
+    findings = []
+    for g in cells(of(records, "table4")):
+        c = g[0]["config"]
+        if (paper := PAPER_TABLE4.get((c["dataset"]["name"], c["pooling"]["kind"]))) is None:
+            continue
+        errors = [error_percent(r) for r in g]
+        mean = statistics.mean(errors)
+        findings.append(Finding(f"{DATASET_LABELS.get(c['dataset']['name'])}, VGG16 {c['pooling']['kind']}, "
+                                f"{c['schedule']['max_steps']} it, {device(g[0])}, {seeds(len(g))}",
+                                "supported" if mean <= paper + VGG_MARGIN else "not supported",
+                                f"{mean:.2f} % against the paper's {paper} (within {VGG_MARGIN:g} point counts)"))
+    return findings or [Finding("—", "not yet tested", "no Table 4 run yet: `make table4 DEVICE=gpu` (issue #18)")]
+
+
+def parameter_share(records: list[dict]) -> list[Finding]:
+    findings = []
+    for (label, width), runs in networks(records).items():
+        for kind, units in (("lstm", 2), ("lstm_shared", 1)):
+            if not (g := headline(runs, kind)) or "params_lstm" not in g[0]:
+                continue
+            lstm, total = g[0]["params_lstm"], g[0]["params_total"]
+            share = lstm / total
+            verdict = "supported" if lstm == 12 * units and share < NEGLIGIBLE else "not supported"
+            findings.append(Finding(f"Conv {width} {kind} ({label})", verdict,
+                                    f"{lstm} LSTM parameters ({units} unit(s) of 12) of {total}: {100 * share:.2f} % "
+                                    f"(negligible: under {100 * NEGLIGIBLE:g} %)"))
+    return findings
+
+
+CLAIMS = (
+    Claim(1, "The FTN is insensitive to the scan order.", "3.1", "`python -m ftn.campaign scans` (Table 2, LSTM)",
+          scan_order),
+    Claim(2, "w_g > 0 is necessary for a ReLU unit on non-negative inputs to train: with w_g ≤ 0 and b_g = 0 the "
+          "output and every gradient stay zero.", "3.2, proposition", "computed here, both implementations "
+          "(tests/test_claims.py)", proposition),
+    Claim(3, "A ReLU LSTM unit that meets the proposition trains robustly.", "3.2",
+          "`make table1`, `experiment=table1_paper`", below(TRAINS_MAE, None)),
+    Claim(4, "One unit approximates max pooling with MAE < 1e-4 at 2x2, 3x3 and 4x4.", "4.1, Table 1",
+          "`make table1`", below(PAPER_MAE, (2, 3, 4))),
+    Claim(5, "Its accuracy is insensitive to the pool size.", "4.1", "`make table1` (2x2 to 8x8)",
+          below(PAPER_MAE, None, ("table1",))),
+    Claim(6, "Average pooling is easily approximated by one unit.", "4.1",
+          "`make table1`, `python -m ftn.campaign table1_long` (60 epochs)",
+          below(TRAINS_MAE, None, ("table1",), "avg")),
+    Claim(7, "LSTM pooling (both architectures) beats max and average pooling, at every width.", "4.2.1, Table 2",
+          "`make table2`", pairwise([("lstm", "max"), ("lstm", "avg"), ("lstm_shared", "max"), ("lstm_shared", "avg")],
+                                    -1)),
+    Claim(8, "The gain is largest for small networks and shrinks as the network grows.", "4.2.1, Table 2",
+          "`make table2 WIDTHS=8,16,32,64`", gain_by_width),
+    Claim(9, "One unit per layer (architecture 2) beats one shared unit (architecture 3).", "4.2.1, Table 2",
+          "`make table2`", pairwise([("lstm", "lstm_shared")], -1)),
+    Claim(10, "Max pooling's channels keep more than 4 of 16 locations (Conv 8), more than 6 (Conv 16), and all 16 "
+          "in over half the windows (Conv 64).", "4.2.2, figure 3", "`make table2` (max runs)", max_locations),
+    Claim(11, "The first layer's learned function tracks average pooling in small networks; the second layer's "
+          "varies much more.", "4.2.2, figure 4", "`make table2` (lstm runs)", learned_functions),
+    Claim(12, "Average pooling suits small networks better than max (Conv 8: avg 56.18 below max 57.44).",
+          "4.2.2, Table 2", "`make table2` (Conv 8 and 16)", pairwise([("avg", "max")], -1, SMALL)),
+    Claim(13, "An FTN training step costs about 2–3× a CNN's.", "4.2.3, Table 3",
+          "`make bench` (scripts/bench_table3.py --record)", step_cost),
+    Claim(14, "The FTN converges faster than the CNN with max pooling.", "4.3, figure 5",
+          "`make table2` (per-validation history); `make table4`", convergence),
+    Claim(15, "VGG16 with FTN pooling reaches 5.79 % on CIFAR-10.", "4.3, Table 4", "`make table4 DEVICE=gpu`",
+          vgg16),
+    Claim(16, "One LSTM unit adds 12 parameters, negligible next to the network's.", "4.3",
+          "the records' parameter counts", parameter_share),
+)
+
+
+def claims(records: list[dict]) -> list[str]:
+    lines = ["# The paper's claims, checked against our records", "",
+             "Generated by `python -m ftn.results claims` from the records under `results/runs/`; each verdict is a "
+             "rule in `src/ftn/results/claims.py`. Verdicts: supported; not supported (no effect detectable, or the "
+             "claimed level not reached); contradicted (the opposite holds at p < 0.05); mixed (it holds in some "
+             "settings and not in others: the evidence says which); not yet tested (no record bears on it; the row "
+             f"says what would test it). A comparison needs {MIN_PAIRS} seeds or more; p is the paired t-test's, "
+             "two-sided and not corrected for the number of comparisons. Data: CIFAR-10 (JPEG copy) unless a "
+             "setting says otherwise.", "", "## Verdicts", "",
+             row(["#", "claim", "paper", "tested by", "evidence", "verdict"]), "|---|---|---|---|---|---|"]
+    for claim in CLAIMS:
+        findings = claim.rule(records)
+        evidence = "<br>".join(f"**{f.setting}**: {f.verdict}. {f.evidence}" for f in findings)
+        lines.append(row([str(claim.number), claim.text, claim.where, claim.tested_by, evidence,
+                          f"**{overall(findings)}**"]))
+    return lines
