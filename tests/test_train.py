@@ -84,7 +84,7 @@ def _record(experiment, config, metrics, seed, run_id):
 def test_table1_from_fabricated_records(tmp_path):
     for i, (seed, mae, target) in enumerate([(0, 1.0, "max"), (1, 3.0, "max"), (0, 5.0, "avg")]):
         metrics = {f"test/{t}_mae_1e5": mae for t in ("T1", "T2", "T3")}
-        config = {"task": {"target": target}, "dataset": {"seq_len": 9}}
+        config = {"task": {"target": target}, "dataset": {"seq_len": 9}, "schedule": {"max_epochs": 20}}
         run_dir = tmp_path / "runs" / f"r{i}"
         run_dir.mkdir(parents=True)
         (run_dir / SUMMARY).write_text(json.dumps(_record("table1", config, metrics, seed, f"id{i}")))
@@ -143,7 +143,8 @@ def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
     metrics = {f"test/{t}_mae_1e5": 1.0 for t in ("T1", "T2", "T3")}
     (tmp_path / "runs" / "r").mkdir(parents=True)
     (tmp_path / "runs" / "r" / SUMMARY).write_text(json.dumps(
-        _record("table1", {"task": {"target": "max"}, "dataset": {"seq_len": 4}}, metrics, 0, "id0")))
+        _record("table1", {"task": {"target": "max"}, "dataset": {"seq_len": 4}, "schedule": {"max_epochs": 20}},
+                metrics, 0, "id0")))
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for cell in notebook["cells"]:

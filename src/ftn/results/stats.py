@@ -65,6 +65,16 @@ class Paired:
     def p(self) -> float | None:
         return None if self.t is None else two_sided_p(self.t, self.n - 1)
 
+    def equivalence_p(self, margin: float) -> float | None:
+        """Two one-sided tests: p that the mean difference lies within ±``margin`` (p < 0.05 shows it does)."""
+        if self.n < 2:
+            return None
+        if self.std == 0:
+            return 0.0 if abs(self.mean) < margin else 1.0
+        sem = self.std / self.n ** 0.5
+        one_sided = lambda t: two_sided_p(t, self.n - 1) / 2 if t > 0 else 1 - two_sided_p(t, self.n - 1) / 2
+        return max(one_sided((self.mean + margin) / sem), one_sided((margin - self.mean) / sem))
+
     def __str__(self) -> str:
         if self.n < 2:
             return "—" if not self.diffs else f"{self.diffs[0]:+.2f} (1 pair)"
