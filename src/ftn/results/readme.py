@@ -18,7 +18,7 @@ def update_readme(readme: Path, name: str, table: str) -> None:
     sections = table.split("\n" + RUNS_HEADING)[0].split("\n## ")[1:]
     body = "\n\n".join("#### " + section.strip() for section in sections) if sections else table
     # the README keeps the results; the learned parameter tables stay in the file
-    body = "\n##### ".join(part for part in body.split("\n### ") if "learned units" not in part.split("\n", 1)[0])
+    body = "\n##### ".join(part for part in body.split("\n### ") if "learned units" not in part.split("\n", 1)[0]).rstrip()
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1] if end in rest else rest
     readme.write_text(f"{before}{start}\n{body}\n{end}{after}")

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..pooling.module import COLUMNS, GATES
 from .markdown import provenance, slot
+from .units import learned_units
 
 # The paper's Table 1: MAE in 1e-5 for T1, T2, T3.
 PAPER_TABLE1 = {4: (8.97, 8.91, 9.19), 9: (4.42, 4.39, 4.40), 16: (5.41, 5.28, 5.32)}
@@ -14,6 +16,21 @@ RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "th
 def epochs(record: dict) -> int:
     """The run's epoch cap (plateau: 20; plateau_long: 60)."""
     return record["config"]["schedule"]["max_epochs"]
+
+
+def unit_table(records: list[dict]) -> list[str]:
+    """Each run's learned unit (w, r, b of gates i, f, o and modulation g) beside its worst test MAE."""
+    lines = ["| pool size | seed | worst MAE (1e-5) | " + " | ".join(f"{c}_{g}" for g in GATES for c in COLUMNS) + " |",
+             "|---|---|---|" + "---|" * 12]
+    for r in sorted(records, key=lambda r: (r["config"]["dataset"]["seq_len"], r["seed"])):
+        unit = learned_units(r["metrics"]).get("unit")
+        if unit is None:
+            continue
+        k = round(r["config"]["dataset"]["seq_len"] ** 0.5)
+        worst = max(r["metrics"][f"test/{t}_mae_1e5"] for t in ("T1", "T2", "T3"))
+        lines.append(f"| {k}x{k} | {r['seed']} | {worst:.3g} | " + " | ".join(f"{v:.3g}" for v in unit.flatten().tolist())
+                     + " |")
+    return lines
 
 
 def table1(records: list[dict]) -> list[str]:
@@ -37,6 +54,10 @@ def table1(records: list[dict]) -> list[str]:
             k = round(length ** 0.5)
             lines.append(f"| {k}x{k} | " + " | ".join(cells) + " |")
         lines.append("")
+        if target == "avg":  # where a unit that does not learn average pooling got stuck
+            section = [r for length in lengths for r in groups[(experiment, target, budget, length)]]
+            lines += [f"### {target} pooling, {RECIPES.get(experiment, experiment)}, {budget} epochs: learned units "
+                      "(each run)", "", *unit_table(section), ""]
     describe = lambda r: (f"{r['experiment']} {r['config']['task']['target']} {r['config']['dataset']['seq_len']} "
                           f"{epochs(r)} epochs")
     return lines + provenance(records, describe)
