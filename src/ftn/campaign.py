@@ -173,8 +173,10 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
                 record = find_record(records_dir, overrides)
                 state = status(record)
                 if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
-                    error = json.loads(record.read_text())["metrics"].get("final_test/error")
-                    print(f"done   {state} in {time.time() - started:.0f} s, final test error {error}: {record}",
+                    metrics = json.loads(record.read_text())["metrics"]
+                    # Table 2's headline metric, or Table 1's
+                    name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)
+                    print(f"done   {state} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}",
                           flush=True)
                 elif state == "interrupted":
                     print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
