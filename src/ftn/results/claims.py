@@ -224,7 +224,9 @@ def below(limit: float, sizes: tuple[int, ...] | None, experiments=tuple(RECIPES
             def seed_value(r: dict) -> str:
                 change = late_change(r) if trend else None
                 return f"{worst_mae(r):.3g}" + ("" if change is None else f" (last 5 epochs {100 * change:+.0f} %)")
-            evidence = "; ".join(f"{k}x{k}: {passed[k]} of {len(v)} seeds, worst MAE "
+            evidence = "; ".join(f"{k}x{k}" + (f" ({v[0]['config']['schedule']['max_epochs']} epochs)"
+                                                  if len(epochs) > 1 else "")
+                                 + f": {passed[k]} of {len(v)} seeds, worst MAE "
                                  + ", ".join(seed_value(r) for r in sorted(v, key=lambda r: r["seed"]))
                                  for k, v in runs.items())
             findings.append(Finding(f"{target} pooling, {RECIPES[experiment]}, {'/'.join(map(str, epochs))} epochs, "
