@@ -5,8 +5,7 @@ diverged) record is already under ``results/runs/`` is skipped, so rerunning the
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
 ``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
 as it ends, ready to be committed. A run cut off mid-way leaves its running record and last epoch's
-checkpoint there (``ftn.parking``): where that checkpoint is (this machine, or a clone of a commit that holds it),
-the run continues.
+checkpoint there (``ftn.parking``): where that checkpoint is (it is never committed), the run continues.
 SIGTERM or SIGINT (Ctrl-C) to the campaign starts no new run and passes SIGTERM to the running ones, which stop
 with a checkpoint (``ftn.runs.Interrupted``); the campaign then exits 128 + the signal's number.
 """

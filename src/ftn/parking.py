@@ -3,8 +3,8 @@
 At each epoch end, and when a signal stops the run (``ftn.runs.Interrupted``), ``ParkRun`` copies the run's last
 checkpoint (as ``resume.ckpt``) and the summary that matches it into the run's records folder,
 ``<records_dir>/<experiment>/<run folder>/``. That folder is what travels (``scripts/gpu_run.sh`` brings it back in
-records.tar.gz, and a device call can carry it); ``runs/`` does not. ``resume.ckpt`` is the one checkpoint git
-takes (.gitignore), so a session's last commit carries its running runs to the next session's fresh clone.
+records.tar.gz, and a device call can carry it); ``runs/`` does not. Checkpoints never go into git (.gitignore):
+the summary is committed, ``resume.ckpt`` is not.
 
 Where the folder arrives with its ``resume.ckpt``, ``unpark`` puts both back into the run folder before
 ``ckpt_path=last`` looks for a checkpoint: the run continues from its last epoch with its history and wall time,
