@@ -487,14 +487,18 @@ def test_killed_table1_run_resumes_to_the_same_end(every_n, resumed_at, tmp_path
     assert _same_end(_summary(killed_dir), _summary(straight_dir), 60, [resumed_at], "test/T1_mae", "val/mae") == 3
 
 
+def _tiny_jpeg(tmp_path: Path) -> list[str]:
+    """20 images in batches of 4, 5 steps an epoch: a run on an archive keeps a record (synthetic data keeps none)."""
+    archive = write_image_folder_archive(tmp_path)
+    return ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
+            "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "model.width=4",
+            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+
+
 def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):
     # 20 images in batches of 4: 5 steps an epoch; parked at the end of epoch 1 (step 5), killed at step 7, then
     # the machine is lost (its runs/ folder deleted): what git carried, the records folder, is all that is left
-    archive = write_image_folder_archive(tmp_path)
-    common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
-              "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "schedule.max_steps=15",
-              "model.width=4", "pooling=lstm", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-              "checkpoint_every_n_steps=100"]
+    common = [*_tiny_jpeg(tmp_path), "schedule.max_steps=15", "pooling=lstm", "checkpoint_every_n_steps=100"]
     straight = _start(*common, f"records_dir={tmp_path}/straight_records", f"hydra.run.dir={tmp_path}/straight/run",
                       cwd=tmp_path)
     assert straight.wait() == 0, straight.stderr.read()  # before the others: it decodes the archive once for all
@@ -533,14 +537,6 @@ main()
 def _signal_at(step: int, signum: signal.Signals, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", SIGNAL_AT.format(step=step, signal=signum.name), *overrides],
                           cwd=cwd, env=_env(), capture_output=True, text=True)
-
-
-def _tiny_jpeg(tmp_path: Path) -> list[str]:
-    """20 images in batches of 4, 5 steps an epoch: a run on an archive keeps a record (synthetic data keeps none)."""
-    archive = write_image_folder_archive(tmp_path)
-    return ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",
-            "dataset.batch_size=4", "dataset.eval_batch_size=10", "schedule=smoke", "model.width=4",
-            "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 
 def test_sigterm_mid_epoch_stops_with_a_checkpoint_at_that_step_and_the_same_command_resumes(tmp_path):
