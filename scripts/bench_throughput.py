@@ -12,6 +12,9 @@
 (c) The plain loop's step split into data (index + augment), forward, backward and optimizer (clip, step,
     schedule, constraint), each phase synchronised; framework overhead = harness step - plain step.
 (d) `task.compile=true` (torch.compile of the model) against eager, for both loops; compile time apart.
+(e) Packs (ftn.models.packed): K members trained as one model, against one solo model, in the plain loop
+    (index, forward, backward, per-member clip, SGD, schedule, constraint; no augmentation on either side, as
+    packs have no per-member augmentation yet), in ms per model-step: a pack's step time divided by K.
 
 Data is generated on the device at Conv 8's shape (32x32 RGB, 10 classes): the step does not depend on the
 pixels. Validation is off inside the windows (it is per-epoch work, not per-step). The report is written by
@@ -37,6 +40,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ftn.logging import git_commit, hardware
+from ftn.models.packed import Pack
 from ftn.pooling import constrain_lstm_pools_
 from ftn.runs import DivergenceGuard, RunCheckpoint
 from ftn.train import CONFIG_DIR
@@ -177,6 +181,59 @@ def plain_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.dev
     return result
 
 
+def pack_steps(cfgs: list[DictConfig], splits: dict, window: Window, device: torch.device) -> dict:
+    """The plain loop's step for a pack of len(cfgs) members, member k built under seed k with cfgs[k]'s pooling;
+    each member draws its own batch order."""
+    models = []
+    for seed, cfg in enumerate(cfgs):
+        pl.seed_everything(seed, verbose=False)
+        models.append(instantiate(cfg.model))
+    pack = Pack(models, list(range(len(cfgs)))).to(device)
+    cfg, k = cfgs[0], len(cfgs)
+    opt = instantiate(cfg.optimizer)(pack.parameters())
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.schedule.milestones), cfg.schedule.gamma)
+    x_all, y_all = splits["train"]
+    pack.train()
+    while True:
+        orders = torch.stack([torch.randperm(len(x_all), device=device) for _ in range(k)])  # (K, N)
+        for i in range(len(x_all) // BATCH):
+            idx = orders[:, i * BATCH:(i + 1) * BATCH]
+            x, y = x_all[idx], y_all[idx]  # (K, B, 3, H, W), (K, B)
+            logits = pack(x)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(k, -1).mean(1).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            pack.clip_member_grads_(cfg.trainer.gradient_clip_val)
+            opt.step()
+            sched.step()
+            constrain_lstm_pools_(pack)
+            if window.after_step():
+                return {**window.result(), "ms_per_model_step": window.result()["ms_per_step"] / k}
+
+
+def measure_packs(args: argparse.Namespace, device: torch.device) -> list[str]:
+    """(e): ms per model-step of packs of K against one solo model, per width and pooling mix."""
+    splits = synthetic_splits(args.train_images, device)
+    rows = ["", "## (e) packs of K members against one solo model (plain loop, one process)", "",
+            f"ms per model-step (a pack's step / K), each a {args.seconds:g} s window after {args.warmup} warm-up "
+            "steps. `max+lstm`: half the members max, half lstm (the solo column: lstm). A ratio below 1 means the "
+            "pack trains its K members faster than K solo runs one after another.", "",
+            "| width | pooling | solo ms/step | " + " | ".join(f"K={k} ms/model-step (ratio)" for k in args.packs)
+            + " |", "|---|---|---|" + "---|" * len(args.packs)]
+    for width in args.pack_widths:
+        for mix in ("max", "lstm", "max+lstm"):
+            kinds = mix.split("+")
+            solo_cfg = config(kinds[-1], args.device, False, width)
+            solo = plain_steps(solo_cfg, splits, Window(args.warmup, args.seconds, device), device)["ms_per_step"]
+            cells = []
+            for k in args.packs:
+                cfgs = [config(kinds[m * len(kinds) // k], args.device, False, width) for m in range(k)]
+                r = pack_steps(cfgs, splits, Window(args.warmup, args.seconds, device), device)
+                cells.append(f"{r['ms_per_model_step']:.2f} ({r['ms_per_model_step'] / solo:.2f}x)")
+            rows.append(f"| Conv {width} | {mix} | {solo:.2f} | " + " | ".join(cells) + " |")
+    return rows
+
+
 # ---- (b): concurrent runs as separate processes ----------------------------------------------------------
 def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
@@ -281,6 +338,8 @@ def main() -> None:
     parser.add_argument("--concurrent-pooling", default="lstm")
     parser.add_argument("--runs", default=None, help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
+    parser.add_argument("--packs", default=None, help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
+    parser.add_argument("--pack-widths", default="8,16", help="Conv N widths for (e)")
     parser.add_argument("--train-images", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -293,6 +352,8 @@ def main() -> None:
     if args.worker:
         return worker(args)
     args.poolings = args.poolings.split(",")
+    args.packs = [int(k) for k in (args.packs or ("4,16,48" if gpu else "2,4,8")).split(",")]
+    args.pack_widths = [int(w) for w in args.pack_widths.split(",")]
     runs = [int(n) for n in (args.runs or ("1,4,8,16" if gpu else "1,2")).split(",")]
     args.out = args.out or Path(f"results/throughput_{'gpu' if gpu else 'cpu'}.md")
     torch.set_num_threads(args.threads)
@@ -300,6 +361,7 @@ def main() -> None:
     load_before = os.getloadavg()
     started = time.time()
     rows, _ = measure_a_c_d(args, device)
+    rows += measure_packs(args, device)
 
     rows += ["", f"## (b) N runs at once, separate processes (harness step, pooling={args.concurrent_pooling})", "",
              "| runs | threads each | total steps/s | per run steps/s | total / one run |", "|---|---|---|---|---|"]
@@ -314,7 +376,7 @@ def main() -> None:
 
     load_after = os.getloadavg()
     command = "python scripts/bench_throughput.py " + " ".join(sys.argv[1:])
-    header = ["# Training-step throughput: harness vs plain loop, concurrent runs, step split, compile", "",
+    header = ["# Training-step throughput: harness vs plain loop, concurrent runs, step split, compile, packs", "",
               f"Generated by `{command}` (commit {git_commit()}) in {time.time() - started:.0f} s. "
               f"Hardware: {hardware()}; device {args.device}; torch {torch.__version__}; {args.threads} torch "
               f"thread(s) for (a), (c), (d). Conv {args.width}, batch {BATCH}, synthetic data on the device. "

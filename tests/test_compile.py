@@ -9,14 +9,14 @@ pytestmark = pytest.mark.skipif(not cpu_kernel.available(), reason="no C compile
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("positions", [1, 6])
-def test_opcheck(dtype, positions):
+@pytest.mark.parametrize("units, block", [(1, 1), (6, 1), (3, 2)])  # one unit, per position, per group of 2
+def test_opcheck(dtype, units, block):
     torch.manual_seed(0)
     x = torch.rand(4, 12, dtype=dtype, requires_grad=True)  # L=4 steps, M=12 windows
-    params = (torch.randn(12, positions, dtype=dtype) * 0.7).requires_grad_()
-    torch.library.opcheck(torch.ops.ftn.lstm_scan, (x, params, 0.3))
+    params = (torch.randn(12, units, dtype=dtype) * 0.7).requires_grad_()
+    torch.library.opcheck(torch.ops.ftn.lstm_scan, (x, params, 0.3, block))
     grad_h = torch.randn(12, dtype=dtype)
-    torch.library.opcheck(torch.ops.ftn.lstm_scan_backward, (x.detach(), params.detach(), grad_h, 0.3))
+    torch.library.opcheck(torch.ops.ftn.lstm_scan_backward, (x.detach(), params.detach(), grad_h, 0.3, block))
 
 
 def conv8(init: str = "avg_soft") -> torch.nn.Module:

@@ -134,3 +134,49 @@ def test_sequences_group_batches_and_mix_sparsity():
     assert 0.4 < t2.eq(0).float().mean() < 0.6 and 0.7 < t3.eq(0).float().mean() < 0.9
     with pytest.raises(ValueError, match="dataset.train_batches=10 is not a multiple of 4"):
         SequenceData(seq_len=4, train_batches=10, steps_per_item=4)
+
+
+def test_crop_flip_crops_the_padded_image_at_each_offset():
+    from ftn.data.augment import crop_flip
+
+    torch.manual_seed(0)
+    images = torch.randn(6, 3, 5, 7)
+    offsets = torch.tensor([[0, 0], [8, 8], [4, 4], [2, 7], [4, 4], [8, 0]])
+    flips = torch.tensor([False, True, False, True, True, False])
+    out = crop_flip(images, offsets, flips, 4)
+    padded = torch.zeros(6, 3, 13, 15)
+    padded[:, :, 4:9, 4:11] = images
+    for image, (dy, dx), flip, got in zip(padded, offsets.tolist(), flips, out):
+        expected = image[:, dy:dy + 5, dx:dx + 7]
+        assert torch.equal(got, expected.flip(-1) if flip else expected)
+
+
+def test_crop_flip_streams_are_their_seeds_own_and_resume():
+    from ftn.data.augment import CropFlip
+
+    images = torch.randn(32, 3, 8, 8)
+    a, b, other = CropFlip(3), CropFlip(3), CropFlip(4)
+    first = a(images)
+    assert torch.equal(first, b(images)) and not torch.equal(first, other(images))
+    saved = a.state_dict()
+    continued = a(images)
+    resumed = CropFlip(0)
+    resumed.load_state_dict(saved)
+    assert torch.equal(resumed(images), continued)
+
+
+def test_the_datamodule_saves_its_own_augmentation_stream(tmp_path):
+    from ftn.data.augment import CropFlip
+
+    dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, augmentation="crop_flip",
+                   seed=5)
+    assert isinstance(dm.augment, CropFlip)
+    x = torch.randn(4, 3, 32, 32)
+    dm.augment(x)
+    state = dm.state_dict()
+    again = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16,
+                      augmentation="crop_flip", seed=5)
+    again.load_state_dict(state)
+    assert torch.equal(again.augment(x), dm.augment(x))
+    with pytest.raises(ValueError, match="dataset.augmentation='albumentations' is unknown; allowed: kornia"):
+        CifarData("synthetic", "synthetic", ".", augmentation="albumentations")

@@ -80,6 +80,18 @@ def test_hash_ignores_display_only_keys_and_cells_ignore_only_the_seed():
     assert cell_key(other_lr) != cell_key(base)
 
 
+def test_a_key_added_later_keeps_the_old_records_identity_at_its_default():
+    old = {"seed": 0, "dataset": {"seed": 0, "augment": True}}
+    kornia = json.loads(json.dumps(old))
+    kornia["dataset"]["augmentation"] = "kornia"
+    own = json.loads(json.dumps(old))
+    own["dataset"]["augmentation"] = "crop_flip"
+    assert config_hash(kornia) == config_hash(old) and cell_key(kornia) == cell_key(old)
+    assert config_hash(own) != config_hash(old) and cell_key(own) != cell_key(old)
+    assert run_folder_name(["seed=0", "dataset.augmentation=kornia"]) == "seed=0"
+    assert run_folder_name(["dataset.augmentation=crop_flip"]) == "dataset.augmentation=crop_flip"
+
+
 # ---- data ----------------------------------------------------------------------------------------------------
 def test_limit_picks_a_seeded_class_balanced_subset():
     labels = torch.arange(10).repeat_interleave(50)  # class-sorted, like the decoded splits

@@ -23,7 +23,10 @@ def naive_pool(x, params, k, stride, padding, slope, scan):
     sig = lambda z: 1 / (1 + torch.exp(-z))
     psi = lambda z: z if z > 0 else slope * z
     for n, ch, i, j in itertools.product(range(b), range(c), range(ho), range(wo)):
-        p = params if params.dim() == 2 else params[:, :, i, j]
+        if params.dim() == 3:  # (G, 4, 3): channel ch of group ch // (C // G)
+            p = params[ch // (c // len(params))]
+        else:
+            p = params if params.dim() == 2 else params[:, :, i, j]
         window = xp[n, ch, i * stride:i * stride + k, j * stride:j * stride + k].reshape(-1)
         hv = cv = torch.zeros((), dtype=x.dtype)
         for idx in order:
@@ -36,15 +39,23 @@ def naive_pool(x, params, k, stride, padding, slope, scan):
 
 
 GEOMETRIES = [(2, 2, 0, 4, 6), (3, 2, 1, 5, 7), (3, 1, 1, 5, 5), (4, 4, 0, 9, 8), (2, 3, 1, 7, 5)]
+# Where the units live: one for the layer, one per window position (architecture 1), one per channel group (packs).
+UNITS = ("one", "region", "groups")
+
+
+def unit_params(units, ho, wo, channels, dtype, groups=None):
+    """Random params for ``units``; ``groups`` defaults to every channel its own unit."""
+    shape = {"one": (4, 3), "region": (4, 3, ho, wo), "groups": (groups or channels, 4, 3)}[units]
+    return torch.randn(*shape, dtype=dtype)
 
 
 @pytest.mark.parametrize("k,stride,padding,h,w", GEOMETRIES)
-@pytest.mark.parametrize("region", [False, True])
-def test_reference_matches_naive_loop(k, stride, padding, h, w, region):
+@pytest.mark.parametrize("units", UNITS)
+def test_reference_matches_naive_loop(k, stride, padding, h, w, units):
     torch.manual_seed(0)
-    x = torch.randn(2, 2, h, w, dtype=torch.float64)
+    x = torch.randn(2, 4, h, w, dtype=torch.float64)
     ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    params = torch.randn(4, 3, *((ho, wo) if region else ()), dtype=torch.float64)
+    params = unit_params(units, ho, wo, 4, torch.float64, groups=2)
     for scan in SCANS:
         got = lstm_pool2d(x, params, k, stride, padding, 0.3, scan, impl="reference")
         torch.testing.assert_close(got, naive_pool(x, params, k, stride, padding, 0.3, scan))
@@ -63,11 +74,11 @@ def test_output_shape_follows_maxpool():
 def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w):
     torch.manual_seed(k * 100 + h)
     ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
-    for scan, region, slope in [("row", False, 0.0), ("snake", True, 0.3), ("column", False, 0.1),
-                                ("row_reversed", True, 0.0)]:
-        x = torch.rand(3, 5, h, w, dtype=dtype, requires_grad=True)
-        params = (torch.randn(4, 3, *((ho, wo) if region else ()), dtype=dtype) * 0.7).requires_grad_()
-        grad = torch.randn(3, 5, ho, wo, dtype=dtype)
+    for scan, units, slope in [("row", "one", 0.0), ("snake", "region", 0.3), ("column", "groups", 0.1),
+                               ("row_reversed", "region", 0.0), ("snake", "groups", 0.3)]:
+        x = torch.rand(3, 6, h, w, dtype=dtype, requires_grad=True)
+        params = (unit_params(units, ho, wo, 6, dtype, groups=3 if scan == "snake" else None) * 0.7).requires_grad_()
+        grad = torch.randn(3, 6, ho, wo, dtype=dtype)
         results = []
         for impl in ("reference", "fused"):
             y = lstm_pool2d(x, params, k, stride, padding, slope, scan, impl=impl)
@@ -78,11 +89,11 @@ def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w):
 
 @pytest.mark.parametrize("impl", ["reference", pytest.param("fused", marks=needs_fused)])
 @pytest.mark.parametrize("scan", SCANS)
-@pytest.mark.parametrize("region", [False, True])
-def test_gradcheck(impl, scan, region):
+@pytest.mark.parametrize("units", UNITS)
+def test_gradcheck(impl, scan, units):
     torch.manual_seed(1)
     x = torch.rand(2, 2, 5, 5, dtype=torch.float64, requires_grad=True)
-    params = (torch.randn(4, 3, *((3, 3) if region else ()), dtype=torch.float64) * 0.8).requires_grad_()
+    params = (unit_params(units, 3, 3, 2, torch.float64) * 0.8).requires_grad_()
     fn = lambda x, p: lstm_pool2d(x, p, 3, 2, 1, negative_slope=0.2, scan=scan, impl=impl)
     assert torch.autograd.gradcheck(fn, (x, params))
 
@@ -134,6 +145,7 @@ def test_factory_sharing_modes():
     (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 9), "kernel_size=9"),
     (lambda x: lstm_pool2d(x, torch.zeros(4, 2), 2), "params has shape"),
     (lambda x: lstm_pool2d(x, torch.zeros(4, 3, 3, 3), 2), "params has shape"),
+    (lambda x: lstm_pool2d(x.expand(1, 3, 4, 4), torch.zeros(2, 4, 3), 2), "params has shape"),
     (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, padding=2), "padding=2"),
     (lambda x: lstm_pool2d(x, torch.zeros(4, 3), 2, impl="cuda"), "impl='cuda'"),
     (lambda x: lstm_pool2d(x.half(), torch.zeros(4, 3).half(), 2, impl="fused"), "impl='fused'"),
@@ -185,16 +197,19 @@ def test_autocast_runs_the_fused_kernel_in_float32():
 @needs_fused
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("where", ["x", "w_g", "b_i", "r_f", "w_o"])
-@pytest.mark.parametrize("region", [False, True])
-def test_fused_propagates_nan_as_the_reference(dtype, where, region):
+@pytest.mark.parametrize("units", UNITS)
+def test_fused_propagates_nan_as_the_reference(dtype, where, units):
     torch.manual_seed(4)
     x = torch.rand(2, 3, 8, 8, dtype=dtype)
-    params = torch.randn(4, 3, *((4, 4) if region else ()), dtype=dtype) * 0.5
+    params = unit_params(units, 4, 4, 3, dtype) * 0.5
     if where == "x":
         x[0, 1, 2, 3] = float("nan")  # one window of one channel
     else:
         gate, col = {"w_g": (3, 0), "b_i": (0, 2), "r_f": (1, 1), "w_o": (2, 0)}[where]
-        params[gate, col] = float("nan")  # every window (per-position: every position)
+        if units == "groups":
+            params[1, gate, col] = float("nan")  # channel 1's unit only
+        else:
+            params[gate, col] = float("nan")  # every window (per-position: every position)
     x.requires_grad_()
     params.requires_grad_()
     results = []
@@ -205,3 +220,18 @@ def test_fused_propagates_nan_as_the_reference(dtype, where, region):
     for ref, fused in zip(*results):
         assert torch.equal(fused.isnan(), ref.isnan())
         torch.testing.assert_close(fused, ref, equal_nan=True)
+
+
+@pytest.mark.parametrize("impl", ["reference", pytest.param("fused", marks=needs_fused)])
+def test_a_nan_unit_stays_in_its_channel_group(impl):
+    """A pack member whose unit went NaN must not reach its pack-mates, forward or backward."""
+    torch.manual_seed(5)
+    x = torch.rand(2, 4, 8, 8, requires_grad=True)
+    params = (torch.randn(2, 4, 3) * 0.5).requires_grad_()
+    with torch.no_grad():
+        params[0, 3, 0] = float("nan")  # member 0 (channels 0-1) diverged
+    y = lstm_pool2d(x, params, 4, negative_slope=0.3, impl=impl)
+    grad_x, grad_p = torch.autograd.grad(y.sum(), (x, params))
+    assert y[:, :2].isnan().all() and grad_p[0].isnan().any()
+    assert y[:, 2:].isfinite().all() and grad_x[:, 2:].isfinite().all() and grad_p[1].isfinite().all()
+    assert grad_p[1].abs().min() > 0  # and the healthy member's unit still learns, every one of its 12 entries

@@ -16,6 +16,9 @@ DISPLAY_ONLY = (
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
     "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile", "paths",
 )
+# Keys added after records were committed, at the value that reproduces those records: a run at that value is the
+# run the old records made, so the key is left out of its hash, folder name and cell, and old records keep theirs.
+LATER_DEFAULTS = {"dataset.augmentation": "kornia"}
 # Group choices the folder name leaves out as well: the experiment is already the folder's parent
 # (runs/<name>/), and the trainer group only picks the device (its result-changing keys are in the hash).
 NAME_ONLY_GROUPS = ("experiment", "trainer")
@@ -30,6 +33,10 @@ MAX_NAME = 200
 
 def _is_display_only(key: str) -> bool:
     return any(key == k or key.startswith(k + ".") for k in DISPLAY_ONLY)
+
+
+def _is_later_default(key: str, value: Any) -> bool:
+    return key in LATER_DEFAULTS and value == LATER_DEFAULTS[key]
 
 
 def _drop_copies(config: dict) -> dict:
@@ -48,7 +55,7 @@ def _without(node: dict, drop, prefix: str = "") -> dict:
     out = {}
     for key, value in node.items():
         path = f"{prefix}{key}"
-        if drop(path, key):
+        if drop(path, key) or _is_later_default(path, value):
             continue
         out[key] = _without(value, drop, path + ".") if isinstance(value, dict) else value
     return out
@@ -128,8 +135,9 @@ def folder_identity(name: str) -> list[str]:
     display-only (``trainer.enable_progress_bar=false``): they are dropped, so an old name and a new one of the same
     run agree."""
     def kept(item: str) -> bool:
-        key = item.split("=", 1)[0].lstrip("+~")
-        return not (_is_display_only(key) or key in NAME_ONLY_GROUPS)
+        key, _, value = item.partition("=")
+        key = key.lstrip("+~")
+        return not (_is_display_only(key) or key in NAME_ONLY_GROUPS or _is_later_default(key, value))
 
     return sorted(i for i in _top_level_items(name) if kept(i))
 
@@ -144,7 +152,8 @@ def run_folder_name(overrides: Iterable[str]) -> str:
 
     parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
     kept = sorted(o.input_line for o in parsed
-                  if not (_is_display_only(o.key_or_group) or o.key_or_group in NAME_ONLY_GROUPS))
+                  if not (_is_display_only(o.key_or_group) or o.key_or_group in NAME_ONLY_GROUPS
+                          or _is_later_default(o.key_or_group, o.value())))
     name = ",".join(kept).replace("%", "%25").replace("/", "%2F") or "defaults"
     if len(name) > MAX_NAME:
         name = f"{name[:MAX_NAME - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"

@@ -15,10 +15,14 @@ import pytorch_lightning as pl
 import torch
 
 from ..atomic import atomic_torch_save, load_or_rebuild
+from .augment import CropFlip
 from .preprocess import GCNZCA
 from .sources import DatasetError, load_folder_or_archive, load_torchvision, synthetic
 
 SOURCES = ("torchvision", "folder", "synthetic")
+# kornia: the committed records' augmentation, on the global RNG; crop_flip: the same transform on a generator of
+# the run's own (ftn.data.augment), as a pack's members need. They draw different streams: a run's identity.
+AUGMENTATIONS = ("kornia", "crop_flip")
 SUBSET_SEED = 0  # limit_train/limit_test pick the same images whatever the run's seed
 
 
@@ -93,26 +97,33 @@ class CifarData(pl.LightningDataModule):
         num_classes: 10 or 100.
         cache_dir: decoded splits and the fitted whitening are cached here.
         batch_size, eval_batch_size, augment: training batches of 100 with pad-4 crop + flip, as the paper.
+        augmentation: which implementation draws the crops and flips (``AUGMENTATIONS``).
         limit_train, limit_test: keep a class-balanced subset of N images, the same for every seed.
     """
 
     def __init__(self, name: str, source: str, root: str, num_classes: int = 10, cache_dir: str = ".cache/data",
                  download: bool = False, batch_size: int = 100, eval_batch_size: int = 1000, augment: bool = True,
                  limit_train: int | None = None, limit_test: int | None = None, synthetic_size: int = 32,
-                 seed: int = 0) -> None:
+                 seed: int = 0, augmentation: str = "kornia") -> None:
         super().__init__()
         if source not in SOURCES:
             raise ValueError(f"dataset.source={source!r} is unknown; allowed: {', '.join(SOURCES)}")
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"dataset.augmentation={augmentation!r} is unknown; allowed: {', '.join(AUGMENTATIONS)}")
         self.name, self.source, self.root, self.num_classes = name, source, Path(root), num_classes
         self.cache_dir, self.download = Path(cache_dir), download
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.limits = {"train": limit_train, "test": limit_test}
         self.synthetic_size = synthetic_size
         self.whiten = GCNZCA(3 * synthetic_size**2 if source == "synthetic" else 3 * 32 * 32)
-        self.augment = K.AugmentationSequential(
-            K.RandomCrop((synthetic_size,) * 2 if source == "synthetic" else (32, 32), padding=4),
-            K.RandomHorizontalFlip(),
-        ) if augment else None
+        self.augment = None
+        if augment and augmentation == "crop_flip":
+            self.augment = CropFlip(seed, padding=4)
+        elif augment:
+            self.augment = K.AugmentationSequential(
+                K.RandomCrop((synthetic_size,) * 2 if source == "synthetic" else (32, 32), padding=4),
+                K.RandomHorizontalFlip(),
+            )
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.raw: dict = {}
         self.train_batches: DeviceBatches | None = None
@@ -189,12 +200,18 @@ class CifarData(pl.LightningDataModule):
             self.resume_position = None
         return self.train_batches
 
-    # the batch order, saved with every checkpoint (see DeviceBatches)
+    # the batch order and a crop_flip stream, saved with every checkpoint (see DeviceBatches); kornia's draws come
+    # from the global RNG, which the run's checkpoint saves
     def state_dict(self) -> dict:
-        return {"train_position": self.train_batches.position()} if self.train_batches is not None else {}
+        state = {"train_position": self.train_batches.position()} if self.train_batches is not None else {}
+        if isinstance(self.augment, CropFlip):
+            state["augment"] = self.augment.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.resume_position = state.get("train_position")
+        if "augment" in state and isinstance(self.augment, CropFlip):
+            self.augment.load_state_dict(state["augment"])
 
     def val_dataloader(self) -> DeviceBatches:  # the paper tracks test error per epoch (figure 5)
         return DeviceBatches(*self.splits["test"], self.eval_batch_size, shuffle=False)

@@ -1,8 +1,10 @@
 /* Fused scalar-LSTM recurrence over pooling windows, forward and backward, for the CPU.
  *
  * Compiled twice by cpu_kernel.py: REAL=float (suffix _f32) and REAL=double (suffix _f64).
- * Layout: x is (L, M) contiguous, window j = n * S + s uses parameter column s of the
- * (12, S) parameter block (S = 1: one shared unit). Windows are processed in chunks of
+ * Layout: x is (L, M) contiguous, and window j uses parameter column (j / D) % S of the (12, S)
+ * parameter block: S = 1 is one shared unit; D = 1 and S > 1 one unit per position (window j = n * S + s
+ * uses column s); D > 1 one unit per run of D consecutive windows, e.g. per channel group, whose windows
+ * are D = channels_per_group * H_out * W_out consecutive ones. Windows are processed in chunks of
  * CHUNK so that the inner loops run over contiguous windows and vectorise (expf via
  * glibc's libmvec). The backward recomputes the forward for its chunk
  * into a small per-thread scratch instead of keeping gates alive between passes.
@@ -103,48 +105,50 @@ static inline void backward_chunk(const REAL *restrict x, long M, long L, const 
         } else {
             REAL sum = 0;
             for (long s = 0; s < n; s++) sum += acc[k][s];
-            gp[k] += sum;
+            gp[k * S] += sum;
         }
     }
 }
 
-/* Chunks never straddle two rows of S positions, so a chunk's windows are s = s0 .. s0+n-1. */
+/* Chunks never straddle two rows: a row is S positions (D = 1, S > 1), each chunk's windows using columns
+ * s0 .. s0+n-1 (ps = 1); or D windows of one unit, column row % S (ps = 0); or all M windows of the one unit. */
 #define FOR_EACH_CHUNK(BODY)                                                          \
-    long per_row = S > 1 ? (S + CHUNK - 1) / CHUNK : 1;                               \
-    long row_len = S > 1 ? S : M;                                                     \
-    long rows = S > 1 ? M / S : 1;                                                    \
-    long chunks_per_row = S > 1 ? per_row : (M + CHUNK - 1) / CHUNK;                  \
+    int ps = D == 1 && S > 1;                                                         \
+    long row_len = D > 1 ? D : (S > 1 ? S : M);                                       \
+    long rows = M / row_len;                                                          \
+    long chunks_per_row = (row_len + CHUNK - 1) / CHUNK;                              \
     long nchunks = rows * chunks_per_row;                                             \
     _Pragma("omp for schedule(static)")                                               \
     for (long q = 0; q < nchunks; q++) {                                              \
         long row = q / chunks_per_row, s0 = (q % chunks_per_row) * CHUNK;             \
         long n = row_len - s0 < CHUNK ? row_len - s0 : CHUNK;                         \
         long j0 = row * row_len + s0;                                                 \
-        const REAL *pc = S > 1 ? p + s0 : p;                                          \
+        long col = ps ? s0 : (D > 1 ? row % S : 0);                                   \
+        const REAL *pc = p + col;                                                     \
         BODY                                                                          \
     }
 
-void FN(lstm_scan_forward)(const REAL *x, const REAL *p, REAL *out, long L, long M, long S,
+void FN(lstm_scan_forward)(const REAL *x, const REAL *p, REAL *out, long L, long M, long S, long D,
                           REAL slope, int nthreads) {
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         FOR_EACH_CHUNK(
-            if (S > 1) forward_chunk(x, M, L, pc, S, 1, j0, n, slope, out, NULL, NULL);
-            else forward_chunk(x, M, L, pc, 1, 0, j0, n, slope, out, NULL, NULL);
+            if (ps) forward_chunk(x, M, L, pc, S, 1, j0, n, slope, out, NULL, NULL);
+            else forward_chunk(x, M, L, pc, S, 0, j0, n, slope, out, NULL, NULL);
         )
     }
 }
 
 /* gp: (nthreads, 12, S) zero-initialised doubles, one slice per thread; summed by the caller. */
 void FN(lstm_scan_backward)(const REAL *x, const REAL *p, const REAL *gout, REAL *gx, double *gp,
-                           long L, long M, long S, REAL slope, int nthreads) {
+                           long L, long M, long S, long D, REAL slope, int nthreads) {
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         REAL *hs = malloc(sizeof(REAL) * L * CHUNK), *cs = malloc(sizeof(REAL) * L * CHUNK);
         double *mine = gp + (long)omp_get_thread_num() * 12 * S;
         FOR_EACH_CHUNK(
-            if (S > 1) backward_chunk(x, M, L, pc, S, 1, j0, n, slope, gout, gx, mine + s0, hs, cs);
-            else backward_chunk(x, M, L, pc, 1, 0, j0, n, slope, gout, gx, mine, hs, cs);
+            if (ps) backward_chunk(x, M, L, pc, S, 1, j0, n, slope, gout, gx, mine + col, hs, cs);
+            else backward_chunk(x, M, L, pc, S, 0, j0, n, slope, gout, gx, mine + col, hs, cs);
         )
         free(hs);
         free(cs);

@@ -114,18 +114,18 @@ def _entry(name: str, dtype: torch.dtype) -> tuple[Callable[..., None], type]:
     return getattr(_library(), name + VARIANTS[dtype][3]), real
 
 
-def forward(x: torch.Tensor, params: torch.Tensor, slope: float) -> torch.Tensor:
-    """x (L, M) contiguous, params (12, S) contiguous -> h (M,)."""
+def forward(x: torch.Tensor, params: torch.Tensor, slope: float, block: int) -> torch.Tensor:
+    """x (L, M) contiguous, params (12, S) contiguous -> h (M,); window j uses column (j // block) % S."""
     length, m = x.shape
     out = x.new_empty(m)
     fn, real = _entry("lstm_scan_forward", x.dtype)
     fn(_ptr(x), _ptr(params), _ptr(out), ctypes.c_long(length), ctypes.c_long(m),
-       ctypes.c_long(params.shape[1]), real(slope), ctypes.c_int(_threads(m)))
+       ctypes.c_long(params.shape[1]), ctypes.c_long(block), real(slope), ctypes.c_int(_threads(m)))
     return out
 
 
 def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor,
-             slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+             slope: float, block: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of sum(grad_out * h) w.r.t. x (L, M) and params (12, S)."""
     length, m = x.shape
     threads = _threads(m)
@@ -133,5 +133,5 @@ def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor,
     grad_p = torch.zeros(threads, *params.shape, dtype=torch.float64)
     fn, real = _entry("lstm_scan_backward", x.dtype)
     fn(_ptr(x), _ptr(params), _ptr(grad_out), _ptr(grad_x), _ptr(grad_p), ctypes.c_long(length),
-       ctypes.c_long(m), ctypes.c_long(params.shape[1]), real(slope), ctypes.c_int(threads))
+       ctypes.c_long(m), ctypes.c_long(params.shape[1]), ctypes.c_long(block), real(slope), ctypes.c_int(threads))
     return grad_x, grad_p.sum(0).to(params.dtype)

@@ -77,8 +77,23 @@ def lstm_scan(
     if resolved_impl(x, params, impl) == "reference":
         return lstm_scan_reference(x, params, negative_slope)
     # One op for every device: torch's dispatcher picks the C or the Triton kernel.
-    h = ops.lstm_scan_op(x.reshape(x.shape[0], -1), params.reshape(12, -1), float(negative_slope))
+    h = ops.lstm_scan_op(x.reshape(x.shape[0], -1), params.reshape(12, -1), float(negative_slope), 1)
     return h.view(x.shape[1:])
+
+
+def _grouped_scan(windows: torch.Tensor, params: torch.Tensor, negative_slope: float, impl: str) -> torch.Tensor:
+    """(L, B, C, H_out, W_out) windows, (G, 4, 3) units, channel c using unit c // (C // G) -> (B, C, H_out, W_out)."""
+    groups, channels = params.shape[0], windows.shape[2]
+    if params.shape[1:] != (4, 3) or channels % groups:
+        raise ValueError(f"params has shape {tuple(params.shape)}; allowed: (G, 4, 3) with G dividing the input's "
+                         f"{channels} channels")
+    if resolved_impl(windows, params, impl) == "reference":
+        per_channel = params.repeat_interleave(channels // groups, dim=0)  # (C, 4, 3)
+        return lstm_scan_reference(windows, per_channel.permute(1, 2, 0)[..., None, None], negative_slope)
+    block = (channels // groups) * windows.shape[3] * windows.shape[4]  # a group's windows are consecutive
+    flat = params.reshape(groups, 12).t()  # (12, G): column g is unit g
+    h = ops.lstm_scan_op(windows.reshape(windows.shape[0], -1), flat, float(negative_slope), block)
+    return h.view(windows.shape[1:])
 
 
 def lstm_pool2d(
@@ -95,8 +110,9 @@ def lstm_pool2d(
 
     Args:
         input: (B, C, H, W).
-        params: (4, 3), one unit for every channel and window, or (4, 3, H_out, W_out),
-            one unit per window position (FTN architecture 1).
+        params: (4, 3), one unit for every channel and window; (4, 3, H_out, W_out), one unit per window
+            position (FTN architecture 1); or (G, 4, 3), G units for G equal groups of consecutive channels
+            (channel c uses unit c // (C // G): a pack's members, each its own unit).
         kernel_size, stride (default: kernel_size), padding: as ``nn.MaxPool2d``.
         negative_slope: slope of the leaky ReLU modulations (0 = ReLU).
         scan: "row" (the paper's), "column", "snake" or "row_reversed".
@@ -107,6 +123,9 @@ def lstm_pool2d(
     """
     stride = kernel_size if stride is None else stride
     windows = extract_windows(input, kernel_size, stride, padding, scan)
+    if params.dim() == 3:
+        check_impl(impl)
+        return _grouped_scan(windows, params, negative_slope, impl)
     return lstm_scan(windows, params, negative_slope, impl)
 
 

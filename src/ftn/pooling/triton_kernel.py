@@ -1,6 +1,6 @@
 """Fused LSTM recurrence for CUDA, in Triton: the CUDA kernels of ``torch.ops.ftn.lstm_scan``.
 
-x is (L, M) contiguous, params (12, S); window j uses parameter column j % S. Each
+x is (L, M) contiguous, params (12, S); window j uses parameter column (j // D) % S (see ops.py). Each
 program owns BLOCK windows and runs all L steps in registers. The backward first
 replays the forward into transient (L, M) buffers of h_{t-1} and c_{t-1}, then runs the
 reverse sweep; nothing but the input is kept between forward and backward. Parameter
@@ -56,16 +56,16 @@ if triton is not None:
         return i, f, o, w_g * xv + r_g * hv + b_g
 
     @triton.jit
-    def _program_windows(M, S, slope_ptr, BLOCK: tl.constexpr) -> tuple[tl.tensor, ...]:
+    def _program_windows(M, S, D, slope_ptr, BLOCK: tl.constexpr) -> tuple[tl.tensor, ...]:
         """This program's windows j, their mask, their parameter column s, and the slope."""
         j = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         slope = tl.load(slope_ptr)  # a tensor, not a scalar argument: those are float32
-        return j, j < M, j % S, slope
+        return j, j < M, (j // D) % S, slope
 
     @triton.jit
-    def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
+    def _forward_kernel(x_ptr, p_ptr, out_ptr, hs_ptr, cs_ptr, M, S, D, slope_ptr,
                         L: tl.constexpr, BLOCK: tl.constexpr, STORE: tl.constexpr) -> None:
-        j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
+        j, mask, s, slope = _program_windows(M, S, D, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         h = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
         c = tl.zeros([BLOCK], dtype=x_ptr.dtype.element_ty)
@@ -80,18 +80,19 @@ if triton is not None:
         tl.store(out_ptr + j, h, mask=mask)
 
     @triton.jit
-    def _add_param_grad(gp_ptr, k: tl.constexpr, acc, mask, s, S, SHARED: tl.constexpr) -> None:
-        """Add one parameter's gradient, summed over this block's windows (shared) or per position."""
+    def _add_param_grad(gp_ptr, k: tl.constexpr, acc, mask, s, S, ONE_COLUMN: tl.constexpr) -> None:
+        """Add one parameter's gradient: summed over this block's windows where they all use one column (one unit,
+        or a run of units longer than a block), else per window."""
         acc = tl.where(mask, acc, 0.0)
-        if SHARED:
-            tl.atomic_add(gp_ptr + k, tl.sum(acc, axis=0))
+        if ONE_COLUMN:
+            tl.atomic_add(gp_ptr + k * S + tl.min(s, axis=0), tl.sum(acc, axis=0))
         else:
             tl.atomic_add(gp_ptr + k * S + s, acc, mask=mask)
 
     @triton.jit
-    def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, slope_ptr,
-                         L: tl.constexpr, BLOCK: tl.constexpr, SHARED: tl.constexpr) -> None:
-        j, mask, s, slope = _program_windows(M, S, slope_ptr, BLOCK)
+    def _backward_kernel(x_ptr, p_ptr, gout_ptr, gx_ptr, gp_ptr, hs_ptr, cs_ptr, M, S, D, slope_ptr,
+                         L: tl.constexpr, BLOCK: tl.constexpr, ONE_COLUMN: tl.constexpr) -> None:
+        j, mask, s, slope = _program_windows(M, S, D, slope_ptr, BLOCK)
         w_i, r_i, b_i, w_f, r_f, b_f, w_o, r_o, b_o, w_g, r_g, b_g = _load_params(p_ptr, s, S, mask)
         dh = tl.load(gout_ptr + j, mask=mask, other=0.0)
         dc = tl.zeros([BLOCK], dtype=dh.dtype)
@@ -126,18 +127,18 @@ if triton is not None:
             a10 += dzg * hv
             a11 += dzg
         # one call per parameter: a loop over a tuple of tensors compiles only in newer Triton
-        _add_param_grad(gp_ptr, 0, a0, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 1, a1, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 2, a2, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 3, a3, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 4, a4, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 5, a5, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 6, a6, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 7, a7, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 8, a8, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 9, a9, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 10, a10, mask, s, S, SHARED)
-        _add_param_grad(gp_ptr, 11, a11, mask, s, S, SHARED)
+        _add_param_grad(gp_ptr, 0, a0, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 1, a1, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 2, a2, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 3, a3, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 4, a4, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 5, a5, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 6, a6, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 7, a7, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 8, a8, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 9, a9, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 10, a10, mask, s, S, ONE_COLUMN)
+        _add_param_grad(gp_ptr, 11, a11, mask, s, S, ONE_COLUMN)
 
 
 def _grid(m: int) -> tuple[int]:
@@ -157,25 +158,25 @@ if triton is not None:
         return kernel if os.environ.get("TRITON_INTERPRET") == "1" else wrap_triton(kernel)
 
     @triton_op("ftn::lstm_scan_triton", mutates_args=())
-    def lstm_scan_triton(x: torch.Tensor, params: torch.Tensor, negative_slope: float) -> torch.Tensor:
+    def lstm_scan_triton(x: torch.Tensor, params: torch.Tensor, negative_slope: float, block: int) -> torch.Tensor:
         length, m = x.shape
         out = x.new_empty(m)
-        _launcher(_forward_kernel)[_grid(m)](x, params, out, out, out, m, params.shape[1], _slope(x, negative_slope),
-                                               L=length, BLOCK=BLOCK, STORE=False)
+        _launcher(_forward_kernel)[_grid(m)](x, params, out, out, out, m, params.shape[1], block,
+                                               _slope(x, negative_slope), L=length, BLOCK=BLOCK, STORE=False)
         return out
 
     @triton_op("ftn::lstm_scan_triton_backward", mutates_args=())
     def lstm_scan_triton_backward(x: torch.Tensor, params: torch.Tensor, grad_h: torch.Tensor,
-                                  negative_slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+                                  negative_slope: float, block: int) -> tuple[torch.Tensor, torch.Tensor]:
         length, m = x.shape
         size = params.shape[1]
         hs, cs = torch.empty_like(x), torch.empty_like(x)  # transient: freed when backward returns
         out = x.new_empty(m)
         slope = _slope(x, negative_slope)
-        _launcher(_forward_kernel)[_grid(m)](x, params, out, hs, cs, m, size, slope,
+        _launcher(_forward_kernel)[_grid(m)](x, params, out, hs, cs, m, size, block, slope,
                                                L=length, BLOCK=BLOCK, STORE=True)
         grad_x = torch.empty_like(x)
         grad_p = torch.zeros_like(params)
-        _launcher(_backward_kernel)[_grid(m)](x, params, grad_h, grad_x, grad_p, hs, cs, m, size, slope,
-                                                L=length, BLOCK=BLOCK, SHARED=size == 1)
+        _launcher(_backward_kernel)[_grid(m)](x, params, grad_h, grad_x, grad_p, hs, cs, m, size, block, slope,
+                                                L=length, BLOCK=BLOCK, ONE_COLUMN=size == 1 or block % BLOCK == 0)
         return grad_x, grad_p

@@ -1,0 +1,144 @@
+"""Packs: K solo models as one grouped model. Each member computes, learns and checkpoints as its solo model."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ftn.models import VGG16, ConvNet
+from ftn.models.packed import Pack, PackedDropout
+from ftn.pooling import LSTMPool2d, PoolFactory, constrain_lstm_pools_
+
+MEMBERS = [("max", 0), ("max", 1), ("lstm", 0), ("lstm_shared", 1), ("avg", 2), ("lstm", 3)]
+
+
+def solo(kind, seed, dropout=0.0, width=4):
+    torch.manual_seed(seed)
+    return ConvNet(width, PoolFactory(kind), dropout=dropout, image_size=8, pool_sizes=(2, 2))
+
+
+def batches(k, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(k, 5, 3, 8, 8, generator=g) * 3, torch.randint(10, (k, 5), generator=g)
+
+
+def member_losses(logits, y):
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(len(y), -1).mean(1)
+
+
+def sgd(params):
+    return torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True)
+
+
+def test_every_member_starts_as_its_solo_model_and_computes_as_it():
+    models = [solo(kind, seed) for kind, seed in MEMBERS]
+    pack = Pack(models, [seed for _, seed in MEMBERS])
+    for k, model in enumerate(models):
+        state, mine = model.state_dict(), pack.member_state_dict(k)
+        assert mine.keys() == state.keys()
+        for key in state:
+            assert torch.equal(mine[key], state[key]), key
+    x, _ = batches(len(models))
+    out = pack(x)
+    for k, model in enumerate(models):
+        torch.testing.assert_close(out[k], model(x[k]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_pack_of_one_is_the_solo_model():
+    model = solo("lstm", 0)
+    pack = Pack([model], [0])
+    x, y = batches(1)
+    torch.testing.assert_close(pack(x)[0], model(x[0]), rtol=1e-6, atol=1e-6)
+
+
+def test_training_steps_follow_each_solo_run():
+    """Three steps of SGD with momentum, per-member clipping and the constraint: each member's weights, BN
+    statistics and momentum stay those of its solo run."""
+    models = [solo(kind, seed) for kind, seed in MEMBERS]
+    pack = Pack(models, [seed for _, seed in MEMBERS])
+    solos = [copy.deepcopy(m) for m in models]
+    pack_opt, solo_opts = sgd(pack.parameters()), [sgd(m.parameters()) for m in solos]
+    for step in range(3):
+        x, y = batches(len(models), seed=step)
+        pack_opt.zero_grad()
+        member_losses(pack(x), y).sum().backward()
+        pack.clip_member_grads_(1.0)  # small enough that some members are clipped
+        pack_opt.step()
+        constrain_lstm_pools_(pack)
+        for k, (model, opt) in enumerate(zip(solos, solo_opts)):
+            opt.zero_grad()
+            F.cross_entropy(model(x[k]), y[k]).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            constrain_lstm_pools_(model)
+    names = {id(p): n for n, p in pack.named_parameters()}
+    momentum = {names[id(p)]: pack_opt.state[p]["momentum_buffer"] for p in pack.parameters()}
+    for k, (model, opt) in enumerate(zip(solos, solo_opts)):
+        mine, state = pack.member_state_dict(k), model.state_dict()
+        for key in state:
+            torch.testing.assert_close(mine[key], state[key], rtol=1e-4, atol=1e-5, msg=key)
+        buffers = pack.split_member(momentum, k)
+        for name, param in model.named_parameters():
+            torch.testing.assert_close(buffers[name], opt.state[param]["momentum_buffer"], rtol=1e-4, atol=1e-5)
+
+
+def test_every_unit_of_every_member_gets_gradient():
+    pack = Pack([solo(kind, seed) for kind, seed in MEMBERS], [seed for _, seed in MEMBERS])
+    x, y = batches(pack.size)
+    member_losses(pack(x), y).sum().backward()
+    units = {id(m.params): m.params for m in pack.modules() if isinstance(m, LSTMPool2d)}
+    assert len(units) == 5  # lstm members 2 and 5: two layers each; lstm_shared member 3: one unit
+    for params in units.values():
+        assert (params.grad.abs() > 0).all()  # all 12 entries
+
+
+def test_a_diverged_member_does_not_reach_its_pack_mates():
+    pack = Pack([solo("lstm", 0), solo("max", 1), solo("lstm", 2)], [0, 1, 2])
+    x, y = batches(3)
+    with torch.no_grad():
+        pack.model.features[0].weight[:4].fill_(float("nan"))  # member 0's first conv
+    losses = member_losses(pack(x), y)
+    losses.sum().backward()
+    norms = pack.clip_member_grads_(10.0)
+    assert losses[0].isnan() and norms[0].isnan()
+    assert losses[1:].isfinite().all() and norms[1:].isfinite().all()
+    for name, param in pack.named_parameters():
+        others = pack.split_member({name: param.grad}, 1) | pack.split_member({name: param.grad}, 2)
+        assert all(g.isfinite().all() for g in others.values()), name
+
+
+def test_dropout_masks_are_the_members_own():
+    """A member's masks depend on its seed and layer alone: the same member in two packs draws the same masks."""
+    x = torch.ones(4, 3 * 6)
+    in_one = PackedDropout(0.5, [7, 8, 9])(x).view(4, 3, 6)
+    in_other = PackedDropout(0.5, [5, 8])(x[:, :12]).view(4, 2, 6)
+    assert torch.equal(in_one[:, 1], in_other[:, 1])  # seed 8 in both packs
+    assert not torch.equal(in_one[:, 0], in_one[:, 2])
+    assert set(in_one.unique().tolist()) == {0.0, 2.0}
+
+
+def test_vgg16_packs_too():
+    models = []
+    for kind, seed in (("max", 0), ("lstm", 1)):
+        torch.manual_seed(seed)
+        models.append(VGG16(PoolFactory(kind), hidden=16).eval())
+    pack = Pack(models, [0, 1]).eval()
+    x = torch.randn(2, 2, 3, 32, 32)
+    out = pack(x)
+    for k, model in enumerate(models):
+        assert pack.member_state_dict(k).keys() == model.state_dict().keys()
+        torch.testing.assert_close(out[k], model(x[k]), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("models, message", [
+    (lambda: [solo("lstm_region", 0), solo("max", 1)], "pooling=lstm_region cannot be packed"),
+    (lambda: [solo("lp", 0), solo("max", 1)], "LpPool cannot be packed"),
+    (lambda: [solo("mixed", 0)], "MixedPool cannot be packed"),
+    (lambda: [solo("max", 0), solo("max", 1, width=8)], "pack member 1 has features.0 = Conv2d"),
+    (lambda: [solo("max", 0, dropout=0.5), solo("max", 1)], "pack member 1 has classifier.3 = Dropout"),
+])
+def test_a_bad_pack_is_one_line(models, message):
+    built = models()
+    with pytest.raises(ValueError, match=message) as err:
+        Pack(built, list(range(len(built))))
+    assert "\n" not in str(err.value) and "allowed" in str(err.value)
