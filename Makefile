@@ -24,6 +24,13 @@ LAUNCH := hydra/launcher=local hydra.sweeper.max_batch_size=$(JOBS) \
 	$(if $(filter gpu,$(DEVICE)),hydra.launcher.gpus_per_node=1)
 endif
 JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
+# PACK=1: the runs of each width train as one pack in one process (ftn.packing), each member with its own crop/flip
+# stream (dataset.augmentation=crop_flip: packs need it, and it is a run identity of its own). For a GPU: on the CPU
+# a pack is slower than the runs one after another (README, "Packs").
+PACK ?= 0
+ifeq ($(PACK),1)
+LAUNCH := hydra/launcher=packed dataset.augmentation=crop_flip
+endif
 
 ifeq ($(QUICK),1)
 T1_NAME := table1_quick

@@ -81,3 +81,33 @@ def test_a_run_recorded_meanwhile_is_skipped_and_logs_are_appended(tmp_path, mon
     assert failed == 1  # model.width=0 is refused in one line
     text = log.read_text()
     assert text.startswith("the first campaign's output\n=== ") and "model.width=0 is invalid" in text
+
+
+def test_a_packed_campaign_archives_every_members_record(tmp_path, monkeypatch, capsys):
+    from test_data import write_image_folder_archive
+
+    monkeypatch.chdir(tmp_path)
+    archive = write_image_folder_archive(tmp_path)  # a real source: synthetic data keeps no record
+    tiny = ["experiment=table2", "dataset=cifar10_jpeg", f"dataset.root={archive}", "dataset.batch_size=4",
+            f"dataset.cache_dir={tmp_path}/cache", "dataset.augmentation=crop_flip", "schedule=smoke",
+            "schedule.max_steps=5", "model.width=4", "logger.mode=disabled", "trainer.enable_progress_bar=false",
+            "trainer.accelerator=cpu"]
+    runs = [[*tiny, f"pooling={p}", f"seed={s}"] for s in (0, 1) for p in ("max", "lstm")]
+    dirs = dict(runs_dir=tmp_path / "runs", records_dir=tmp_path / "results" / "runs", logs_dir=tmp_path / "logs")
+    assert run_campaign(runs, jobs=1, pack=4, **dirs) == 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "runs").glob("**/summary.json")]
+    assert sorted(r["status"] for r in records) == ["finished"] * 4 and {r["pack"]["size"] for r in records} == {4}
+    assert run_campaign(runs, jobs=1, pack=4, **dirs) == 0
+    assert "4 of 4 runs already recorded; 0 to run" in capsys.readouterr().out
+
+
+def test_packs_group_runs_that_differ_in_seed_and_pooling_only():
+    from ftn.campaign import packs
+
+    runs = [["model.width=8", f"seed={s}", f"pooling={p}"] for s in (0, 1) for p in ("max", "lstm")]
+    runs += [["model.width=16", "seed=0", "pooling=max"], ["model.width=8", "seed=2", "pooling=lstm",
+                                                            "pooling.init=lasagne"]]
+    jobs = packs(runs, 3)
+    assert [len(job) for job in jobs] == [3, 2, 1]  # width 8: five runs in packs of 3 and 2; width 16 alone
+    assert [r[2] for r in jobs[0]] == ["pooling=lstm", "pooling=lstm", "pooling=lstm"]  # ordered by pooling
+    assert packs(runs, 0) == [[run] for run in runs]

@@ -44,6 +44,7 @@ def test_wheel_installs_and_trains_from_another_directory(tmp_path):
     shipped = {f"ftn/configs/{p.relative_to(ROOT / 'src/ftn/configs')}" for p in (ROOT / "src/ftn/configs").rglob("*")
                if p.is_file() and p.suffix in (".yaml", ".example") and p.name != "site.yaml"}
     assert "ftn/configs/hydra/launcher/slurm.yaml" in shipped and shipped <= packaged
+    assert "hydra_plugins/ftn_packed_launcher/__init__.py" in packaged  # hydra/launcher=packed, installed too
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True,
                    capture_output=True)
     env = {**os.environ, "PYTHONPATH": str(target), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1",

@@ -7,8 +7,10 @@ disk, a read-only file system) leaves the old file as it was and raises ``OSErro
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -36,6 +38,22 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         if isinstance(err, OSError) and err.errno is not None:  # name the file meant, not its temp name
             raise OSError(err.errno, err.strerror, str(path)) from err
         raise
+
+
+def atomic_link(source: Path, path: Path) -> None:
+    """Make ``path`` a hard link to ``source`` (one file, however many folders hold it), replacing what was there
+    atomically; a copy where the two are on different file systems."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(path)}.link")
+    try:
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno != errno.EXDEV:
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        atomic_write(path, lambda copy: shutil.copyfile(source, copy))
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -8,6 +8,9 @@ as it ends, ready to be committed. A run cut off mid-way leaves its running reco
 checkpoint there (``ftn.parking``): where that checkpoint is (it is never committed), the run continues.
 SIGTERM or SIGINT (Ctrl-C) to the campaign starts no new run and passes SIGTERM to the running ones, which stop
 with a checkpoint (``ftn.runs.Interrupted``); the campaign then exits 128 + the signal's number.
+
+``--pack K``: the runs still to do that differ only in seed and pooling train as packs of up to K members, each
+pack one ``python -m ftn.packing`` process (``ftn.packing``; every member keeps its run folder and record).
 """
 from __future__ import annotations
 
@@ -106,8 +109,19 @@ def table1(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[s
                 yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", quiet]
 
 
+def table2_paper(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
+    """Table 2 at the paper's schedule (122k iterations): Conv 8, 16, 32 and 64 x max, avg, lstm_shared and lstm
+    with the configs' init (the headline's, avg_soft), 5 seeds for Conv 8 and 16 and 3 for Conv 32 and 64 (the GPU
+    queue's plan), seed by seed. With ``--pack`` each width's runs train as packs."""
+    paper = [o if o != "schedule=medium" else "schedule=paper" for o in COMMON]
+    for width, default_seeds in ((8, range(5)), (16, range(5)), (32, range(3)), (64, range(3))):
+        for seed in seeds if seeds is not None else default_seeds:
+            for pooling in ("max", "avg", *LSTM_POOLINGS):
+                yield [*paper, f"model.width={width}", f"seed={seed}", f"pooling={pooling}"]
+
+
 CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "scans": scans, "zoo": zoo,
-             "table1": table1, "table1_long": table1_long}
+             "table1": table1, "table1_long": table1_long, "table2_paper": table2_paper}
 NEEDS_INIT = ("headline", "conv16", "scans")
 PICK_THEIR_DEVICE = ("table1", "table1_long")  # Table 1's scalar unit: its experiment sets the device
 
@@ -130,9 +144,35 @@ def status(path: Path | None) -> str | None:
     return json.loads(path.read_text()).get("status") if path else None
 
 
+def _member_override(override: str) -> bool:
+    return override.startswith(("seed=", "pooling=", "pooling."))
+
+
+def packs(runs: list[list[str]], size: int) -> list[list[list[str]]]:
+    """The runs as jobs: one run each (``size`` 0), or packs of up to ``size`` runs that differ only in their seed and
+    pooling overrides, in queue order, each pack ordered by pooling (one call per kind in every layer)."""
+    if not size:
+        return [[run] for run in runs]
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
+    for run in runs:
+        groups.setdefault(tuple(sorted(o for o in run if not _member_override(o))), []).append(run)
+    jobs = []
+    for group in groups.values():
+        group = sorted(group, key=lambda r: sorted(o for o in r if o.startswith("pooling")))
+        jobs += [group[i:i + size] for i in range(0, len(group), size)]
+    return jobs
+
+
+def _command(job: list[list[str]], packed: bool) -> list[str]:
+    if packed:
+        return [sys.executable, "-m", "ftn.packing", *(json.dumps(run) for run in job)]
+    return [sys.executable, "-m", "ftn.train", *job[0]]
+
+
 def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path,
-                 device: str = "cpu") -> int:
-    """Run what is not recorded yet, ``jobs`` at a time; returns the number of runs that left no record.
+                 device: str = "cpu", pack: int = 0) -> int:
+    """Run what is not recorded yet, ``jobs`` processes at a time (with ``pack``, each a pack of up to that many
+    runs); returns the number of runs that left no record.
 
     Each run keeps its folder under ``runs_dir`` and copies its own record to ``records_dir`` (the ``paths``
     group's FTN_RUNS and FTN_RECORDS), where the next call finds it: in their ``gpu/`` subfolders for
@@ -143,52 +183,61 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     records_dir = records_dir / device_folder(device)
     todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
     print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
+    todo = packs(todo, pack)
     logs_dir.mkdir(parents=True, exist_ok=True)
-    running: dict[subprocess.Popen, tuple[list[str], float, Path]] = {}
+    running: dict[subprocess.Popen, tuple[list[list[str]], float, Path]] = {}
     with _stop_on_signal(running) as stopped:
         failed = 0
         while (todo and not stopped) or running:
             while todo and not stopped and len(running) < jobs:
-                overrides = todo.pop(0)
-                if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
-                    print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
+                job = []
+                for overrides in todo.pop(0):
+                    if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
+                        print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
+                    else:
+                        job.append(overrides)
+                if not job:
                     continue
-                log = logs_dir / ("_".join(o.split("=")[-1] for o in overrides if "=" in o) + ".log")
+                name = "_".join(o.split("=")[-1] for o in job[0] if "=" in o) + (f"_pack{len(job)}" if pack else "")
+                log = logs_dir / (name.replace("/", "%2F") + ".log")  # a path in a value is not a folder
+                command = _command(job, bool(pack))
                 # appended, each attempt under a header: a second campaign never truncates the first one's log
                 out = log.open("a")
-                out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: "
-                          f"python -m ftn.train {' '.join(overrides)}\n")
+                out.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}: {' '.join(command[1:])}\n")
                 out.flush()  # before the child writes to the same file
                 # its own session: a Ctrl-C reaches the campaign alone, which passes it on once (_stop_on_signal)
-                proc = subprocess.Popen([sys.executable, "-m", "ftn.train", *overrides], env=env, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                        preexec_fn=_stop_with_the_campaign)
+                proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True, preexec_fn=_stop_with_the_campaign)
                 out.close()  # the child holds its own copy
-                running[proc] = (overrides, time.time(), log)
-                print(f"start  {' '.join(overrides)} (log {log})", flush=True)
+                running[proc] = (job, time.time(), log)
+                for overrides in job:
+                    print(f"start  {' '.join(overrides)} (log {log})", flush=True)
             time.sleep(5)
             for proc in [p for p in running if p.poll() is not None]:
-                overrides, started, log = running.pop(proc)
-                record = find_record(records_dir, overrides)
-                state = status(record)
-                if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
-                    metrics = json.loads(record.read_text())["metrics"]
-                    # Table 2's headline metric, or Table 1's
-                    name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)
-                    print(f"done   {state} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}",
-                          flush=True)
-                elif state == "interrupted":
-                    print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
-                          f"{' '.join(overrides)}", flush=True)
-                else:
-                    failed += 1
-                    print(f"FAILED exit {proc.returncode}, no finished record in {records_dir}: {' '.join(overrides)} "
-                          f"(log {log})",
-                          flush=True)
+                job, started, log = running.pop(proc)
+                failed += sum(not _report(records_dir, overrides, started, log, proc.returncode) for overrides in job)
     if stopped:
         raise Interrupted(f"{signal.Signals(stopped[0]).name}: campaign stopped; its running runs stopped with "
                           "checkpoints and the same command resumes them", stopped[0])
     return failed
+
+
+def _report(records_dir: Path, overrides: list[str], started: float, log: Path, returncode: int) -> bool:
+    """Say how a run that ended did; False if it left no record to show for it."""
+    record = find_record(records_dir, overrides)
+    state = status(record)
+    if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
+        metrics = json.loads(record.read_text())["metrics"]
+        name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
+        print(f"done   {state} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}", flush=True)
+    elif state == "interrupted":
+        print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
+              f"{' '.join(overrides)}", flush=True)
+    else:
+        print(f"FAILED exit {returncode}, no finished record in {records_dir}: {' '.join(overrides)} (log {log})",
+              flush=True)
+        return False
+    return True
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -248,7 +297,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=_seed_list, help="seeds to run, e.g. 0-4 or 0,2 (default: the campaign's)")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu",
                         help="the device of every run (Table 2 campaigns; Table 1 picks its own)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each")
+    parser.add_argument("--jobs", type=int, default=2, help="runs (or packs) at once, one thread each")
+    parser.add_argument("--pack", type=int, default=0, metavar="K",
+                        help="train runs that differ only in seed and pooling as packs of up to K (ftn.packing); "
+                             "add dataset.augmentation=crop_flip, which packs need")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--records", type=Path, default=Path("results/runs"))
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
@@ -275,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
             print(status(find_record(args.records / here, r)) or "todo", " ".join(r))
         return
     try:
-        failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer)
+        failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer,
+                              args.pack)
     except Interrupted as err:
         print(err, file=sys.stderr, flush=True)
         sys.exit(128 + err.signum)

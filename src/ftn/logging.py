@@ -79,8 +79,11 @@ def make_wandb_logger(run_dir: str, name: str, group: str, project: str = "ftn",
     id_file = run_dir_path / WANDB_ID
     if not id_file.exists():
         atomic_write_text(id_file, secrets.token_hex(4))
+    # reinit="create_new": a run of its own even while another is open (a pack's members log side by side), and
+    # the global wandb.run untouched, so a later WandbLogger does not take it over
     logger = WandbLogger(project=project, name=name, group=group, id=id_file.read_text().strip(),
-                         job_type=job_type, save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow")
+                         job_type=job_type, save_dir=str(run_dir_path), mode=wandb_mode(mode), resume="allow",
+                         reinit="create_new")
     # Lightning always passes anonymous=None, which wandb 0.2x+ warns about at every run although it means "unset"
     logger._wandb_init.pop("anonymous", None)
     return logger
@@ -251,6 +254,19 @@ class RunRecord(pl.Callback):
         self.base["commits"] = ran + ([] if ran[-1:] == [self.base["commit"]] else [self.base["commit"]])
         self.devices: list[str] = [d for d in (previous.get("device") or "").split("+") if d]  # where it trained so far
 
+    # What a pack's member record (ftn.packing) replaces: its own metrics, logger, model and end.
+    def _metrics(self, trainer: pl.Trainer) -> dict:
+        return _logged_metrics(trainer)
+
+    def _loggers(self, trainer: pl.Trainer) -> list:
+        return trainer.loggers
+
+    def _model(self, pl_module: pl.LightningModule) -> nn.Module:
+        return pl_module
+
+    def _ended_at(self, trainer: pl.Trainer) -> tuple[int, int]:
+        return trainer.current_epoch, trainer.global_step
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """What ran, beside the config: in the record and in the wandb config (the model is on its device now)."""
         here = pl_module.device.type  # where it trains, also under trainer.accelerator=auto
@@ -258,11 +274,12 @@ class RunRecord(pl.Callback):
             warnings.warn(f"{self.path.parent} trained on {'+'.join(self.devices)} and resumes on {here}: its record "
                           f"says {'+'.join(self.devices + [here])}, a table cell of its own", stacklevel=2)
         self.devices += [] if here in self.devices else [here]
-        self.base.update(parameter_counts(pl_module), pooling_impl=pooling_impl(pl_module, trainer),
+        model = self._model(pl_module)
+        self.base.update(parameter_counts(model), pooling_impl=pooling_impl(model, trainer),
                          device="+".join(self.devices))
         facts = {k: self.base[k] for k in ("commit", "hardware", "torch", "params_total", "params_lstm",
                                            "pooling_impl", "device")}
-        for logger in trainer.loggers:
+        for logger in self._loggers(trainer):
             logger.log_hyperparams(facts)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -271,16 +288,17 @@ class RunRecord(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # now: trainer.test attaches the task's callbacks afresh, and its new LearningRateMonitor holds no values
-        self.metrics.update(_logged_metrics(trainer))
+        self.metrics.update(self._metrics(trainer))
 
     def write(self, trainer: pl.Trainer, status: str) -> None:
-        logger = trainer.logger
+        logger = next(iter(self._loggers(trainer)), None)
         run = getattr(logger, "experiment", None)
         logged = run is not None and not getattr(run, "disabled", False)  # logger.mode=disabled: no run to name
-        self.metrics.update(_logged_metrics(trainer))
+        self.metrics.update(self._metrics(trainer))
+        epochs, steps = self._ended_at(trainer)
         record = {**self.base, "status": status,
                   "wall_time_s": round(self.previous_wall + time.time() - self.started, 1),
-                  "epochs": trainer.current_epoch, "steps": trainer.global_step,
+                  "epochs": epochs, "steps": steps,
                   "resumed_at_steps": self.resumed_at,
                   "wandb_run_id": getattr(logger, "version", None) if logged else None,
                   "wandb_dir": run.dir if logged else None,
@@ -292,7 +310,7 @@ class RunRecord(pl.Callback):
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
-            metrics = _logged_metrics(trainer)
+            metrics = self._metrics(trainer)
             self.history = [h for h in self.history if h["step"] < trainer.global_step]
             self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics})
             self.write(trainer, "running")

@@ -196,12 +196,16 @@ class RunCheckpoint(pl.Callback):
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step == self.saved_step:
             return
-        if not all(torch.isfinite(p).all() for p in pl_module.parameters()):
+        if not self.finite(pl_module):
             raise Diverged(f"training diverged at step {trainer.global_step}: non-finite parameters; "
                            f"the last finite checkpoint is kept ({self.path})")
         # the full state (optimizer, loops, callbacks), said so: left unset, Lightning logs its default at every save
         trainer.save_checkpoint(self.path, weights_only=False)
         self.saved_step = trainer.global_step
+
+    def finite(self, pl_module: pl.LightningModule) -> bool:
+        """Whether the weights may be saved (a pack's checkpoint asks this of its live members only)."""
+        return all(torch.isfinite(p).all() for p in pl_module.parameters())
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.saved_step = trainer.global_step  # a resumed run does not write back the state it just read

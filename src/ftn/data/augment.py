@@ -46,10 +46,12 @@ class CropFlip:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        n = len(images)
+        return crop_flip(images, *self.draw(len(images)), self.padding)
+
+    def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``n`` images' (N, 2) offsets and (N,) flips; a pack gathers its members' draws in one crop."""
         offsets = torch.randint(0, 2 * self.padding + 1, (n, 2), generator=self.generator)
-        flips = torch.rand(n, generator=self.generator) < 0.5
-        return crop_flip(images, offsets, flips, self.padding)
+        return offsets, torch.rand(n, generator=self.generator) < 0.5
 
     # resumable: the data module saves the stream with every checkpoint
     def state_dict(self) -> dict:

@@ -65,6 +65,11 @@ class DeviceBatches:
         return n // self.batch_size if self.shuffle else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self.indices():
+            yield self.x[idx], self.y[idx]
+
+    def indices(self) -> Iterator[torch.Tensor | slice]:
+        """One pass: each batch's indices into ``x`` (a device tensor when shuffled), its state kept as ``__iter__``."""
         n = len(self.x)
         self.epoch_start = self.generator.get_state()
         order = torch.randperm(n, generator=self.generator).to(self.x.device) if self.shuffle else None
@@ -75,7 +80,7 @@ class DeviceBatches:
             if order is not None:
                 idx = order[idx]
             self.served = i + 1
-            yield self.x[idx], self.y[idx]
+            yield idx
 
     def position(self) -> dict:
         if self.served >= len(self):  # epoch done: the next one starts from the current generator
@@ -194,24 +199,31 @@ class CifarData(pl.LightningDataModule):
 
     # ---- loaders --------------------------------------------------------------------
     def train_dataloader(self) -> DeviceBatches:
-        self.train_batches = DeviceBatches(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+        self.train_batches = self._new_train_batches()
         if self.resume_position is not None:
             self.train_batches.seek(self.resume_position)
             self.resume_position = None
         return self.train_batches
 
-    # the batch order and a crop_flip stream, saved with every checkpoint (see DeviceBatches); kornia's draws come
+    # What a pack's data module (ftn.data.packed) replaces: the batches and the augmentation streams of its members.
+    def _new_train_batches(self) -> DeviceBatches:
+        return DeviceBatches(*self.splits["train"], self.batch_size, shuffle=True, seed=self.seed)
+
+    def _streams(self) -> list[CropFlip]:
+        return [self.augment] if isinstance(self.augment, CropFlip) else []
+
+    # the batch order and the crop_flip streams, saved with every checkpoint (see DeviceBatches); kornia's draws come
     # from the global RNG, which the run's checkpoint saves
     def state_dict(self) -> dict:
         state = {"train_position": self.train_batches.position()} if self.train_batches is not None else {}
-        if isinstance(self.augment, CropFlip):
-            state["augment"] = self.augment.state_dict()
+        if streams := self._streams():
+            state["augment"] = [stream.state_dict() for stream in streams]
         return state
 
     def load_state_dict(self, state: dict) -> None:
         self.resume_position = state.get("train_position")
-        if "augment" in state and isinstance(self.augment, CropFlip):
-            self.augment.load_state_dict(state["augment"])
+        for stream, saved in zip(self._streams(), state.get("augment", [])):
+            stream.load_state_dict(saved)
 
     def val_dataloader(self) -> DeviceBatches:  # the paper tracks test error per epoch (figure 5)
         return DeviceBatches(*self.splits["test"], self.eval_batch_size, shuffle=False)

@@ -200,6 +200,19 @@ class Pack(nn.Module):
         return total
 
     @torch.no_grad()
+    def zero_members_(self, tensors: dict[nn.Parameter, torch.Tensor], keep: torch.Tensor) -> None:
+        """Zero, in place, the parts of ``tensors`` (one per parameter, shaped like it) of every member where
+        ``keep`` (K,) is False: NaN included, which a multiplication by 0 would keep."""
+        owners = self.member_index()
+        for param, tensor in tensors.items():
+            owner = owners[param]
+            if owner is None:
+                parts = tensor.view(self.size, -1)
+                parts.copy_(torch.where(keep[:, None], parts, 0.0))
+            else:
+                tensor.copy_(torch.where(keep[owner], tensor, 0.0))
+
+    @torch.no_grad()
     def clip_member_grads_(self, max_norm: float) -> torch.Tensor:
         """``clip_grad_norm_`` per member: each member's gradients scaled to total norm <= ``max_norm``, never
         over the pack. Returns the (K,) norms before clipping, on the device (a NaN norm: a diverged member)."""
