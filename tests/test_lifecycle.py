@@ -299,7 +299,7 @@ def test_divergence_check_mode_follows_the_models_device():
 def test_folded_divergence_check_reads_the_flag_every_n_steps():
     """The GPU mode: a non-finite loss is only noted on the device; the read at the next interval raises."""
     from types import SimpleNamespace
-    guard, trainer = DivergenceGuard(every_n_steps=5), SimpleNamespace(global_step=0)
+    guard, trainer = DivergenceGuard(every_n_steps=5), SimpleNamespace(global_step=0, current_epoch=0)
     for step in range(1, 5):
         trainer.global_step = step
         guard.on_before_backward(trainer, None, torch.tensor(float("nan") if step == 2 else 1.0))
@@ -310,7 +310,7 @@ def test_folded_divergence_check_reads_the_flag_every_n_steps():
     finite = DivergenceGuard(every_n_steps=5)
     finite.on_before_backward(trainer, None, torch.tensor(1.0))
     finite.on_train_epoch_end(trainer, None)
-    assert finite.finite is None and finite.checked_step == 5
+    assert finite.health.alive.all() and finite.checked_step == 5
 
 
 def test_diverging_run_stops_is_recorded_and_stays_out_of_the_table(tmp_path, compose_cfg):
@@ -779,7 +779,7 @@ def test_a_finite_but_exploding_loss_is_divergence():
     from types import SimpleNamespace
 
     guard = DivergenceGuard(every_n_steps=1)
-    trainer = SimpleNamespace(global_step=3)
+    trainer = SimpleNamespace(global_step=3, current_epoch=0)
     guard.on_before_backward(trainer, None, torch.tensor(2.3))
     guard.on_before_backward(trainer, None, torch.tensor(2.3e5))  # far up, still within 10^6 of the start
     with pytest.raises(Diverged, match=r"at step 3: the loss is not finite or exceeds 1e\+06 times the first one"):

@@ -142,3 +142,18 @@ def test_a_bad_pack_is_one_line(models, message):
     with pytest.raises(ValueError, match=message) as err:
         Pack(built, list(range(len(built))))
     assert "\n" not in str(err.value) and "allowed" in str(err.value)
+
+
+def test_member_health_is_the_solo_rule_per_member():
+    from ftn.runs import MemberHealth
+
+    health = MemberHealth(3)
+    health.note_losses(torch.tensor([2.3, float("nan"), 2.0]), step=0, epoch=0)
+    health.note_losses(torch.tensor([2.3e5, 1.0, 2.1e6]), step=4, epoch=1)  # member 2: over 10^6 x its first loss
+    health.note_grad_norms(torch.tensor([float("inf"), 1.0, 1.0]), step=7, epoch=1)
+    assert health.alive.tolist() == [False, False, False]
+    assert health.died_at.tolist() == [7, 0, 4] and health.died_in_epoch.tolist() == [1, 0, 1]
+    fresh = MemberHealth(2)
+    fresh.note_losses(torch.tensor([2.3, 2.3]), step=0, epoch=0)
+    fresh.note_losses(torch.tensor([2.3e5, 2.3]), step=1, epoch=0)  # far up, still within 10^6 of its start
+    assert fresh.alive.all() and fresh.died_at.tolist() == [-1, -1]

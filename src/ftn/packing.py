@@ -85,7 +85,7 @@ class PackCheckpoint(RunCheckpoint):
 
     def finite(self, pl_module: PackedClassification) -> bool:
         weights = pl_module.model.member_square_norms({p: p.detach() for p in pl_module.model.parameters()})
-        return bool((weights.isfinite() | ~pl_module.alive).all())
+        return bool((weights.isfinite() | ~pl_module.health.alive).all())
 
     def save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         saved = self.saved_step
@@ -106,7 +106,7 @@ class MemberRecord(RunRecord):
         self.frozen: dict | None = None  # its metrics at its last validation before it died
 
     def alive(self, trainer: pl.Trainer) -> bool:
-        return bool(trainer.lightning_module.alive[self.member])
+        return bool(trainer.lightning_module.health.alive[self.member])
 
     def _metrics(self, trainer: pl.Trainer) -> dict:
         return self.frozen if self.frozen is not None else member_metrics(super()._metrics(trainer), self.member)
@@ -121,7 +121,7 @@ class MemberRecord(RunRecord):
         task = trainer.lightning_module
         if self.alive(trainer):
             return trainer.current_epoch, trainer.global_step
-        return int(task.died_in_epoch[self.member]), int(task.died_at[self.member])
+        return int(task.health.died_in_epoch[self.member]), int(task.health.died_at[self.member])
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.frozen is not None:

@@ -7,8 +7,9 @@
   It carries the config hash and the global RNG state (augmentation, dropout); the batch order is the data
   module's state (``DeviceBatches.position``), which Lightning saves and restores.
 - ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
-- ``DivergenceGuard``: a non-finite loss or gradient raises ``Diverged`` (on the CPU before the optimizer step
-  applies it; on a GPU within ``every_n_steps`` steps, without a host sync per step).
+- ``MemberHealth``: the divergence rule, on the device, for one run or a pack's members; ``DivergenceGuard``: a solo
+  run it finds dead raises ``Diverged`` (on the CPU before the optimizer step applies it; on a GPU within
+  ``every_n_steps`` steps, without a host sync per step).
 """
 from __future__ import annotations
 
@@ -258,63 +259,98 @@ class RunCheckpoint(pl.Callback):
             trainer.datamodule.load_state_dict({"train_position": legacy[0]})
 
 
-class DivergenceGuard(pl.Callback):
-    """Stop at the first non-finite loss or gradient, or a loss that exploded: more than ``EXPLODED`` times the run's
-    first training loss (finite, but no result: a momentum of 2 "finished" at 1.3e11).
-
-    On the CPU each step is checked before its optimizer step can write a non-finite value into the weights. On an
-    accelerator every check is a host sync that drains the step queue, so the checks are folded into a flag on the
-    device and read every ``every_n_steps`` steps and at each epoch end. Weights may then turn non-finite for up to
-    that many steps, but never reach a checkpoint: ``RunCheckpoint`` refuses to save them. Which mode runs is
-    decided by the model's device when training starts (``trainer.accelerator=auto`` included).
-    """
+class MemberHealth(torch.nn.Module):
+    """The one divergence rule, for K runs at once on the device: a run dies at the first loss or gradient norm that
+    is not finite, or loss that exceeds ``EXPLODED`` times its own first one (finite, but no result: a momentum of 2
+    "finished" at 1.3e11). K = 1 is a solo run (``DivergenceGuard``), K > 1 a pack's members
+    (``ftn.tasks.packed``). Every update is a tensor op, so nothing here waits for the device: reading ``alive`` is
+    the one host sync, and the caller decides when to make it. The buffers go into checkpoints."""
 
     EXPLODED = 1e6
 
+    def __init__(self, size: int = 1) -> None:
+        super().__init__()
+        self.register_buffer("alive", torch.ones(size, dtype=torch.bool))
+        self.register_buffer("died_at", torch.full((size,), -1, dtype=torch.long))  # optimizer step; -1: alive
+        self.register_buffer("died_in_epoch", torch.full((size,), -1, dtype=torch.long))
+        self.register_buffer("loss_limit", torch.full((size,), float("nan")))  # EXPLODED x the first loss
+
+    def _mark(self, healthy: torch.Tensor, step: int, epoch: int) -> None:
+        if self.alive.device != healthy.device:
+            self.to(healthy.device)
+        dying = self.alive & ~healthy
+        self.died_at.copy_(torch.where(dying, step, self.died_at))
+        self.died_in_epoch.copy_(torch.where(dying, epoch, self.died_in_epoch))
+        self.alive &= healthy
+
+    @torch.no_grad()
+    def note_losses(self, losses: torch.Tensor, step: int, epoch: int) -> None:
+        """(K,) training losses of one step."""
+        if self.loss_limit.device != losses.device:
+            self.to(losses.device)
+        limit = self.EXPLODED * losses.abs().clamp_min(torch.finfo(losses.dtype).tiny)
+        self.loss_limit.copy_(torch.where(self.loss_limit.isnan(), limit, self.loss_limit))
+        self._mark(losses.isfinite() & (losses <= self.loss_limit), step, epoch)
+
+    @torch.no_grad()
+    def note_grad_norms(self, norms: torch.Tensor, step: int, epoch: int) -> None:
+        """(K,) gradient norms of one step, before it is applied."""
+        self._mark(norms.isfinite(), step, epoch)
+
+
+class DivergenceGuard(pl.Callback):
+    """Stop a solo run with ``Diverged`` when ``MemberHealth`` finds it dead: a non-finite loss or gradient, or a
+    loss that exploded.
+
+    On the CPU each step is checked before its optimizer step can write a non-finite value into the weights. On an
+    accelerator every check is a host sync that drains the step queue, so the health is read every
+    ``every_n_steps`` steps and at each epoch end. Weights may then turn non-finite for up to that many steps, but
+    never reach a checkpoint: ``RunCheckpoint`` refuses to save them. Which mode runs is decided by the model's
+    device when training starts (``trainer.accelerator=auto`` included).
+    """
+
+    EXPLODED = MemberHealth.EXPLODED
+
     def __init__(self, every_n_steps: int = 100) -> None:
         self.every_n_steps = every_n_steps
-        self.finite: torch.Tensor | None = None  # the folded flag since the last read
+        self.health = MemberHealth(1)
         self.checked_step = 0
-        self.loss_limit: torch.Tensor | float | None = None  # EXPLODED x the first loss; kept in checkpoints
 
-    def state_dict(self) -> dict:
-        return {"loss_limit": None if self.loss_limit is None else float(self.loss_limit)}
+    def state_dict(self) -> dict:  # the first loss's limit: a resumed run keeps the whole run's
+        limit = float(self.health.loss_limit[0])
+        return {"loss_limit": None if limit != limit else limit}
 
     def load_state_dict(self, state: dict) -> None:
-        self.loss_limit = state.get("loss_limit")
+        if state.get("loss_limit") is not None:
+            self.health.loss_limit.fill_(state["loss_limit"])
 
-    def _note(self, trainer: pl.Trainer, finite: torch.Tensor, what: str) -> None:
-        if self.every_n_steps == 1:
-            if not finite:
-                raise Diverged(f"training diverged at step {trainer.global_step}: {what}; "
-                               "status 'diverged' is recorded and the last finite checkpoint is kept")
-        else:
-            self.finite = finite if self.finite is None else self.finite & finite
+    def _check_now(self, trainer: pl.Trainer, what: str) -> None:
+        if self.every_n_steps == 1 and not self.health.alive.all():
+            raise Diverged(f"training diverged at step {trainer.global_step}: {what}; "
+                           "status 'diverged' is recorded and the last finite checkpoint is kept")
 
     def _read(self, trainer: pl.Trainer) -> None:
-        if self.finite is not None and not self.finite:
+        if not self.health.alive.all():
             raise Diverged(f"training diverged between steps {self.checked_step} and {trainer.global_step}: a loss "
                            f"or gradient is not finite, or the loss exceeds {self.EXPLODED:g} times the first one; "
                            "status 'diverged' is recorded and the last finite checkpoint is kept")
-        self.finite, self.checked_step = None, trainer.global_step
+        self.checked_step = trainer.global_step
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if pl_module.device.type == "cpu":  # a check costs no sync there: check every step, before it is applied
             self.every_n_steps = 1
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
-        loss = loss.detach()
-        if self.loss_limit is None:  # on the device: no sync
-            self.loss_limit = self.EXPLODED * loss.abs().clamp_min(torch.finfo(loss.dtype).tiny)
-        self._note(trainer, torch.isfinite(loss).all() & (loss <= self.loss_limit).all(),
-                   f"the loss is not finite or exceeds {self.EXPLODED:g} times the first one")
+        self.health.note_losses(loss.detach().reshape(1), trainer.global_step, trainer.current_epoch)
+        self._check_now(trainer, f"the loss is not finite or exceeds {self.EXPLODED:g} times the first one")
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                                  optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if grads:
-            self._note(trainer, torch.isfinite(torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()),
-                       "a gradient is not finite")
+            norm = torch.stack([torch.linalg.vector_norm(g) for g in grads]).sum()
+            self.health.note_grad_norms(norm.reshape(1), trainer.global_step, trainer.current_epoch)
+            self._check_now(trainer, "a gradient is not finite")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:

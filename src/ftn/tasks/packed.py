@@ -3,10 +3,10 @@
 Every metric is logged per member under ``m<k>/<metric>`` (``ftn.packing`` hands member k the ones under its
 prefix, renamed to the solo run's names), as epoch means accumulated on the device and logged once per epoch.
 
-Divergence, per member and on the device: a member whose loss or gradient norm is not finite, or whose loss
-exceeds ``DivergenceGuard.EXPLODED`` times its first, is marked dead (``alive``) at that step (``died_at``). From
-then on its loss is left out of the backward, its gradients and optimizer state are zeroed (so it stops updating),
-and the others go on; nothing a member computes reaches another (``ftn.models.packed``). The host reads ``alive``
+Divergence, per member and on the device, by the rule of a solo run (``ftn.runs.MemberHealth``, ``health``): a
+member whose loss or gradient norm is not finite, or whose loss explodes, dies at that step. From then on its
+loss is left out of the backward, its gradients and optimizer state are zeroed (so it stops updating), and the
+others go on; nothing a member computes reaches another (``ftn.models.packed``). The host reads ``health.alive``
 once per epoch, and training stops when no member is left.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..models.packed import Pack
 from ..pooling import LSTMPool2d, unit_values
 from ..pooling.packed import PackedPool
-from ..runs import DivergenceGuard
+from ..runs import MemberHealth
 from .classification import Classification
 
 STAGES = ("train", "test", "final_test")
@@ -44,11 +44,7 @@ class PackedClassification(Classification):
 
     def __init__(self, model: Pack, optimizer, schedule, compile: bool = False) -> None:
         super().__init__(model, optimizer, schedule, compile)
-        k = model.size
-        self.register_buffer("alive", torch.ones(k, dtype=torch.bool))
-        self.register_buffer("died_at", torch.full((k,), -1, dtype=torch.long))  # optimizer step, -1: alive
-        self.register_buffer("died_in_epoch", torch.full((k,), -1, dtype=torch.long))
-        self.register_buffer("loss_limit", torch.full((k,), float("nan")))
+        self.health = MemberHealth(model.size)  # a submodule: on the device, and in checkpoints
         self.sums: dict[str, torch.Tensor] = {}  # stage -> (3, K): loss sum, error sum, images
 
     # ---- steps ----------------------------------------------------------------------------------------------
@@ -64,10 +60,8 @@ class PackedClassification(Classification):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         losses = self._member_step(*batch, "train")
-        first = self.loss_limit.isnan()
-        self.loss_limit.copy_(torch.where(first, DivergenceGuard.EXPLODED * losses.detach().abs(), self.loss_limit))
-        self._mark_dead(losses.detach().isfinite() & (losses.detach() <= self.loss_limit))
-        return torch.where(self.alive, losses, 0.0).sum()  # a dead member's loss sends no gradient back
+        self.health.note_losses(losses.detach(), self.global_step, self.current_epoch)
+        return torch.where(self.health.alive, losses, 0.0).sum()  # a dead member's loss sends no gradient back
 
     def _shared_batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch  # test batches are every member's: (B, ...) and (B,)
@@ -80,23 +74,17 @@ class PackedClassification(Classification):
     def test_step(self, batch, batch_idx) -> None:
         self._member_step(*self._shared_batch(batch), "final_test")
 
-    # ---- the guard and the members' updates ---------------------------------------------------------------
-    def _mark_dead(self, healthy: torch.Tensor) -> None:
-        dying = self.alive & ~healthy
-        self.died_at.copy_(torch.where(dying, self.global_step, self.died_at))
-        self.died_in_epoch.copy_(torch.where(dying, self.current_epoch, self.died_in_epoch))
-        self.alive &= healthy
-
+    # ---- the members' updates -----------------------------------------------------------------------------
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         """Clip each member's gradients to total norm ``gradient_clip_val``, never over the pack; a member whose
         norm is not finite dies here, and every dead member's gradients and optimizer state are zeroed."""
         norms = self.model.clip_member_grads_(gradient_clip_val if gradient_clip_val else float("inf"))
-        self._mark_dead(norms.isfinite())
+        self.health.note_grad_norms(norms, self.global_step, self.current_epoch)
         grads = {p: p.grad for p in self.model.parameters() if p.grad is not None}
         state = {p: t for p in grads for t in optimizer.state.get(p, {}).values()
                  if isinstance(t, torch.Tensor) and t.shape == p.shape}
-        self.model.zero_members_(grads, self.alive)
-        self.model.zero_members_(state, self.alive)
+        self.model.zero_members_(grads, self.health.alive)
+        self.model.zero_members_(state, self.health.alive)
 
     # ---- per-member metrics, once per epoch ---------------------------------------------------------------
     def _log_stage(self, stage: str) -> None:
@@ -116,7 +104,7 @@ class PackedClassification(Classification):
                     if isinstance(pool, LSTMPool2d):
                         for key, value in unit_values(pool.params).items():
                             self.log(f"{member_prefix(k)}lstm/{name}/{key}", value)
-        if not self.alive.any():  # one host read per epoch
+        if not self.health.alive.any():  # one host read per epoch
             self.trainer.should_stop = True
 
     def on_validation_epoch_end(self) -> None:
