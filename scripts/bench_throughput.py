@@ -12,9 +12,8 @@
 (c) The plain loop's step split into data (index + augment), forward, backward and optimizer (clip, step,
     schedule, constraint), each phase synchronised; framework overhead = harness step - plain step.
 (d) `task.compile=true` (torch.compile of the model) against eager, for both loops; compile time apart.
-(e) Packs (ftn.models.packed): K members trained as one model, against one solo model, in the plain loop
-    (index, forward, backward, per-member clip, SGD, schedule, constraint; no augmentation on either side, as
-    packs have no per-member augmentation yet), in ms per model-step: a pack's step time divided by K.
+(e) Packs (ftn.packing): K members trained as one model, against one solo run, both as the harness runs them
+    (each with its own crop/flip stream), in ms per model-step: a pack's step time divided by K.
 
 Data is generated on the device at Conv 8's shape (32x32 RGB, 10 classes): the step does not depend on the
 pixels. Validation is off inside the windows (it is per-epoch work, not per-step). The report is written by
@@ -40,7 +39,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ftn.logging import git_commit, hardware
+from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
+from ftn.packing import PackCheckpoint, pack_identity
+from ftn.tasks.packed import PackedClassification
 from ftn.pooling import constrain_lstm_pools_
 from ftn.runs import DivergenceGuard, RunCheckpoint
 from ftn.train import CONFIG_DIR
@@ -48,11 +50,11 @@ from ftn.train import CONFIG_DIR
 BATCH = 100
 
 
-def config(pooling: str, device: str, compiled: bool, width: int) -> DictConfig:
+def config(pooling: str, device: str, compiled: bool, width: int, *extra: str) -> DictConfig:
     """The table2 config as `python -m ftn.train experiment=table2 ...` composes it."""
     overrides = ["experiment=table2", f"pooling={pooling}", f"model.width={width}", "dataset=synthetic",
                  f"dataset.batch_size={BATCH}", f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
-                 f"task.compile={str(compiled).lower()}", "run_dir=unused"]
+                 f"task.compile={str(compiled).lower()}", "run_dir=unused", *extra]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=overrides)
 
@@ -181,54 +183,52 @@ def plain_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.dev
     return result
 
 
-def pack_steps(cfgs: list[DictConfig], splits: dict, window: Window, device: torch.device) -> dict:
-    """The plain loop's step for a pack of len(cfgs) members, member k built under seed k with cfgs[k]'s pooling;
-    each member draws its own batch order."""
+def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window, device: torch.device) -> dict:
+    """A pack's harness step, as ftn.packing runs it: member k built under seed k with cfgs[k]'s pooling, each with
+    its own batch order and crop/flip stream, the pack's task (per-member losses, guard, clipping, constraint) and
+    checkpoint callback in a Lightning Trainer. No logger: it acts once per epoch, outside the window."""
+    seeds = list(range(len(cfgs)))
     models = []
-    for seed, cfg in enumerate(cfgs):
+    for seed, cfg in zip(seeds, cfgs):
         pl.seed_everything(seed, verbose=False)
         models.append(instantiate(cfg.model))
-    pack = Pack(models, list(range(len(cfgs)))).to(device)
-    cfg, k = cfgs[0], len(cfgs)
-    opt = instantiate(cfg.optimizer)(pack.parameters())
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.schedule.milestones), cfg.schedule.gamma)
-    x_all, y_all = splits["train"]
-    pack.train()
-    while True:
-        orders = torch.stack([torch.randperm(len(x_all), device=device) for _ in range(k)])  # (K, N)
-        for i in range(len(x_all) // BATCH):
-            idx = orders[:, i * BATCH:(i + 1) * BATCH]
-            x, y = x_all[idx], y_all[idx]  # (K, B, 3, H, W), (K, B)
-            logits = pack(x)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(k, -1).mean(1).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            pack.clip_member_grads_(cfg.trainer.gradient_clip_val)
-            opt.step()
-            sched.step()
-            constrain_lstm_pools_(pack)
-            if window.after_step():
-                return {**window.result(), "ms_per_model_step": window.result()["ms_per_step"] / k}
+    cfg = cfgs[0]
+    dataset = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k not in ("_target_", "seed")}
+    datamodule = PackedCifarData(seeds, **dataset)
+    datamodule.splits = dict(splits)  # setup() keeps splits that are already there
+    task = PackedClassification(Pack(models, seeds), instantiate(cfg.optimizer), OmegaConf.to_container(cfg.schedule))
+    configs = [OmegaConf.to_container(c, resolve=True) for c in cfgs]
+    with tempfile.TemporaryDirectory() as run_dir:
+        folders = [Path(run_dir) / str(seed) for seed in seeds]
+        callbacks = [PackCheckpoint(folders, pack_identity(configs), cfg.checkpoint_every_n_steps),
+                     _WindowCallback(window)]
+        trainer = instantiate(cfg.trainer, logger=False, callbacks=callbacks, default_root_dir=run_dir,
+                              enable_checkpointing=False, max_steps=-1, max_epochs=10**6, limit_val_batches=0,
+                              enable_progress_bar=False, enable_model_summary=False)
+        trainer.fit(task, datamodule=datamodule)
+    return {**window.result(), "ms_per_model_step": window.result()["ms_per_step"] / len(cfgs)}
 
 
 def measure_packs(args: argparse.Namespace, device: torch.device) -> list[str]:
-    """(e): ms per model-step of packs of K against one solo model, per width and pooling mix."""
+    """(e): harness ms per model-step of packs of K against one solo run, per width and pooling mix."""
     splits = synthetic_splits(args.train_images, device)
-    rows = ["", "## (e) packs of K members against one solo model (plain loop, one process)", "",
+    rows = ["", "## (e) packs of K members against one solo run (harness step, one process)", "",
             f"ms per model-step (a pack's step / K), each a {args.seconds:g} s window after {args.warmup} warm-up "
-            "steps. `max+lstm`: half the members max, half lstm (the solo column: lstm). A ratio below 1 means the "
-            "pack trains its K members faster than K solo runs one after another.", "",
+            "steps, both sides with `dataset.augmentation=crop_flip`. `max+lstm`: half the members max, half lstm "
+            "(the solo column: lstm). A ratio below 1 means the pack trains its K members faster than K solo runs "
+            "one after another.", "",
             "| width | pooling | solo ms/step | " + " | ".join(f"K={k} ms/model-step (ratio)" for k in args.packs)
             + " |", "|---|---|---|" + "---|" * len(args.packs)]
+    own = ("dataset.augmentation=crop_flip",)
     for width in args.pack_widths:
         for mix in ("max", "lstm", "max+lstm"):
             kinds = mix.split("+")
-            solo_cfg = config(kinds[-1], args.device, False, width)
-            solo = plain_steps(solo_cfg, splits, Window(args.warmup, args.seconds, device), device)["ms_per_step"]
+            solo_cfg = config(kinds[-1], args.device, False, width, *own)
+            solo = harness_steps(solo_cfg, splits, Window(args.warmup, args.seconds, device), device)["ms_per_step"]
             cells = []
             for k in args.packs:
-                cfgs = [config(kinds[m * len(kinds) // k], args.device, False, width) for m in range(k)]
-                r = pack_steps(cfgs, splits, Window(args.warmup, args.seconds, device), device)
+                cfgs = [config(kinds[m * len(kinds) // k], args.device, False, width, *own) for m in range(k)]
+                r = packed_harness_steps(cfgs, splits, Window(args.warmup, args.seconds, device), device)
                 cells.append(f"{r['ms_per_model_step']:.2f} ({r['ms_per_model_step'] / solo:.2f}x)")
             rows.append(f"| Conv {width} | {mix} | {solo:.2f} | " + " | ".join(cells) + " |")
     return rows

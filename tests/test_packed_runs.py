@@ -46,9 +46,25 @@ def _members(compose_cfg, root: Path, members) -> list[PackMember]:
     return [PackMember(compose_cfg([*SMALL, *o], root / "_".join(o).replace("=", "-")), o, {}) for o in members]
 
 
-def test_a_packed_sweep_gives_every_member_its_solo_run(tmp_path):
-    solo, packed = tmp_path / "solo", tmp_path / "packed"
-    for runs, extra in ((solo, []), (packed, ["hydra/launcher=packed"])):
+KILL_AT = """
+import os, signal, sys
+from ftn import runs
+save = runs.RunCheckpoint.on_train_batch_end
+def killed_after(self, trainer, *args):
+    save(self, trainer, *args)
+    if trainer.global_step == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+runs.RunCheckpoint.on_train_batch_end = killed_after
+from ftn.train import main
+sys.argv = ["ftn.train", *sys.argv[1:]]
+main()
+"""
+PACKED = ["hydra/launcher=packed", "checkpoint_every_n_steps=2"]  # checkpoints: display-only, the same runs
+
+
+def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkill(tmp_path):
+    solo, packed, killed = tmp_path / "solo", tmp_path / "packed", tmp_path / "killed"
+    for runs, extra in ((solo, []), (packed, PACKED)):
         done = subprocess.run(_sweep(runs, *extra), env=_env(), cwd=tmp_path, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
     alone, together = _records(solo), _records(packed)
@@ -68,6 +84,19 @@ def test_a_packed_sweep_gives_every_member_its_solo_run(tmp_path):
     results_main(["table2", "--runs", str(packed), "--out", str(tmp_path / "results"), "--readme", ""])
     table = (tmp_path / "results" / "table2.md").read_text()
     assert all(r["wandb_run_id"] in table for r in together.values())
+    # the same pack killed at step 7 (last checkpoint: 6) and started again ends as the straight one
+    cut = subprocess.run([sys.executable, "-c", KILL_AT, *_sweep(killed, *PACKED)[3:]], env=_env(), cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert cut.returncode == -signal.SIGKILL, cut.stderr[-3000:]
+    assert all(torch.load(d / CHECKPOINT, weights_only=False)["global_step"] == 6 for d in killed.glob("*=*"))
+    resumed = subprocess.run(_sweep(killed, *PACKED), env=_env(), cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ends = _records(killed)
+    assert sorted(ends) == sorted(together)
+    for name, end in ends.items():
+        assert end["status"] == "finished" and end["steps"] == 12 and end["resumed_at_steps"] == [6]
+        assert _curve(end) == _curve(together[name])
+        assert end["metrics"]["final_test/loss"] == together[name]["metrics"]["final_test/loss"]
 
 
 def test_a_pack_of_one_is_the_solo_run(tmp_path, compose_cfg):
@@ -105,40 +134,6 @@ def test_a_diverged_member_is_recorded_as_alone_while_its_pack_mate_finishes(tmp
     assert all(torch.isfinite(torch.tensor(loss)) for _, loss in _curve(mate))
 
 
-KILL_AT = """
-import os, signal, sys
-from ftn import runs
-save = runs.RunCheckpoint.on_train_batch_end
-def killed_after(self, trainer, *args):
-    save(self, trainer, *args)
-    if trainer.global_step == 7:
-        os.kill(os.getpid(), signal.SIGKILL)
-runs.RunCheckpoint.on_train_batch_end = killed_after
-from ftn.train import main
-sys.argv = ["ftn.train", *sys.argv[1:]]
-main()
-"""
-
-
-def test_a_killed_pack_resumes_every_member_to_the_same_end(tmp_path):
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
-    common = ["hydra/launcher=packed", "checkpoint_every_n_steps=2"]
-    done = subprocess.run(_sweep(straight, *common), env=_env(), cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    cut = subprocess.run([sys.executable, "-c", KILL_AT, *_sweep(killed, *common)[3:]], env=_env(), cwd=tmp_path,
-                         capture_output=True, text=True)
-    assert cut.returncode == -signal.SIGKILL, cut.stderr[-3000:]
-    assert all(torch.load(d / CHECKPOINT, weights_only=False)["global_step"] == 6 for d in killed.glob("*=*"))
-    resumed = subprocess.run(_sweep(killed, *common), env=_env(), cwd=tmp_path, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    ends, references = _records(killed), _records(straight)
-    assert sorted(ends) == sorted(references)
-    for name, end in ends.items():
-        assert end["status"] == "finished" and end["steps"] == 12 and end["resumed_at_steps"] == [6]
-        assert _curve(end) == _curve(references[name])
-        assert end["metrics"]["final_test/loss"] == references[name]["metrics"]["final_test/loss"]
-
-
 @pytest.mark.parametrize("members, message", [
     ([["pooling=max", "seed=0"], ["pooling=max", "seed=1", "model.width=8"]],
      "pack member 1 differs from member 0 in model.width"),
@@ -166,7 +161,7 @@ def test_a_members_data_is_its_own_in_any_pack(tmp_path):
     batches = []
     for seeds in ([0, 1], [5, 0]):
         data = PackedCifarData(seeds, name="synthetic", source="synthetic", root=".", cache_dir=str(tmp_path),
-                               batch_size=16, augmentation="crop_flip")
+                               batch_size=16, augmentation="crop_flip", synthetic_size=8)
         data.setup()
         data.trainer = Training()
         batches.append(data.on_after_batch_transfer(next(iter(data.train_dataloader())), 0))

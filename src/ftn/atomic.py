@@ -46,6 +46,7 @@ def atomic_link(source: Path, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(path)}.link")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
         os.link(source, tmp)
         os.replace(tmp, path)
