@@ -151,6 +151,20 @@ def test_a_bad_pack_is_one_line_and_leaves_no_run_folder(tmp_path, compose_cfg, 
     assert not any(tmp_path.glob("m*/summary.json")) and not any(tmp_path.glob("m*/checkpoints"))
 
 
+def test_a_pack_too_large_for_the_device_is_one_line_before_it_runs(tmp_path, compose_cfg, monkeypatch):
+    from ftn.models.packed import Pack
+
+    def out_of_memory(self, images):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+    monkeypatch.setattr(Pack, "forward", out_of_memory)
+    members = _members(compose_cfg, tmp_path, [["pooling=max", "seed=0"], ["pooling=lstm", "seed=0"]])
+    with pytest.raises(RunError, match="a pack of 2 runs does not fit in the memory of cpu") as err:
+        run_pack(members)
+    assert "hydra.launcher.max_members" in str(err.value) and "\n" not in str(err.value)
+    assert not any(tmp_path.glob("*/summary.json")) and not any(tmp_path.glob("*/wandb"))
+
+
 def test_a_members_data_is_its_own_in_any_pack(tmp_path):
     """Its batch order and crop/flip draws depend on its seed alone: the same in two different packs."""
     from ftn.data.packed import PackedCifarData

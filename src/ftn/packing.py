@@ -143,6 +143,32 @@ def _solo_model(cfg: DictConfig) -> torch.nn.Module:
     return instantiate(cfg.task).model
 
 
+def _device(accelerator: str) -> torch.device:
+    """Where Lightning will train: ``auto`` is the GPU where one is visible."""
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if gpu else "cpu")
+
+
+def check_fits(task: PackedClassification, datamodule: PackedCifarData, device: torch.device) -> None:
+    """One forward and backward of a training batch on ``device``, before anything runs: a pack too large for the
+    device's memory is one line. In eval mode, so no BN statistics or dropout streams move; gradients are dropped."""
+    images = datamodule.raw["train"][0]
+    x = torch.zeros(task.model.size, datamodule.batch_size, *images.shape[1:], device=device)
+    model = task.model.to(device).eval()
+    try:
+        model(x).sum().backward()
+    except torch.OutOfMemoryError:
+        free, total = torch.cuda.mem_get_info(device) if device.type == "cuda" else (0, 0)
+        raise RunError(f"a pack of {task.model.size} runs does not fit in the memory of {device} ({total / 2**30:.0f} "
+                       f"GiB) at dataset.batch_size={datamodule.batch_size}; allowed: fewer members "
+                       "(hydra.launcher.max_members, ftn.campaign --pack K)") from None
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def run_pack(members: list[PackMember]) -> list[str]:
     """Train ``members`` as one pack (ordered by pooling, so each kind is one call per layer); returns each
     member's status ("finished" or "diverged"; an interrupted pack raises ``Interrupted``)."""
@@ -175,6 +201,7 @@ def _prepare(cfgs, configs, run_dirs, overrides):
     cfg0 = cfgs[0]  # the optimizer, schedule and compile choice every member shares
     task = PackedClassification(Pack(models, seeds), instantiate(cfg0.optimizer), configs[0]["schedule"],
                                 compile=bool(cfg0.task.get("compile", False)))
+    check_fits(task, datamodule, _device(cfg0.trainer.accelerator))
     ckpt_path = cfgs[0].ckpt_path
     if ckpt_path == "last":
         for d, folder in zip(run_dirs, parked):
