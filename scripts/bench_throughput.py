@@ -13,7 +13,8 @@
     schedule, constraint), each phase synchronised; framework overhead = harness step - plain step.
 (d) `task.compile=true` (torch.compile of the model) against eager, for both loops; compile time apart.
 (e) Packs (ftn.packing): K members trained as one model, against one solo run, both as the harness runs them
-    (each with its own crop/flip stream), in ms per model-step: a pack's step time divided by K.
+    (each with its own crop/flip stream), in ms per model-step: a pack's step time divided by K; eager, compiled
+    (CUDA graphs) and bf16 as rows of their own, each row under its own time limit and written as it finishes.
 
 Data is generated on the device at Conv 8's shape (32x32 RGB, 10 classes): the step does not depend on the
 pixels. Validation is off inside the windows (it is per-epoch work, not per-step). The report is written by
@@ -22,8 +23,10 @@ this script (never typed): the hardware, threads, load average and commit are in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,11 +53,12 @@ from ftn.train import CONFIG_DIR
 BATCH = 100
 
 
-def config(pooling: str, device: str, compiled: bool, width: int, *extra: str) -> DictConfig:
-    """The table2 config as `python -m ftn.train experiment=table2 ...` composes it."""
+def config(pooling: str, device: str, compiled: bool | str, width: int, *extra: str) -> DictConfig:
+    """The table2 config as `python -m ftn.train experiment=table2 ...` composes it (``compiled``: task.compile)."""
     overrides = ["experiment=table2", f"pooling={pooling}", f"model.width={width}", "dataset=synthetic",
                  f"dataset.batch_size={BATCH}", f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
-                 f"task.compile={str(compiled).lower()}", "run_dir=unused", *extra]
+                 f"task.compile={str(compiled).lower() if isinstance(compiled, bool) else compiled}",
+                 "run_dir=unused", *extra]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=overrides)
 
@@ -196,7 +200,8 @@ def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window, d
     dataset = {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k not in ("_target_", "seed")}
     datamodule = PackedCifarData(seeds, **dataset)
     datamodule.splits = dict(splits)  # setup() keeps splits that are already there
-    task = PackedClassification(Pack(models, seeds), instantiate(cfg.optimizer), OmegaConf.to_container(cfg.schedule))
+    task = PackedClassification(Pack(models, seeds), instantiate(cfg.optimizer), OmegaConf.to_container(cfg.schedule),
+                                compile=cfg.task.compile)
     configs = [OmegaConf.to_container(c, resolve=True) for c in cfgs]
     with tempfile.TemporaryDirectory() as run_dir:
         folders = [Path(run_dir) / str(seed) for seed in seeds]
@@ -209,28 +214,73 @@ def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window, d
     return {**window.result(), "ms_per_model_step": window.result()["ms_per_step"] / len(cfgs)}
 
 
-def measure_packs(args: argparse.Namespace, device: torch.device) -> list[str]:
-    """(e): harness ms per model-step of packs of K against one solo run, per width and pooling mix."""
+# (e)'s variants: the task.compile value and the trainer's precision of each. bf16 is a row of its own, never mixed
+# into a float32 cell.
+PACK_VARIANTS = {"eager": (False, "32-true"), "compiled": ("reduce-overhead", "32-true"), "bf16": (False, "bf16-mixed")}
+
+
+class RowTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def row_limit(seconds: int):
+    """At most ``seconds`` for one row (a slow compile costs that row, not the window); 0: no limit."""
+    def stop(signum, frame):
+        raise RowTimeout
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timed(measure, limit: int) -> tuple[float | None, str]:
+    """(ms, "") or (None, why not) for one measurement under the row's limit."""
+    try:
+        with row_limit(limit):
+            return measure(), ""
+    except RowTimeout:
+        return None, f"over {limit} s"
+    except Exception as error:  # a compile or bf16 failure is a result too: the row says so, the others go on
+        return None, f"failed: {type(error).__name__}: {str(error).splitlines()[0][:80] if str(error) else ''}"
+
+
+def measure_packs(args: argparse.Namespace, device: torch.device, flush) -> list[str]:
+    """(e): harness ms per model-step of packs of K against one solo run, per width, pooling mix and variant; the
+    report is rewritten (``flush``) after every row."""
     splits = synthetic_splits(args.train_images, device)
     rows = ["", "## (e) packs of K members against one solo run (harness step, one process)", "",
             f"ms per model-step (a pack's step / K), each a {args.seconds:g} s window after {args.warmup} warm-up "
-            "steps, both sides with `dataset.augmentation=crop_flip`. `max+lstm`: half the members max, half lstm "
-            "(the solo column: lstm). A ratio below 1 means the pack trains its K members faster than K solo runs "
-            "one after another.", "",
-            "| width | pooling | solo ms/step | " + " | ".join(f"K={k} ms/model-step (ratio)" for k in args.packs)
-            + " |", "|---|---|---|" + "---|" * len(args.packs)]
-    own = ("dataset.augmentation=crop_flip",)
+            "steps, both sides with `dataset.augmentation=crop_flip` and the row's variant (eager; compiled, "
+            "`task.compile=reduce-overhead`; bf16, `trainer.precision=bf16-mixed`), each row under "
+            f"{args.row_limit} s. `max+lstm`: half the members max, half lstm (the solo column: lstm). A ratio "
+            "below 1 means the pack trains its K members faster than K solo runs one after another.", "",
+            "| width | pooling | variant | solo ms/step | "
+            + " | ".join(f"K={k} ms/model-step (ratio)" for k in args.packs) + " |",
+            "|---|---|---|---|" + "---|" * len(args.packs)]
     for width in args.pack_widths:
         for mix in ("max", "lstm", "max+lstm"):
             kinds = mix.split("+")
-            solo_cfg = config(kinds[-1], args.device, False, width, *own)
-            solo = harness_steps(solo_cfg, splits, Window(args.warmup, args.seconds, device), device)["ms_per_step"]
-            cells = []
-            for k in args.packs:
-                cfgs = [config(kinds[m * len(kinds) // k], args.device, False, width, *own) for m in range(k)]
-                r = packed_harness_steps(cfgs, splits, Window(args.warmup, args.seconds, device), device)
-                cells.append(f"{r['ms_per_model_step']:.2f} ({r['ms_per_model_step'] / solo:.2f}x)")
-            rows.append(f"| Conv {width} | {mix} | {solo:.2f} | " + " | ".join(cells) + " |")
+            for variant in args.pack_variants:
+                compiled, precision = PACK_VARIANTS[variant]
+                own = ("dataset.augmentation=crop_flip", f"++trainer.precision={precision}")
+                solo_cfg = config(kinds[-1], args.device, compiled, width, *own)
+                solo, why = _timed(lambda: harness_steps(solo_cfg, splits, Window(args.warmup, args.seconds, device),
+                                                         device)["ms_per_step"], args.row_limit)
+                cells = []
+                for k in args.packs:
+                    cfgs = [config(kinds[m * len(kinds) // k], args.device, compiled, width, *own) for m in range(k)]
+                    ms, failed = _timed(lambda: packed_harness_steps(cfgs, splits, Window(args.warmup, args.seconds,
+                                                                                          device), device)
+                                        ["ms_per_model_step"], args.row_limit)
+                    ratio = f" ({ms / solo:.2f}x)" if ms is not None and solo else ""
+                    cells.append(failed or f"{ms:.2f}{ratio}")
+                rows.append(f"| Conv {width} | {mix} | {variant} | {why or f'{solo:.2f}'} | " + " | ".join(cells)
+                            + " |")
+                flush(rows)
     return rows
 
 
@@ -340,6 +390,9 @@ def main() -> None:
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--packs", default=None, help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
     parser.add_argument("--pack-widths", default="8,16", help="Conv N widths for (e)")
+    parser.add_argument("--pack-variants", default=None,
+                        help=f"(e)'s variants, of {','.join(PACK_VARIANTS)} (CPU: eager; GPU: all)")
+    parser.add_argument("--row-limit", type=int, default=120, help="seconds at most per row of (e)")
     parser.add_argument("--train-images", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -354,14 +407,30 @@ def main() -> None:
     args.poolings = args.poolings.split(",")
     args.packs = [int(k) for k in (args.packs or ("4,16,48" if gpu else "2,4,8")).split(",")]
     args.pack_widths = [int(w) for w in args.pack_widths.split(",")]
+    args.pack_variants = (args.pack_variants or (",".join(PACK_VARIANTS) if gpu else "eager")).split(",")
     runs = [int(n) for n in (args.runs or ("1,4,8,16" if gpu else "1,2")).split(",")]
     args.out = args.out or Path(f"results/throughput_{'gpu' if gpu else 'cpu'}.md")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load_before = os.getloadavg()
     started = time.time()
+
+    def write(rows: list[str]) -> None:
+        """The report so far: rewritten after every section and every row of (e), so a call cut off keeps them."""
+        command = "python scripts/bench_throughput.py " + " ".join(sys.argv[1:])
+        header = ["# Training-step throughput: harness vs plain loop, concurrent runs, step split, compile, packs", "",
+                  f"Generated by `{command}` (commit {git_commit()}) in {time.time() - started:.0f} s. "
+                  f"Hardware: {hardware()}; device {args.device}; torch {torch.__version__}; {args.threads} torch "
+                  f"thread(s) for (a), (c), (d). Conv {args.width}, batch {BATCH}, synthetic data on the device. "
+                  f"Load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "
+                  f"on {os.cpu_count()} CPUs.", ""]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join(header + rows) + "\n")
+
     rows, _ = measure_a_c_d(args, device)
-    rows += measure_packs(args, device)
+    write(rows)
+    rows += measure_packs(args, device, lambda pack_rows: write(rows + pack_rows))
+    write(rows)
 
     rows += ["", f"## (b) N runs at once, separate processes (harness step, pooling={args.concurrent_pooling})", "",
              "| runs | threads each | total steps/s | per run steps/s | total / one run |", "|---|---|---|---|---|"]
@@ -374,18 +443,8 @@ def main() -> None:
                     + ", ".join(f"{s:.1f}" for s in r["per_run_steps_per_s"])
                     + f" | {r['total_steps_per_s'] / single:.2f}x |")
 
-    load_after = os.getloadavg()
-    command = "python scripts/bench_throughput.py " + " ".join(sys.argv[1:])
-    header = ["# Training-step throughput: harness vs plain loop, concurrent runs, step split, compile, packs", "",
-              f"Generated by `{command}` (commit {git_commit()}) in {time.time() - started:.0f} s. "
-              f"Hardware: {hardware()}; device {args.device}; torch {torch.__version__}; {args.threads} torch "
-              f"thread(s) for (a), (c), (d). Conv {args.width}, batch {BATCH}, synthetic data on the device. "
-              f"Load average (1 min) before / after: {load_before[0]:.2f} / {load_after[0]:.2f} "
-              f"on {os.cpu_count()} CPUs.", ""]
-    text = "\n".join(header + rows) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    write(rows)
+    print(args.out.read_text())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ def test_opcheck(dtype, units, block):
     torch.library.opcheck(torch.ops.ftn.lstm_scan, (x, params, 0.3, block))
     grad_h = torch.randn(12, dtype=dtype)
     torch.library.opcheck(torch.ops.ftn.lstm_scan_backward, (x.detach(), params.detach(), grad_h, 0.3, block))
+    if units > 1:  # a transposed unit block (a pack's (G, 4, 3) units seen as (12, G)): the same layouts out
+        transposed = params.detach().t().contiguous().t()
+        torch.library.opcheck(torch.ops.ftn.lstm_scan_backward, (x.detach(), transposed, grad_h, 0.3, block))
 
 
 def conv8(init: str = "avg_soft") -> torch.nn.Module:
@@ -64,6 +67,24 @@ def check_compiled_matches_eager(backend: str) -> None:
 
 def test_compile_fullgraph_conv8_matches_eager():
     check_compiled_matches_eager("aot_eager")
+
+
+def test_a_packs_grouped_units_compile_without_a_graph_break():
+    """Two LSTM members: one fused launch with (2, 4, 3) units, whose fake kernel must match the real one's layout."""
+    from ftn.models.packed import Pack
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(ConvNet(width=4, pool=PoolFactory("lstm", init="lasagne")).eval())
+    pack = Pack(models, [0, 1]).eval()
+    x = torch.rand(2, 3, 3, 32, 32)
+    compiled = torch.compile(pack, fullgraph=True, backend="aot_eager")
+    expected_out, expected_grads = forward_backward(pack, x)
+    out, grads = forward_backward(compiled, x)
+    torch.testing.assert_close(out, expected_out, rtol=1e-5, atol=1e-5)
+    for got, expected in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow

@@ -91,7 +91,7 @@ def _grouped_scan(windows: torch.Tensor, params: torch.Tensor, negative_slope: f
         per_channel = params.repeat_interleave(channels // groups, dim=0)  # (C, 4, 3)
         return lstm_scan_reference(windows, per_channel.permute(1, 2, 0)[..., None, None], negative_slope)
     block = (channels // groups) * windows.shape[3] * windows.shape[4]  # a group's windows are consecutive
-    flat = params.reshape(groups, 12).t()  # (12, G): column g is unit g
+    flat = params.reshape(groups, 12).t().contiguous()  # (12, G): column g is unit g; as the kernels return it
     h = ops.lstm_scan_op(windows.reshape(windows.shape[0], -1), flat, float(negative_slope), block)
     return h.view(windows.shape[1:])
 

@@ -49,7 +49,9 @@ def _lstm_scan_fake(x: Tensor, params: Tensor, negative_slope: float, block: int
 @lstm_scan_backward_op.register_fake
 def _lstm_scan_backward_fake(x: Tensor, params: Tensor, grad_h: Tensor, negative_slope: float,
                              block: int) -> tuple[Tensor, Tensor]:
-    return torch.empty_like(x), torch.empty_like(params)
+    # contiguous, whatever the inputs' strides: as the kernels return them (a compiled graph checks it)
+    return (torch.empty_like(x, memory_format=torch.contiguous_format),
+            torch.empty_like(params, memory_format=torch.contiguous_format))
 
 
 def register_recompute_autograd(forward_op, backward_op) -> None:

@@ -19,18 +19,19 @@ class Classification(pl.LightningModule):
         model: an ``nn.Module`` mapping images to logits (the ``model`` group).
         optimizer: partial optimizer (the ``optimizer`` group).
         schedule: the ``schedule`` group: ``milestones`` (optimizer steps) and ``gamma``.
-        compile: compile the model with ``torch.compile`` (in place, so parameter and metric names stay).
+        compile: compile the model with ``torch.compile`` (in place, so parameter and metric names stay): true, or a
+            ``torch.compile`` mode ("reduce-overhead": CUDA graphs).
 
     Logging stays on the device: every metric is accumulated per epoch by Lightning and read on the host
     once per epoch, so a training step never waits for the GPU (a per-step ``.item()`` would).
     """
 
-    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool = False) -> None:
+    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool | str = False) -> None:
         super().__init__()
         self.model, self.optimizer = model, optimizer
         self.milestones, self.gamma = list(schedule["milestones"]), schedule["gamma"]
-        if compile:
-            self.model.compile()  # nn.Module.compile: the state_dict keeps its keys (no "_orig_mod.")
+        if compile:  # nn.Module.compile: the state_dict keeps its keys (no "_orig_mod.")
+            self.model.compile(mode=None if compile is True else compile)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
