@@ -41,7 +41,6 @@ from .train import file_system_errors_in_one_line, rejected_in_one_line, require
 from .validation import validate
 
 
-
 def _member_key(key: str) -> bool:
     """What members of one pack may differ in: their seed and their pooling choice."""
     return key in ("seed", "dataset.seed") or key.startswith("pooling.")

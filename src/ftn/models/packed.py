@@ -47,8 +47,8 @@ class PackedLinear(nn.Module):
 
 class PackedDropout(nn.Module):
     """Dropout whose mask for member k comes from member k's generator, so a member draws the same masks in any
-    pack. Generators are seeded from (member seed, layer index) and their states go into checkpoints through
-    ``Pack.rng_states``."""
+    pack. Generators are seeded from (member seed, layer index). Their states are not in checkpoints yet: a
+    resumed pack with dropout draws its masks afresh from the seeds."""
 
     def __init__(self, p: float, seeds: list[int]) -> None:
         super().__init__()
@@ -143,6 +143,9 @@ class Pack(nn.Module):
             layers = [model.get_submodule(name) for model in models]
             setattr(self.model.get_submodule(parent), attr, _pack_layer(layers, index, seeds))
         self._layout = self._member_layout()
+        names = {id(p): n for n, p in self.named_parameters()}
+        # each parameter's member, found once: the per-step clipping, norms and zeroing read it
+        self._owners = {p: self._layout[names[id(p)]][1] for p in self.parameters()}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         k, batch = images.shape[:2]
@@ -181,8 +184,7 @@ class Pack(nn.Module):
 
     def member_index(self) -> dict[nn.Parameter, int | None]:
         """Each parameter's member (None: its dim 0 holds every member's part, K chunks)."""
-        names = {id(p): n for n, p in self.named_parameters()}
-        return {p: self._layout[names[id(p)]][1] for p in self.parameters()}
+        return self._owners
 
     def member_square_norms(self, tensors: dict[nn.Parameter, torch.Tensor]) -> torch.Tensor:
         """(K,): each member's sum of squares over ``tensors`` (one per parameter, e.g. its gradient), on the
