@@ -16,10 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 
-def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path):
+@pytest.mark.parametrize("packed", [False, True], ids=["task per run", "task per pack"])
+def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path, packed):
+    """submitit's local executor, as the SLURM one: a task (a process here, a SLURM job there) per run, or with
+    ``max_members`` one task for the pack of both runs."""
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    pack = ["dataset.augmentation=crop_flip", "hydra.launcher.max_members=2"] if packed else []
     cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "model.width=8", *SMOKE,
-           "hydra/launcher=local", "hydra.sweeper.max_batch_size=2", f"hydra.sweep.dir={tmp_path}/runs/table2"]
+           "hydra/launcher=local", "hydra.sweeper.max_batch_size=2", *pack, f"hydra.sweep.dir={tmp_path}/runs/table2"]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     records = {p.parent: json.loads(p.read_text()) for p in (tmp_path / "runs").glob(f"**/{SUMMARY}")}
@@ -29,7 +33,10 @@ def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path):
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
         assert list(run_dir.glob("wandb/offline-run-*"))
     assert len({r["wandb_run_id"] for r in records.values()}) == 2
-    assert list((tmp_path / "runs" / "table2" / ".submitit").iterdir())  # it went through submitit
+    assert all(("pack" in r) == packed for r in records.values())
+    assert all(r["pack"]["size"] == 2 for r in records.values() if packed)
+    tasks = [d for d in (tmp_path / "runs" / "table2" / ".submitit").iterdir() if d.name != "%j"]
+    assert len(tasks) == (1 if packed else 2)  # it went through submitit, a task per run or per pack
 
 
 def test_slurm_launcher_takes_site_settings_from_the_environment(monkeypatch):
@@ -42,6 +49,7 @@ def test_slurm_launcher_takes_site_settings_from_the_environment(monkeypatch):
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.account, launcher.gpus_per_node) == ("gpu-small", "lab42", 2)
     assert launcher.timeout_min == 720 and launcher.qos is None
+    assert launcher.max_members is None  # a task per run unless hydra.launcher.max_members asks for packs
 
 
 def test_train_metrics_are_logged_per_epoch_only_under_their_names(tmp_path, compose_cfg):

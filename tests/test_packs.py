@@ -1,5 +1,6 @@
 """Packs: K solo models as one grouped model. Each member computes, learns and checkpoints as its solo model."""
 import copy
+import io
 
 import pytest
 import torch
@@ -115,6 +116,27 @@ def test_dropout_masks_are_the_members_own():
     assert torch.equal(in_one[:, 1], in_other[:, 1])  # seed 8 in both packs
     assert not torch.equal(in_one[:, 0], in_one[:, 2])
     assert set(in_one.unique().tolist()) == {0.0, 2.0}
+
+
+def test_a_resumed_pack_draws_the_dropout_masks_of_the_straight_one():
+    """The generators' states are in the pack's state_dict, hence in its checkpoint: a pack restored from it goes on
+    drawing where it stopped, not afresh from the seeds."""
+    def pack():
+        return Pack([solo("max", 0, dropout=0.5), solo("lstm", 1, dropout=0.5)], [0, 1]).train()
+
+    x, _ = batches(2)
+    straight, cut = pack(), pack()
+    first = straight(x)
+    second = straight(x)
+    cut(x)
+    saved = io.BytesIO()
+    torch.save(cut.state_dict(), saved)
+    saved.seek(0)
+    resumed = pack()
+    resumed.load_state_dict(torch.load(saved, weights_only=True))  # as a checkpoint is read
+    assert torch.equal(resumed(x), second)
+    assert not torch.equal(second, first)  # the masks of the second step are not those of the first
+    assert resumed.member_state_dict(1).keys() == solo("lstm", 1, dropout=0.5).state_dict().keys()
 
 
 def test_vgg16_packs_too():

@@ -298,34 +298,47 @@ def pack_key(config: dict) -> str:
     return json.dumps({k: v for k, v in flat.items() if not _member_key(k)}, sort_keys=True, default=str)
 
 
-def group_packs(members: list[PackMember], max_members: int) -> list[list[int]]:
-    """Job indices per pack: grouped by ``pack_key``, in sweep order, each pack ordered by pooling (so each kind
-    is one call per layer) and split into packs of at most ``max_members``."""
+def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
+    """Job indices per pack, from the jobs' resolved configs: grouped by ``pack_key``, in sweep order, each pack
+    ordered by pooling (so each kind is one call per layer) and split into packs of at most ``max_members``."""
     groups: dict[str, list[int]] = {}
-    for index, member in enumerate(members):
-        groups.setdefault(pack_key(OmegaConf.to_container(member.cfg)), []).append(index)
+    for index, config in enumerate(configs):
+        groups.setdefault(pack_key(config), []).append(index)
     packs = []
     for indices in groups.values():
-        by_pooling = sorted(indices, key=lambda i: json.dumps(OmegaConf.to_container(members[i].cfg.pooling),
-                                                              sort_keys=True))
+        by_pooling = sorted(indices, key=lambda i: json.dumps(configs[i]["pooling"], sort_keys=True))
         packs += [by_pooling[i:i + max_members] for i in range(0, len(by_pooling), max_members)]
     return packs
 
 
-def launch_packs(hydra_context, config: DictConfig, job_overrides, initial_job_idx: int,
+def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: int) -> list[list[int]]:
+    """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made
+    (a cluster launcher groups its jobs so before it submits a task per pack)."""
+    configs = []
+    for overrides in job_overrides:
+        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        HydraConfig.instance().set_config(sweep_config)  # the sweep folder's interpolations read it
+        sweep = sweep_config.hydra.sweep
+        with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):  # as run_job sets it
+            sweep_config.hydra.runtime.output_dir = str(Path(str(sweep.dir)) / str(sweep.subdir))
+        configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
+    return group_packs(configs, max_members)
+
+
+def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[str]]],
                  max_members: int) -> list[JobReturn]:
-    """Gather every job as Hydra would run it (its folder, ``.hydra/`` and logging), check every pack, then train
-    the packs one after another. A pack that fails fails its members' jobs and the sweep goes on; a signal stops
-    the sweep (exit status 128 + the signal's number, as ``ftn.train``)."""
+    """Gather every job (its number in the sweep, its overrides) as Hydra would run it (its folder, ``.hydra/`` and
+    logging), check every pack, then train the packs one after another. A pack that fails fails its members' jobs
+    and the sweep goes on; a signal stops the sweep (exit status 128 + the signal's number, as ``ftn.train``)."""
     returns = []
-    for index, overrides in enumerate(job_overrides):
+    for number, overrides in jobs:
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
         with open_dict(sweep_config):
-            sweep_config.hydra.job.id = sweep_config.hydra.job.num = initial_job_idx + index
+            sweep_config.hydra.job.id = sweep_config.hydra.job.num = number
         returns.append(run_job(hydra_context=hydra_context, task_function=_collect, config=sweep_config,
                                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
     members = [r.return_value for r in returns]
-    packs = group_packs(members, max_members)
+    packs = group_packs([OmegaConf.to_container(m.cfg) for m in members], max_members)
     for pack in packs:  # every pack checked before the first trains
         check_pack([OmegaConf.to_container(members[i].cfg) for i in pack])
     for pack in packs:

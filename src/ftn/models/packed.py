@@ -47,18 +47,34 @@ class PackedLinear(nn.Module):
 
 class PackedDropout(nn.Module):
     """Dropout whose mask for member k comes from member k's generator, so a member draws the same masks in any
-    pack. Generators are seeded from (member seed, layer index). Their states are not in checkpoints yet: a
-    resumed pack with dropout draws its masks afresh from the seeds."""
+    pack. Generators are seeded from (member seed, layer index), and their states travel in the pack's
+    ``state_dict`` (``get_extra_state``), so a resumed pack draws the masks the straight one would have drawn."""
 
     def __init__(self, p: float, seeds: list[int]) -> None:
         super().__init__()
         self.p, self.seeds = p, seeds
         self.generators: list[torch.Generator] | None = None  # made on the input's device at the first draw
+        self.loaded: dict | None = None  # states read from a checkpoint, applied when the generators are made
 
     def _generators(self, device: torch.device) -> list[torch.Generator]:
         if self.generators is None or self.generators[0].device != device:
             self.generators = [torch.Generator(device).manual_seed(seed) for seed in self.seeds]
+            if self.loaded is not None:
+                if self.loaded["device"] != device.type:  # a CUDA and a CPU generator's states differ in kind
+                    raise ValueError(f"a pack checkpoint's dropout streams were drawn on {self.loaded['device']}; "
+                                     f"this run is on {device.type}: resume it on {self.loaded['device']}")
+                for generator, state in zip(self.generators, self.loaded["states"]):
+                    generator.set_state(state)
+                self.loaded = None
         return self.generators
+
+    def get_extra_state(self) -> dict | None:
+        if self.generators is None:
+            return self.loaded  # None before the first draw: the seeds say it all
+        return {"device": self.generators[0].device.type, "states": [g.get_state() for g in self.generators]}
+
+    def set_extra_state(self, state: dict | None) -> None:
+        self.generators, self.loaded = None, state
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -155,12 +171,15 @@ class Pack(nn.Module):
     # ---- members in solo format ---------------------------------------------------------------------------
     def _member_layout(self) -> dict[str, tuple[str, int | None]]:
         """pack state key -> (solo key, member): member None for a tensor of every member (dim 0 in K chunks,
-        or a count they share), else the key belongs to that member alone (a pooling module's unit)."""
+        or a count they share), else the key belongs to that member alone (a pooling module's unit); solo key
+        None for the pack's own state, which no solo model has."""
         layout = {}
         for key in self.state_dict():
             prefix, _, rest = key.partition(".")  # "model."
             parts = rest.split(".")
-            if "members" in parts:  # <pool>.members.<k>.<name>: member k's own pooling module
+            if parts[-1] == "_extra_state":  # a PackedDropout's streams: the pack's own, a solo model has none
+                layout[key] = (None, None)
+            elif "members" in parts:  # <pool>.members.<k>.<name>: member k's own pooling module
                 at = parts.index("members")
                 layout[key] = (".".join(parts[:at] + parts[at + 2:]), int(parts[at + 1]))
             else:
@@ -172,6 +191,8 @@ class Pack(nn.Module):
         out = {}
         for key, tensor in tensors.items():
             solo, owner = self._layout[key]
+            if solo is None:
+                continue
             if owner is None:
                 out[solo] = tensor.chunk(self.size)[member] if tensor.dim() else tensor
             elif owner == member:
