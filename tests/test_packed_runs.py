@@ -151,6 +151,19 @@ def test_a_bad_pack_is_one_line_and_leaves_no_run_folder(tmp_path, compose_cfg, 
     assert not any(tmp_path.glob("m*/summary.json")) and not any(tmp_path.glob("m*/checkpoints"))
 
 
+@pytest.mark.parametrize("launcher, message", [
+    (["hydra/launcher=packed", "hydra.launcher.max_members=0"], "hydra.launcher.max_members=0; allowed: an integer"),
+    (["hydra/launcher=local", "hydra.launcher.max_members=2", "dataset.augmentation=kornia"],
+     "dataset.augmentation='kornia' cannot be packed"),
+])
+def test_a_bad_packed_sweep_is_one_line_before_any_run_or_task(tmp_path, launcher, message):
+    sweep = [sys.executable, "-m", "ftn.train", "-m", *SMALL, "pooling=max,lstm", *launcher,
+             f"hydra.sweep.dir={tmp_path / 'runs'}"]
+    done = subprocess.run(sweep, env=_env(), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith(message), done.stderr[-2000:]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["multirun.yaml"]  # no run folder, nothing submitted
+
+
 def test_a_pack_too_large_for_the_device_is_one_line_before_it_runs(tmp_path, compose_cfg, monkeypatch):
     from ftn.models.packed import Pack
 

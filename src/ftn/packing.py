@@ -29,7 +29,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from .atomic import atomic_link
-from .data.packed import PackedCifarData
+from .data.packed import PackedCifarData, check_packable
 from .identity import config_hash, differing_keys, flatten, result_config
 from .logging import (WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags)
 from .models.packed import Pack
@@ -298,9 +298,15 @@ def pack_key(config: dict) -> str:
     return json.dumps({k: v for k, v in flat.items() if not _member_key(k)}, sort_keys=True, default=str)
 
 
+def check_max_members(max_members: int) -> None:
+    if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
+        raise RunError(f"hydra.launcher.max_members={max_members!r}; allowed: an integer >= 1, the most runs in a pack")
+
+
 def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
     """Job indices per pack, from the jobs' resolved configs: grouped by ``pack_key``, in sweep order, each pack
     ordered by pooling (so each kind is one call per layer) and split into packs of at most ``max_members``."""
+    check_max_members(max_members)
     groups: dict[str, list[int]] = {}
     for index, config in enumerate(configs):
         groups.setdefault(pack_key(config), []).append(index)
@@ -313,7 +319,8 @@ def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
 
 def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: int) -> list[list[int]]:
     """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made
-    (a cluster launcher groups its jobs so before it submits a task per pack)."""
+    (a cluster launcher groups its jobs so before it submits a task per pack). Each pack is checked as
+    ``launch_packs`` checks it, and for its augmentation: a refusal is one line, and nothing is submitted."""
     configs = []
     for overrides in job_overrides:
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
@@ -322,7 +329,14 @@ def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: i
         with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):  # as run_job sets it
             sweep_config.hydra.runtime.output_dir = str(Path(str(sweep.dir)) / str(sweep.subdir))
         configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
-    return group_packs(configs, max_members)
+    try:
+        packs = group_packs(configs, max_members)
+        for pack in packs:
+            check_pack([configs[i] for i in pack])
+            check_packable(configs[pack[0]]["dataset"])
+    except (RunError, ValueError) as err:
+        sys.exit(str(err))  # one line, and nothing submitted
+    return packs
 
 
 def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[str]]],
@@ -330,6 +344,10 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
     """Gather every job (its number in the sweep, its overrides) as Hydra would run it (its folder, ``.hydra/`` and
     logging), check every pack, then train the packs one after another. A pack that fails fails its members' jobs
     and the sweep goes on; a signal stops the sweep (exit status 128 + the signal's number, as ``ftn.train``)."""
+    try:
+        check_max_members(max_members)  # before any job's folder is made
+    except RunError as err:
+        sys.exit(str(err))
     returns = []
     for number, overrides in jobs:
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
@@ -338,9 +356,13 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
         returns.append(run_job(hydra_context=hydra_context, task_function=_collect, config=sweep_config,
                                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
     members = [r.return_value for r in returns]
-    packs = group_packs([OmegaConf.to_container(m.cfg) for m in members], max_members)
-    for pack in packs:  # every pack checked before the first trains
-        check_pack([OmegaConf.to_container(members[i].cfg) for i in pack])
+    configs = [OmegaConf.to_container(m.cfg) for m in members]
+    try:
+        packs = group_packs(configs, max_members)
+        for pack in packs:  # every pack checked before the first trains
+            check_pack([configs[i] for i in pack])
+    except RunError as err:
+        sys.exit(str(err))  # one line
     for pack in packs:
         print(f"pack of {len(pack)}: " + "; ".join(" ".join(members[i].overrides) for i in pack), flush=True)
         try:

@@ -38,6 +38,14 @@ class PackedBatches:
             member.seek(position)
 
 
+def check_packable(dataset: dict) -> None:
+    """A one-line ``ValueError`` unless the dataset keys ``dataset`` augment with ``crop_flip`` (or not at all)."""
+    if dataset.get("augment", True) and dataset.get("augmentation", "kornia") != "crop_flip":
+        raise ValueError(f"dataset.augmentation={dataset.get('augmentation', 'kornia')!r} cannot be packed: its "
+                         "draws come from the global RNG, which the members would share; allowed in a pack: "
+                         "crop_flip")
+
+
 class PackedCifarData(CifarData):
     """``CifarData`` for a pack: the dataset keys of member 0 (members share them), ``seeds`` one per member.
 
@@ -46,10 +54,7 @@ class PackedCifarData(CifarData):
     """
 
     def __init__(self, seeds: list[int], **dataset) -> None:
-        if dataset.get("augment", True) and dataset.get("augmentation", "kornia") != "crop_flip":
-            raise ValueError(f"dataset.augmentation={dataset.get('augmentation', 'kornia')!r} cannot be packed: its "
-                             "draws come from the global RNG, which the members would share; allowed in a pack: "
-                             "crop_flip")
+        check_packable(dataset)
         super().__init__(**{**dataset, "seed": seeds[0]})
         self.seeds = seeds
         self.streams = [CropFlip(seed) for seed in seeds] if self.augment is not None else []
