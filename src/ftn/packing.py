@@ -321,14 +321,18 @@ def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: i
     """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made
     (a cluster launcher groups its jobs so before it submits a task per pack). Each pack is checked as
     ``launch_packs`` checks it, and for its augmentation: a refusal is one line, and nothing is submitted."""
-    configs = []
-    for overrides in job_overrides:
-        sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-        HydraConfig.instance().set_config(sweep_config)  # the sweep folder's interpolations read it
-        sweep = sweep_config.hydra.sweep
-        with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):  # as run_job sets it
-            sweep_config.hydra.runtime.output_dir = str(Path(str(sweep.dir)) / str(sweep.subdir))
-        configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
+    configs, launching = [], HydraConfig.instance().cfg
+    try:
+        for overrides in job_overrides:
+            sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+            HydraConfig.instance().set_config(sweep_config)  # the sweep folder's interpolations read it
+            sweep = sweep_config.hydra.sweep
+            with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):  # as run_job does
+                sweep_config.hydra.runtime.output_dir = str((Path(str(sweep.dir)) / str(sweep.subdir)).absolute())
+            HydraConfig.instance().set_config(sweep_config)  # it keeps a copy: again, with the job's folder
+            configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
+    finally:
+        HydraConfig.instance().cfg = launching  # the tasks take the launcher's state with them
     try:
         packs = group_packs(configs, max_members)
         for pack in packs:
