@@ -153,6 +153,7 @@ def test_a_bad_pack_is_one_line_and_leaves_no_run_folder(tmp_path, compose_cfg, 
 
 @pytest.mark.parametrize("launcher, message", [
     (["hydra/launcher=packed", "hydra.launcher.max_members=0"], "hydra.launcher.max_members=0; allowed: an integer"),
+    (["hydra/launcher=packed", "dataset.augmentation=kornia"], "dataset.augmentation='kornia' cannot be packed"),
     (["hydra/launcher=local", "hydra.launcher.max_members=2", "dataset.augmentation=kornia"],
      "dataset.augmentation='kornia' cannot be packed"),
 ])

@@ -298,15 +298,11 @@ def pack_key(config: dict) -> str:
     return json.dumps({k: v for k, v in flat.items() if not _member_key(k)}, sort_keys=True, default=str)
 
 
-def check_max_members(max_members: int) -> None:
-    if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
-        raise RunError(f"hydra.launcher.max_members={max_members!r}; allowed: an integer >= 1, the most runs in a pack")
-
-
 def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
     """Job indices per pack, from the jobs' resolved configs: grouped by ``pack_key``, in sweep order, each pack
     ordered by pooling (so each kind is one call per layer) and split into packs of at most ``max_members``."""
-    check_max_members(max_members)
+    if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
+        raise RunError(f"hydra.launcher.max_members={max_members!r}; allowed: an integer >= 1, the most runs in a pack")
     groups: dict[str, list[int]] = {}
     for index, config in enumerate(configs):
         groups.setdefault(pack_key(config), []).append(index)
@@ -318,9 +314,9 @@ def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
 
 
 def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: int) -> list[list[int]]:
-    """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made
-    (a cluster launcher groups its jobs so before it submits a task per pack). Each pack is checked as
-    ``launch_packs`` checks it, and for its augmentation: a refusal is one line, and nothing is submitted."""
+    """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made.
+    Each pack is checked (``check_pack``, and its augmentation): a refusal is one line, before any job's folder
+    exists and before anything is submitted."""
     configs, launching = [], HydraConfig.instance().cfg
     try:
         for overrides in job_overrides:
@@ -332,26 +328,24 @@ def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: i
             HydraConfig.instance().set_config(sweep_config)  # it keeps a copy: again, with the job's folder
             configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
     finally:
-        HydraConfig.instance().cfg = launching  # the tasks take the launcher's state with them
+        HydraConfig.instance().cfg = launching  # the launcher's state, which submitted tasks take with them
     try:
         packs = group_packs(configs, max_members)
         for pack in packs:
             check_pack([configs[i] for i in pack])
             check_packable(configs[pack[0]]["dataset"])
     except (RunError, ValueError) as err:
-        sys.exit(str(err))  # one line, and nothing submitted
+        sys.exit(str(err))  # one line
     return packs
 
 
 def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[str]]],
                  max_members: int) -> list[JobReturn]:
-    """Gather every job (its number in the sweep, its overrides) as Hydra would run it (its folder, ``.hydra/`` and
-    logging), check every pack, then train the packs one after another. A pack that fails fails its members' jobs
-    and the sweep goes on; a signal stops the sweep (exit status 128 + the signal's number, as ``ftn.train``)."""
-    try:
-        check_max_members(max_members)  # before any job's folder is made
-    except RunError as err:
-        sys.exit(str(err))
+    """Check the packs of the jobs (each its number in the sweep and its overrides; ``sweep_packs``), gather every
+    job as Hydra would run it (its folder, ``.hydra/`` and logging), then train the packs one after another. A
+    pack that fails fails its members' jobs and the sweep goes on; a signal stops the sweep (exit status 128 + the
+    signal's number, as ``ftn.train``)."""
+    packs = sweep_packs(hydra_context, config, [overrides for _, overrides in jobs], max_members)
     returns = []
     for number, overrides in jobs:
         sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
@@ -360,13 +354,6 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
         returns.append(run_job(hydra_context=hydra_context, task_function=_collect, config=sweep_config,
                                job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
     members = [r.return_value for r in returns]
-    configs = [OmegaConf.to_container(m.cfg) for m in members]
-    try:
-        packs = group_packs(configs, max_members)
-        for pack in packs:  # every pack checked before the first trains
-            check_pack([configs[i] for i in pack])
-    except RunError as err:
-        sys.exit(str(err))  # one line
     for pack in packs:
         print(f"pack of {len(pack)}: " + "; ".join(" ".join(members[i].overrides) for i in pack), flush=True)
         try:
