@@ -66,6 +66,19 @@ def test_out_elsewhere_never_rewrites_the_readme_unless_asked(tmp_path, monkeypa
     assert (tmp_path / "results" / "table2.md").exists() and "old" not in readme.read_text()
 
 
+def test_the_readme_block_drops_the_learned_units_subsection_and_nothing_after_it(tmp_path):
+    from ftn.results.readme import update_readme
+
+    table = ("# Title\n\nintro\n\n## 20 epochs\n\n| a |\n\n### learned units\n\n| w |\n\n"
+             "## 60 epochs\n\n| b |\n\n### notes\n\ntext\n\n## Runs\n\n| run |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- table1 -->\nold\n<!-- /table1 -->\nafter\n")
+    update_readme(readme, "table1", table)
+    block = readme.read_text().split("<!-- table1 -->\n")[1].split("\n<!-- /table1 -->")[0]
+    assert block == "#### 20 epochs\n\n| a |\n\n#### 60 epochs\n\n| b |\n\n##### notes\n\ntext"
+    assert readme.read_text().endswith("after\n")
+
+
 CONV16_MAX = "dataset=cifar10_jpeg,model.width=16,pooling=max,schedule=medium,seed={}"
 
 

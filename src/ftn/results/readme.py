@@ -16,9 +16,19 @@ def update_readme(readme: Path, name: str, table: str) -> None:
     if start not in text:
         return
     sections = table.split("\n" + RUNS_HEADING)[0].split("\n## ")[1:]
-    body = "\n\n".join("#### " + section.strip() for section in sections) if sections else table
-    # the README keeps the results; the learned parameter tables stay in the file
-    body = "\n##### ".join(part for part in body.split("\n### ") if "learned units" not in part.split("\n", 1)[0]).rstrip()
+    if sections:
+        body = "\n\n".join("#### " + _without_learned_units(section).strip() for section in sections)
+    else:
+        body = _without_learned_units(table).rstrip()
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1] if end in rest else rest
     readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
+
+
+def _without_learned_units(section: str) -> str:
+    """One ``##`` section with its ``###`` subsections demoted to ``#####``, less the learned units ones: the
+    README keeps the results, and the learned parameter tables stay in the file. A subsection ends at the next
+    ``###`` or at the end of its section."""
+    head, *subsections = section.split("\n### ")
+    kept = [part for part in subsections if "learned units" not in part.split("\n", 1)[0]]
+    return "\n##### ".join([head, *kept])
