@@ -116,9 +116,10 @@ fi
 # What a device call sends: tracked + untracked-not-ignored files, plus the carried folders. Limit: 64 MiB.
 tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 -r stat -c %s -- 2>/dev/null \
        | awk '{s += $1} END {print s + 0}')
-carried=$(du -sb "$WHEELS" ${DATA_DIR:+"$DATA_DIR"} | awk '{s += $1} END {print s}')
+carry=(); [ -d .gpu_carry ] && carry=(.gpu_carry)  # an earlier call's records, for the next call
+carried=$(du -sb "$WHEELS" ${DATA_DIR:+"$DATA_DIR"} "${carry[@]}" | awk '{s += $1} END {print s}')
 total=$((tree + carried))
-printf '== travels: tree %.1f MiB + carried (%s%s) %.1f MiB = %.1f MiB of 64 MiB\n' \
-    "$(echo "$tree / 1048576" | bc -l)" "$WHEELS" "${DATA_DIR:+, $DATA_DIR}" \
+printf '== travels: tree %.1f MiB + carried (%s%s%s) %.1f MiB = %.1f MiB of 64 MiB\n' \
+    "$(echo "$tree / 1048576" | bc -l)" "$WHEELS" "${DATA_DIR:+, $DATA_DIR}" "${carry:+, .gpu_carry}" \
     "$(echo "$carried / 1048576" | bc -l)" "$(echo "$total / 1048576" | bc -l)"
 [ "$total" -lt $((64 * 1048576)) ] || { echo "gpu_kit: over the 64 MiB a device call may carry"; exit 1; }

@@ -4,8 +4,11 @@
 #
 #   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
 #   device run, call 2:  STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 bash scripts/gpu_run.sh
-#                        (a run cut off by the limit parks its checkpoint in results/runs/gpu/: unpack
-#                        records.tar.gz into the tree and carry results/runs/gpu, and the next call continues it)
+#                        (a run cut off by the limit parks its checkpoint in results/runs/gpu/; the records come
+#                        back as records.tar.gz, in 15 MiB parts records.tar.gz.0, .1, ... when larger. Unpack them
+#                        into the tree to commit (cat records.tar.gz* | tar -xzf -), and put them in .gpu_carry/ for
+#                        the next call to carry: this script unpacks it first, and the next call continues the run.
+#                        The tarball holds a pack's one parked checkpoint once, where its members hold hard links)
 #   rehearsal on a CPU:  DEVICE=cpu PYTHON=<python> WHEELS=<wheels for it> bash scripts/gpu_run.sh
 #
 # DEVICE=cpu runs every stage with tiny sizes (synthetic data, a few steps) so the script is proven end to end
@@ -30,6 +33,11 @@ LOGS=$OUT/staging/logs
 mkdir -p "$LOGS" "$OUT"
 export PYTHONUNBUFFERED=1 WANDB_MODE=offline WANDB_SILENT=true HYDRA_FULL_ERROR=1
 SUMMARY=$LOGS/stages.txt
+
+# the records an earlier call brought back, carried as they came (.gpu_carry/records.tar.gz*): what it parked
+if compgen -G ".gpu_carry/records.tar.gz*" > /dev/null; then
+    cat .gpu_carry/records.tar.gz* | tar -xzf - && echo "=== unpacked the carried records: $(ls .gpu_carry)"
+fi
 
 if [ "$DEVICE" = cpu ]; then
     GPU_TRAINER="trainer=cpu"; SMOKE_DATA="dataset=synthetic"; SMOKE_STEPS=6; TINY=1
@@ -162,12 +170,16 @@ pack() {
     # folders' own checkpoints stay behind (a cut-off run parked its last epoch's beside its record)
     local records=(); for d in runs results/runs/gpu; do [ -d "$d" ] && records+=("$d"); done
     [ ${#records[@]} -eq 0 ] || tar -czf "$OUT/records.tar.gz" --exclude=last.ckpt "${records[@]}"
+    if [ -f "$OUT/records.tar.gz" ] && [ "$(stat -c %s "$OUT/records.tar.gz")" -ge $((15 * 1048576)) ]; then
+        split -b 15M -d -a 1 "$OUT/records.tar.gz" "$OUT/records.tar.gz." && rm "$OUT/records.tar.gz"
+    fi
     rm -rf "$stage_dir"
     echo "=== packed into $OUT:"
     ls -la "$OUT"
     for f in "$OUT"/*; do
         [ "$(stat -c %s "$f")" -lt $((16 * 1048576)) ] || echo "WARNING: $f is over 16 MiB and will not come back"
     done
+    [ "$(find "$OUT" -maxdepth 1 -type f | wc -l)" -le 8 ] || echo "WARNING: over 8 files in $OUT: not all come back"
 }
 trap pack EXIT
 

@@ -1,6 +1,7 @@
 """Concurrent runs through the Hydra launchers, the task's per-epoch logging and compile option, the GPU scripts."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,32 @@ def test_compile_option_keeps_parameter_names(tmp_path, compose_cfg):
 def test_gpu_scripts_parse(script):
     done = subprocess.run(["bash", "-n", str(REPO / "scripts" / script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_gpu_run_unpacks_the_carried_records_and_sends_them_back_in_parts_with_a_packs_checkpoint_once(tmp_path):
+    """A call with no stage: the records an earlier call brought back (.gpu_carry/records.tar.gz) are unpacked
+    into the tree, hard links kept (a pack's parked checkpoint), and come back in parts under 16 MiB that join to
+    an archive holding the 20 MB checkpoint once, though two members' folders link it."""
+    shutil.copytree(REPO / "scripts", tmp_path / "scripts")
+    staged = tmp_path / "staged" / "results" / "runs" / "gpu" / "table2"
+    for member in ("m0", "m1"):
+        (staged / member).mkdir(parents=True)
+    (staged / "m0" / "resume.ckpt").write_bytes(os.urandom(20_000_000))  # incompressible, as a checkpoint
+    os.link(staged / "m0" / "resume.ckpt", staged / "m1" / "resume.ckpt")
+    (tmp_path / ".gpu_carry").mkdir()
+    subprocess.run(["tar", "-czf", str(tmp_path / ".gpu_carry" / "records.tar.gz"), "-C", str(staged.parents[3]),
+                    "results"], check=True)
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", "scripts/gpu_run.sh"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "STAGES": "none", "OUT": str(out), "DEVICE": "cpu",
+                               "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    here = tmp_path / "results" / "runs" / "gpu" / "table2"
+    assert (here / "m0" / "resume.ckpt").stat().st_ino == (here / "m1" / "resume.ckpt").stat().st_ino
+    parts = sorted(out.glob("records.tar.gz*"))
+    assert [p.name for p in parts] == ["records.tar.gz.0", "records.tar.gz.1"]
+    assert all(p.stat().st_size < 16 * 2**20 for p in parts) and sum(p.stat().st_size for p in parts) < 21_000_000
+    joined = tmp_path / "joined.tar.gz"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    listing = subprocess.run(["tar", "-tvzf", str(joined)], capture_output=True, text=True, check=True).stdout
+    assert listing.count("resume.ckpt link to results/runs/gpu/table2/m") == 1  # one member's file, one link

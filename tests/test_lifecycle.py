@@ -21,7 +21,7 @@ from ftn.atomic import atomic_write_text
 from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
 from ftn.identity import cell_key, config_hash, run_folder_name
 from ftn.logging import SUMMARY, wandb_mode
-from ftn.parking import PARKED, ParkRun, drop, unpark
+from ftn.parking import PARKED, ParkedOnce, ParkRun, drop, unpark
 from ftn.results import main as results_main
 from ftn.runs import CHECKPOINT, ConfigError, Diverged, DivergenceGuard, RunError, RunLock
 from ftn.train import run
@@ -708,6 +708,31 @@ def test_parking_takes_only_a_matching_small_pair_and_never_covers_an_ended_reco
     with pytest.warns(UserWarning, match="holds a finished record: this rerun is not parked"):
         ParkRun(run_dir, folder, max_mib=4).on_train_epoch_end(at(5), None)
     assert not (folder / PARKED).exists() and _summary(folder)["status"] == "finished"
+
+
+def test_a_packs_members_park_one_file_and_each_counts_its_share_against_the_limit(tmp_path):
+    """The pack's checkpoint (one file, hard-linked into every member's run folder) is parked once: the other
+    members' resume.ckpt are hard links to that copy, so the records carry it once. 3 members of a 2 MiB + 1 byte
+    file each hold a share under the 1 MiB limit; alone, the file is over it."""
+    runs, folders = [tmp_path / f"run{k}" for k in range(3)], [tmp_path / "records" / f"run{k}" for k in range(3)]
+    (runs[0] / CHECKPOINT).parent.mkdir(parents=True)
+    (runs[0] / CHECKPOINT).write_bytes(b"x" * 2**21 + b"x")
+    for run_dir in runs:
+        (run_dir / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+        if run_dir != runs[0]:
+            os.link(runs[0] / CHECKPOINT, run_dir / CHECKPOINT)
+        (run_dir / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5}))
+    at = types.SimpleNamespace(global_step=5)
+    ParkRun(runs[0], folders[0], max_mib=1).on_train_epoch_end(at, None)
+    assert not (folders[0] / PARKED).exists()  # a solo run of that size is over the limit
+    once = ParkedOnce(members=3)
+    for run_dir, folder in zip(runs, folders):
+        ParkRun(run_dir, folder, max_mib=1, parked=once).on_train_epoch_end(at, None)
+    assert len({(folder / PARKED).stat().st_ino for folder in folders}) == 1
+    assert (folders[2] / PARKED).read_bytes() == (runs[0] / CHECKPOINT).read_bytes()
+    assert (folders[0] / PARKED).stat().st_ino != (runs[0] / CHECKPOINT).stat().st_ino  # a copy, not the run's file
+    drop(folders[1])  # a member that ended drops its link only
+    assert (folders[0] / PARKED).exists() and (folders[2] / PARKED).exists()
 
 
 def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(tmp_path):

@@ -1,6 +1,7 @@
 """A packed sweep: each member's run folder, record, wandb run and training are those of its solo run."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,32 @@ def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkil
         assert end["status"] == "finished" and end["steps"] == 12 and end["resumed_at_steps"] == [6]
         assert _curve(end) == _curve(together[name])
         assert end["metrics"]["final_test/loss"] == together[name]["metrics"]["final_test/loss"]
+
+
+def test_a_pack_cut_off_on_a_lost_machine_resumes_from_the_checkpoint_its_members_parked_once(tmp_path):
+    """What a GPU window's records carry to the next: the pack's checkpoint parked once at the end of epoch 1
+    (step 5: 20 images in batches of 4), hard-linked into every member's records folder; the machine is lost
+    (its run folders deleted) and the same sweep resumes every member from step 5."""
+    from test_data import write_image_folder_archive
+
+    archive = write_image_folder_archive(tmp_path)
+    sweep = [*_sweep(tmp_path / "runs", *PACKED)[3:], "dataset=cifar10_jpeg", f"dataset.root={archive}",
+             f"dataset.cache_dir={tmp_path}/cache", "dataset.limit_train=null", "dataset.batch_size=4",
+             "dataset.eval_batch_size=10", "schedule.max_steps=10", "checkpoint_every_n_steps=100",
+             f"records_dir={tmp_path}/records"]
+    cut = subprocess.run([sys.executable, "-c", KILL_AT, *sweep], env=_env(), cwd=tmp_path, capture_output=True,
+                         text=True)
+    assert cut.returncode == -signal.SIGKILL, cut.stderr[-3000:]
+    parked = sorted((tmp_path / "records").glob("*/*/resume.ckpt"))
+    assert len(parked) == 4 and len({p.stat().st_ino for p in parked}) == 1  # one file, carried once
+    assert torch.load(parked[0], weights_only=False)["global_step"] == 5
+    shutil.rmtree(tmp_path / "runs")
+    resumed = subprocess.run([sys.executable, "-m", "ftn.train", "-m", *sweep], env=_env(), cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ends = [json.loads(p.read_text()) for p in (tmp_path / "records").glob(f"*/*/{SUMMARY}")]
+    assert len(ends) == 4 and all(e["status"] == "finished" and e["resumed_at_steps"] == [5] for e in ends)
+    assert not any((tmp_path / "records").glob("*/*/resume.ckpt"))  # finished: nothing left parked
 
 
 def test_a_pack_of_one_is_the_solo_run(tmp_path, compose_cfg):

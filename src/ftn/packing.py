@@ -33,7 +33,7 @@ from .data.packed import PackedCifarData, check_packable
 from .identity import config_hash, differing_keys, flatten, result_config
 from .logging import (WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags)
 from .models.packed import Pack
-from .parking import ParkRun, drop, unpark
+from .parking import ParkedOnce, ParkRun, drop, unpark
 from .runs import (CHECKPOINT, AtomicCheckpointIO, Diverged, Interrupted, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .tasks.packed import PackedClassification, member_metrics
@@ -225,6 +225,7 @@ def _train(members, configs, run_dirs, identity, parked, models, datamodule, tas
     cfg0 = cfgs[0]
     pack_facts = {"size": len(cfgs), "members": [d.name for d in run_dirs]}
     loggers, records, parks = [], [], []
+    parked_once = ParkedOnce(len(cfgs))  # the pack's checkpoint parked once, linked into each records folder
     for k, (cfg, d, config, mine) in enumerate(zip(cfgs, run_dirs, configs, (m.overrides for m in members))):
         label = "/".join(o for o in mine if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
         logger = instantiate(cfg.logger, run_dir=str(d), name=f"{cfg.name}/{label}", group=wandb_group(config))
@@ -232,7 +233,7 @@ def _train(members, configs, run_dirs, identity, parked, models, datamodule, tas
         records.append(MemberRecord(k, logger, models[k], {**pack_facts, "member": k}, run_dir=str(d),
                                     experiment=cfg.name, config=config, overrides=mine, seed=cfg.seed,
                                     fresh=cfg.ckpt_path is None, records_dir=cfg.records_dir))
-        parks.append(ParkRun(d, parked[k], cfg.park_max_mib) if parked[k] else None)
+        parks.append(ParkRun(d, parked[k], cfg.park_max_mib, parked_once) if parked[k] else None)
     checkpoint = PackCheckpoint(run_dirs, identity, cfg0.checkpoint_every_n_steps)
     trainer = instantiate(cfg0.trainer, logger=False, callbacks=[checkpoint, *records, *filter(None, parks)],
                           default_root_dir=str(run_dirs[0]), plugins=[AtomicCheckpointIO()],

@@ -9,8 +9,9 @@ the summary is committed, ``resume.ckpt`` is not.
 Where the folder arrives with its ``resume.ckpt``, ``unpark`` puts both back into the run folder before
 ``ckpt_path=last`` looks for a checkpoint: the run continues from its last epoch with its history and wall time,
 once the parked checkpoint passes the same config check as any resume. A finished or diverged run drops its
-parked checkpoint (``drop``); only its record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's),
-and a rerun over a finished or diverged record (that record stays until the rerun ends, as without parking).
+parked checkpoint (``drop``); only its record stays. Never parked: a checkpoint over ``park_max_mib`` (VGG16's;
+for a pack, each member's share of its one file, which the members' folders hold as hard links to one copy), and
+a rerun over a finished or diverged record (that record stays until the rerun ends, as without parking).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from .atomic import atomic_write
+from .atomic import atomic_link, atomic_write
 from .logging import SUMMARY, read_summary
 from .runs import CHECKPOINT, RunError, resume_checkpoint
 
@@ -31,13 +32,36 @@ def _copy(source: Path, target: Path) -> None:
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
+class ParkedOnce:
+    """How the members of a pack park their one checkpoint file (each member's ``checkpoints/last.ckpt`` is a hard
+    link to it): the first member to park a given file copies it, the others hard-link their ``resume.ckpt`` to
+    that copy, so it travels once (tar and a device call carry a linked file once). ``members`` splits the size
+    limit: each member's share of the file is what it adds to the records. A solo run is a pack of one."""
+
+    def __init__(self, members: int = 1) -> None:
+        self.members = members
+        self.placed: tuple[tuple[int, int, int], Path] | None = None  # (the file's inode, mtime, size), its copy
+
+    def place(self, checkpoint: Path, target: Path) -> None:
+        stat = checkpoint.stat()
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self.placed is not None and self.placed[0] == key and self.placed[1].exists():
+            atomic_link(self.placed[1], target)
+        else:
+            _copy(checkpoint, target)
+            self.placed = key, target
+
+
 class ParkRun(pl.Callback):
     """At each epoch end, after ``RunCheckpoint`` saved and ``RunRecord`` wrote the epoch's summary, copy both
     into ``folder`` (the run's records folder): only a matching pair (the summary written at this step), never
-    a checkpoint over ``max_mib``, and never over a finished or diverged record."""
+    a checkpoint over ``max_mib`` (per member, for a pack: ``parked``), and never over a finished or diverged
+    record."""
 
-    def __init__(self, run_dir: Path, folder: Path, max_mib: float) -> None:
-        self.run_dir, self.folder, self.max_bytes = Path(run_dir), Path(folder), max_mib * 2**20
+    def __init__(self, run_dir: Path, folder: Path, max_mib: float, parked: ParkedOnce | None = None) -> None:
+        self.run_dir, self.folder = Path(run_dir), Path(folder)
+        self.parked = parked or ParkedOnce()
+        self.max_bytes = max_mib * 2**20 * self.parked.members
         self.warned = False
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -59,7 +83,7 @@ class ParkRun(pl.Callback):
         # the summary first: a kill between the two leaves a summary newer than the checkpoint, whose extra
         # history the resumed run trims at its next validation (the other way round would leave a gap)
         _copy(summary, self.folder / SUMMARY)
-        _copy(checkpoint, self.folder / PARKED)
+        self.parked.place(checkpoint, self.folder / PARKED)
 
 
 def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
