@@ -183,9 +183,11 @@ def test_a_bad_pack_is_one_line_and_leaves_no_run_folder(tmp_path, compose_cfg, 
     (["hydra/launcher=packed", "dataset.augmentation=kornia"], "dataset.augmentation='kornia' cannot be packed"),
     (["hydra/launcher=local", "hydra.launcher.max_members=2", "dataset.augmentation=kornia"],
      "dataset.augmentation='kornia' cannot be packed"),
+    (["hydra/launcher=local", "hydra.launcher.max_members=2", "pooling=max,gated"], "GatedPool cannot be packed"),
 ])
 def test_a_bad_packed_sweep_is_one_line_before_any_run_or_task(tmp_path, launcher, message):
-    sweep = [sys.executable, "-m", "ftn.train", "-m", *SMALL, "pooling=max,lstm", *launcher,
+    pooling = [] if any(o.startswith("pooling=") for o in launcher) else ["pooling=max,lstm"]
+    sweep = [sys.executable, "-m", "ftn.train", "-m", *SMALL, *pooling, *launcher,
              f"hydra.sweep.dir={tmp_path / 'runs'}"]
     done = subprocess.run(sweep, env=_env(), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1].startswith(message), done.stderr[-2000:]

@@ -34,6 +34,7 @@ from .identity import config_hash, differing_keys, flatten, result_config
 from .logging import (WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags)
 from .models.packed import Pack
 from .parking import ParkedOnce, ParkRun, drop, unpark
+from .pooling.packed import check_packable_pooling
 from .runs import (CHECKPOINT, AtomicCheckpointIO, Diverged, Interrupted, RunCheckpoint, RunError, RunLock,
                    forget_checkpoint, resume_checkpoint)
 from .tasks.packed import PackedClassification, member_metrics
@@ -316,8 +317,8 @@ def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
 
 def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: int) -> list[list[int]]:
     """``group_packs`` of a sweep's jobs, read from their sweep configs alone: nothing runs and no folder is made.
-    Each pack is checked (``check_pack``, and its augmentation): a refusal is one line, before any job's folder
-    exists and before anything is submitted."""
+    Each pack is checked (``check_pack``, its augmentation and its members' pooling kinds): a refusal is one line,
+    before any job's folder exists and before anything is submitted."""
     configs, launching = [], HydraConfig.instance().cfg
     try:
         for overrides in job_overrides:
@@ -335,6 +336,8 @@ def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: i
         for pack in packs:
             check_pack([configs[i] for i in pack])
             check_packable(configs[pack[0]]["dataset"])
+            for i in pack:
+                check_packable_pooling(instantiate(configs[i]["pooling"]))
     except (RunError, ValueError) as err:
         sys.exit(str(err))  # one line
     return packs

@@ -17,6 +17,7 @@ import itertools
 import torch
 from torch import nn
 
+from .factory import PoolFactory
 from .functional import lstm_pool2d
 from .module import LSTMPool2d
 from .zoo import RankPool, SoftPool
@@ -37,6 +38,12 @@ def _signature(pool: nn.Module) -> tuple:
         return (type(pool), pool.extra_repr())
     raise ValueError(f"{type(pool).__name__} cannot be packed: it has learned parameters or random draws of its "
                      f"own per layer, not per member; allowed in a pack: {PACKABLE}")
+
+
+def check_packable_pooling(factory: PoolFactory) -> None:
+    """A one-line ``ValueError`` unless the pools ``factory`` makes can be packed (a probe layer: 2x2 windows on 4
+    channels), so a sweep is refused before any of it is submitted."""
+    _signature(factory(2, 0.01, (4, 4), 4))
 
 
 class PackedPool(nn.Module):
