@@ -2,10 +2,11 @@
 from ftn.results import pooling_zoo
 
 
-def record(experiment, kind, seed, error, params):
+def record(experiment, kind, seed, error, params, train_error=None):
     config = {"dataset": {"name": "cifar10_jpeg"}, "schedule": {"max_steps": 15000}, "model": {"width": 16},
               "seed": seed, "pooling": {"kind": kind, **({"init": "avg_soft", "scan": "row"} if "lstm" in kind else {})}}
-    return {"experiment": experiment, "status": "finished", "config": config, "metrics": {"final_test/error": error / 100},
+    return {"experiment": experiment, "status": "finished", "config": config, "metrics": {"final_test/error": error / 100,
+                                                                       **({} if train_error is None else {"train/error": train_error / 100})},
             "seed": seed, "params_total": params, "device": "cpu", "command": "python -m ftn.train ...",
             "commit": "abc1234", "hardware": "test CPU", "wall_time_s": 60.0, "wandb_run_id": f"{kind}{seed}"}
 
@@ -52,3 +53,30 @@ def test_zoo_figure_draws_error_against_cost_and_the_curves(tmp_path):
     path = plot_pooling_zoo([*runs, bench({"max": 100.0, "softpool": 120.0}, "2026-02-01")], tmp_path / "zoo.png")
     assert path.stat().st_size > 10_000
     assert plot_pooling_zoo(runs[:2], tmp_path / "none.png") is None  # no zoo run: no figure
+
+
+def test_zoo_reading_sorts_every_cell_read_at_three_seeds_against_lstm_and_max():
+    trio = lambda experiment, kind, errors, params, train=None: [
+        record(experiment, kind, s, e, params, train) for s, e in enumerate(errors)]
+    runs = [*trio("table2", "max", [48.0, 47.0, 47.5], 1000, 54.5), *trio("table2", "lstm", [37.0, 38.0, 36.0], 1024),
+            *trio("zoo", "leap", [37.5, 37.8, 36.2], 1320),      # lstm + (0.5, -0.2, 0.2): a tie, shown within ±1
+            *trio("zoo", "tree", [45.0, 46.0, 44.5], 1240),      # lstm + (8, 8, 8.5): lstm has lower error
+            *trio("zoo", "mixed", [64.0, 65.0, 64.5], 1000, 69.0),       # worse than max, and trains worse
+            *trio("zoo", "stochastic", [60.0, 61.0, 60.5], 1000, 50.0),  # worse than max, trains no worse
+            record("zoo", "softpool", 0, 46.0, 1000)]
+    text = "\n".join(pooling_zoo(runs))
+    reading = text.split("### What the seeds show")[1].split("## Runs")[0]
+    against_lstm, against_max = (line for line in reading.splitlines() if line.startswith("- **Against"))
+    assert "Holm's correction for the 9 comparisons" in reading  # 5 against each baseline, lstm vs max counted once
+    assert "No difference detected: leap (+0.17, p = 0.5)." in against_lstm
+    assert "Shown within ±1 point: leap." in against_lstm and "Higher error: " in against_lstm
+    assert "tree (+8.17" in against_lstm.split("Higher error: ")[1] and "Lower error: none" not in against_lstm
+    assert "lower error: none." in against_lstm
+    assert against_max.split("lower error: ")[1].startswith("lstm avg_soft (-10.50, p = 0.0052†), leap (-10.33")
+    assert ("Of the 2 other kinds with learned parameters read so far, lstm avg_soft has lower error than 1 (tree); "
+            "no difference is detected from 1 (leap); it has higher error than none.") in reading
+    assert "against max's 54.5%: " in reading
+    assert "mixed 69.0%, above max's too: it fits the training set worse, not only the test set" in reading
+    assert "stochastic 50.0%, not above max's: the gap opens at test time" in reading
+    assert "- **Not read yet** (fewer than 3 seeds paired): softpool (1 seed)." in reading
+    assert "leap (+0.17, p = 0.5)" in reading and "leap (+0.17, p = 0.54†)" not in reading

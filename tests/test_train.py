@@ -210,6 +210,18 @@ def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
     assert two_sided_p(0.0, dof) == pytest.approx(1.0) and two_sided_p(float("inf"), dof) == 0.0
 
 
+@pytest.mark.parametrize("p_values, kept", [
+    ([0.01, 0.04, 0.03, 0.005], [True, False, False, True]),  # 0.005 < .05/4, 0.01 < .05/3, 0.03 >= .05/2: stop
+    ([0.02, 0.001, 0.04], [True, True, True]),                  # .001 < .05/3, .02 < .05/2, .04 < .05
+    ([0.03, 0.03, 0.001], [False, False, True]),                # a tie at the failing step fails together
+    ([], []),
+])
+def test_holm_steps_down_and_stops_at_the_first_p_over_its_bound(p_values, kept):
+    from ftn.results.stats import holm
+
+    assert holm(p_values) == kept
+
+
 def test_headline_init_is_the_pooling_configs_default_and_the_python_default(compose_cfg, tmp_path):
     import inspect
 

@@ -2,9 +2,9 @@
 
 Each claim has one rule, a function of the records that returns a ``Finding`` per setting it can judge (data,
 budget, device, network, seeds): a claim tested at several budgets or on several devices shows each. The row's
-verdict is the findings' common verdict, or ``mixed`` where they differ. Thresholds are named constants below, so
-a reader can check them against the paper's words. p is per comparison, not corrected for the number of
-comparisons.
+verdict is the findings' common verdict, or ``mixed`` where they differ. Thresholds are named constants, so a
+reader can check them against the paper's words: below, and in ``stats`` those every reading shares (``ALPHA``,
+``MIN_PAIRS``, ``EQUIVALENT``). p is per comparison, not corrected for the number of comparisons.
 """
 from __future__ import annotations
 
@@ -19,17 +19,14 @@ from ..pooling import lstm_scan
 from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
 from .markdown import row
 from .records import DATASET_LABELS, cells, device
-from .stats import Paired, Welch, paired, seeds
+from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired, seeds
 from .table2 import by_seed
 from .table4 import PAPER_TABLE4
 from .units import layer_order, learned_units, probe_windows
 
 VERDICTS = ("supported", "not supported", "contradicted", "mixed", "not yet tested")
-ALPHA = 0.05           # a difference counts at p < ALPHA (paired t, two-sided)
-MIN_PAIRS = 3          # fewer seeds test nothing: the setting is left out
 PAPER_MAE = 10.0       # Table 1's accuracy, in its 1e-5 units: the paper's MAEs are 4.4 to 9.2
 TRAINS_MAE = 100.0     # a unit that "trains": MAE below 1e-3, ten times the paper's level
-EQUIVALENT = 1.0       # "insensitive": the paired difference within ±1 point, shown by two one-sided tests (TOST)
 SIZE_SPREAD = 10.0     # "insensitive to the pool size": per-size mean MAEs within a factor of 10 of each other
 TRACKS_AVG = 0.9       # a layer tracks average pooling when its output correlates with avg at r ≥ 0.9 (the paper
                        # discounts offset and scale: "compensated by the bias")

@@ -5,6 +5,11 @@ import math
 import statistics
 from dataclasses import dataclass
 
+# How every generated reading treats a paired difference (the claims, the zoo's reading).
+ALPHA = 0.05       # a difference counts at p < ALPHA (paired t, two-sided)
+MIN_PAIRS = 3      # fewer seeds test nothing: the comparison is left out
+EQUIVALENT = 1.0   # "no different": the paired difference within ±1 point, shown by two one-sided tests (TOST)
+
 
 def seeds(n: int) -> str:
     return f"{n} seed" + ("s" if n != 1 else "")
@@ -111,3 +116,15 @@ class Welch:
     def __str__(self) -> str:
         p = "—" if self.p is None else f"{self.p:.2g}"
         return f"{self.difference:+.2f} (Welch, {len(self.a)} and {len(self.b)} seeds, p = {p})"
+
+
+def holm(p_values: list[float], alpha: float = ALPHA) -> list[bool]:
+    """Which of ``p_values`` stay significant under Holm's step-down correction for their number: the i-th smallest
+    p (from 0) counts while it and every smaller one are below alpha / (m - i)."""
+    order = sorted(range(len(p_values)), key=p_values.__getitem__)
+    kept = [False] * len(p_values)
+    for rank, i in enumerate(order):
+        if p_values[i] >= alpha / (len(p_values) - rank):
+            break
+        kept[i] = True
+    return kept

@@ -8,7 +8,7 @@ import statistics
 from .labels import describe, error_percent, is_headline
 from .markdown import provenance
 from .records import DATASET_LABELS, cells, device
-from .stats import mean_std, paired
+from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, paired, seeds
 from .table2 import by_seed, per_seed
 
 # The record experiment of a cost benchmark (scripts/bench_zoo.py): {"ms_per_step": {kind: ms}, ...}.
@@ -43,6 +43,80 @@ def _cost_line(records: list[dict]) -> list[str]:
             f"{b['commit']} (`{b['command']}`)."]
 
 
+def kind_of(cell: list[dict]) -> str:
+    return cell[0]["config"]["pooling"]["kind"]
+
+
+def train_error(cell: list[dict]) -> float | None:
+    """The cell's mean final training error (%), measured in training mode, or None where a record lacks it."""
+    values = [100 * r["metrics"]["train/error"] for r in cell if "train/error" in r["metrics"]]
+    return statistics.mean(values) if values and len(values) == len(cell) else None
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items) or "none"
+
+
+def _counted(items: list[str]) -> str:
+    return f"{len(items)} ({', '.join(items)})" if items else "none"
+
+
+def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], added: dict[str, int]) -> list[str]:
+    """The reading of one setting's table, generated: each cell against lstm and max pooling by its paired
+    difference, read once it has ``MIN_PAIRS`` pairs; ``added`` is each cell's parameters beyond max pooling's.
+    Holm's correction runs over the distinct pairs of cells read (lstm against max counts once)."""
+    read: list[tuple[list[dict], str, Paired]] = [
+        (g, b, d) for b in ("lstm", "max") if base[b] for g in groups
+        if g is not base[b] and (d := paired(by_seed(g), by_seed(base[b]))).n >= MIN_PAIRS]
+    pair = lambda g, b: frozenset((id(g), id(base[b])))
+    family = {pair(g, b): d.p for g, b, d in read}
+    survives = {key for key, kept in zip(family, holm(list(family.values()))) if kept}
+    label = lambda g: describe(g[0]["config"])
+    lines = ["### What the seeds show", "",
+             f"Generated from the table: a cell is read against a baseline once it has {MIN_PAIRS} seeds paired with "
+             f"the baseline's; a difference counts at p < {ALPHA:g} (paired t, two-sided, per comparison). † marks "
+             f"a difference that also survives Holm's correction for the {len(family)} comparisons read here. No "
+             f"difference detected is not the same as no difference: only two one-sided tests can show a "
+             f"difference within ±{EQUIVALENT:g} point (\"shown within\").", ""]
+    for b in ("lstm", "max"):
+        if not base[b]:
+            continue
+        these = [(g, d) for g, bb, d in read if bb == b]
+        item = lambda g, d: f"{label(g)} ({d.mean:+.2f}, p = {d.p:.2g}{'†' if pair(g, b) in survives else ''})"
+        lower = [item(g, d) for g, d in these if d.p < ALPHA and d.mean < 0]
+        higher = [item(g, d) for g, d in these if d.p < ALPHA and d.mean > 0]
+        tied = [item(g, d) for g, d in these if d.p >= ALPHA]
+        within = [label(g) for g, d in these if d.equivalence_p(EQUIVALENT) < ALPHA]
+        lines.append(f"- **Against {label(base[b])}** (test error minus its, points): lower error: {_names(lower)}. "
+                     f"No difference detected: {_names(tied)}. Shown within ±{EQUIVALENT:g} point: "
+                     f"{_names(within)}. Higher error: {_names(higher)}.")
+    learned = [(g, d) for g, b, d in read if b == "lstm" and added.get(kind_of(g), 0) > 0]
+    if learned:
+        beats = [label(g) for g, d in learned if d.p < ALPHA and d.mean > 0]
+        ties = [label(g) for g, d in learned if d.p >= ALPHA]
+        loses = [label(g) for g, d in learned if d.p < ALPHA and d.mean < 0]
+        kinds = f"{len(learned)} other kind{'s' if len(learned) > 1 else ''}"
+        lines.append(f"- **Is the LSTM unit better than the other learned poolings?** Of the {kinds} with learned "
+                     f"parameters read so far, {label(base['lstm'])} has lower error than {_counted(beats)}; no "
+                     f"difference is detected from {_counted(ties)}; it has higher error than {_counted(loses)}.")
+    worse = [g for g, b, d in read if b == "max" and d.p < ALPHA and d.mean > 0]
+    if worse and (max_train := train_error(base["max"])) is not None:
+        parts = []
+        for g in worse:
+            if (own := train_error(g)) is not None:
+                verdict = ("above max's too: it fits the training set worse, not only the test set" if own > max_train
+                           else "not above max's: the gap opens at test time")
+                parts.append(f"{label(g)} {own:.1f}%, {verdict}")
+        if parts:
+            lines.append(f"- **Worse than max, and why:** final training error in training mode (dropout, "
+                         f"augmentation and the pool's own sampling on), against max's {max_train:.1f}%: "
+                         + "; ".join(parts) + ".")
+    thin = [f"{label(g)} ({seeds(len(g))})" for g in groups
+            if not any(gg is g for gg, _, _ in read) and not any(g is base[b] for b in base)]
+    lines.append(f"- **Not read yet** (fewer than {MIN_PAIRS} seeds paired): {_names(thin)}.")
+    return lines + [""]
+
+
 def pooling_zoo(records: list[dict]) -> list[str]:
     runs = [r for r in records if r.get("experiment") != COST]
     relative = costs(records)
@@ -59,25 +133,25 @@ def pooling_zoo(records: list[dict]) -> list[str]:
         dataset, steps, where, width = key
         here = [r for r in runs if setting(r) == key and is_headline(r["config"])]
         groups = cells(here)
-        kind_of = lambda g: g[0]["config"]["pooling"]["kind"]
         order = {k: i for i, k in enumerate(BASELINE_ORDER)}
         groups.sort(key=lambda g: (order.get(kind_of(g), len(order)), statistics.mean(map(error_percent, g))))
         base = {k: max((g for g in groups if kind_of(g) == k), key=len, default=[]) for k in ("max", "lstm")}
         params_max = base["max"][0]["params_total"] if base["max"] else None
+        added = {} if params_max is None else {kind_of(g): g[0]["params_total"] - params_max for g in groups}
         lines += [f"## Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}", "",
                   "| pooling | parameters added | seeds | test error (%) | per seed | paired difference to max "
                   "(points) | paired difference to lstm (points) | cost per step (× max) |",
                   "|---|---|---|---|---|---|---|---|"]
         for g in groups:
             kind = kind_of(g)
-            added = "—" if params_max is None else f"{g[0]['params_total'] - params_max:+d}"
+            extra = f"{added[kind]:+d}" if kind in added else "—"
             diffs = ["—" if g is base[b] or not base[b] else str(paired(by_seed(g), by_seed(base[b])))
                      for b in ("max", "lstm")]
             cost = f"{relative[kind]:.2f}" if kind in relative else "—"
-            lines.append(f"| {describe(g[0]['config'])} | {added} | {len(g)} | "
+            lines.append(f"| {describe(g[0]['config'])} | {extra} | {len(g)} | "
                          f"{mean_std([error_percent(r) for r in g])} | {per_seed(g)} | {' | '.join(diffs)} | "
                          f"{cost} |")
             shown += g
-        lines.append("")
+        lines += ["", *what_the_seeds_show(groups, base, added)]
     describe_run = lambda r: f"Conv {r['config']['model']['width']} {describe(r['config'])} {device(r)}"
     return lines + provenance(shown, describe_run)
