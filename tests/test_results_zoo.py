@@ -80,3 +80,11 @@ def test_zoo_reading_sorts_every_cell_read_at_three_seeds_against_lstm_and_max()
     assert "stochastic 50.0%, not above max's: the gap opens at test time" in reading
     assert "- **Not read yet** (fewer than 3 seeds paired): softpool (1 seed)." in reading
     assert "leap (+0.17, p = 0.5)" in reading and "leap (+0.17, p = 0.54†)" not in reading
+
+
+def test_every_pooling_kind_is_drawn_in_a_style_of_its_own():
+    from ftn.figures import kind_style
+    from ftn.pooling.factory import KINDS
+
+    styles = {(kind_style(k)["color"], kind_style(k)["linestyle"]) for k in KINDS}
+    assert len(styles) == len(KINDS)

@@ -72,14 +72,22 @@ def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
     return curves
 
 
-# one colour per pooling kind in every panel, whichever cells a panel has (the order a full panel would give); the
-# zoo's kinds take tab20b's, which none of these four share
+# One style per pooling kind in every panel, whichever cells a panel has. Table 2's four kinds keep solid lines in
+# C0-C3; the others (the zoo) cycle through tab10's remaining six colours, each round with its own dash and marker,
+# so that no two kinds look alike (tab20b's shades of one hue could not be told apart in a legend of 17).
 POOLING_COLORS = {"avg": "C0", "lstm": "C1", "lstm_shared": "C2", "max": "C3"}
-ZOO_COLORS = {kind: plt.get_cmap("tab20b")(i) for i, kind in enumerate(k for k in KINDS if k not in POOLING_COLORS)}
+OTHER_COLORS, OTHER_DASHES, OTHER_MARKERS = ("C4", "C5", "C6", "C7", "C8", "C9"), ("--", ":", "-."), ("s", "^", "D")
 
 
-def kind_color(kind: str):
-    return POOLING_COLORS.get(kind) or ZOO_COLORS.get(kind)
+def kind_style(kind: str) -> dict:
+    """Matplotlib keywords (color, linestyle, marker) that draw ``kind``'s lines and points."""
+    if kind in POOLING_COLORS:
+        return {"color": POOLING_COLORS[kind], "linestyle": "-", "marker": "o"}
+    others = [k for k in KINDS if k not in POOLING_COLORS]
+    i = others.index(kind) if kind in others else len(others)
+    n = len(OTHER_COLORS)
+    return {"color": OTHER_COLORS[i % n], "linestyle": OTHER_DASHES[i // n % len(OTHER_DASHES)],
+            "marker": OTHER_MARKERS[i // n % len(OTHER_MARKERS)]}
 
 
 def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | None = None) -> None:
@@ -89,7 +97,9 @@ def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | 
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
         std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
         x = [e + 1 for e in epochs]
-        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=kind_color(label.split()[0]))
+        style = kind_style(label.split()[0])
+        (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=style["color"],
+                          linestyle=style["linestyle"])
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.15)
     ax.set(xlabel="epoch", ylabel="test error (%)")
@@ -148,7 +158,7 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
     settings = sorted({zoo.setting(r) for r in runs if r["experiment"] == "zoo"})
     if not settings:
         return None
-    fig, axes = plt.subplots(len(settings), 2, figsize=(15, 6 * len(settings)), squeeze=False)
+    fig, axes = plt.subplots(len(settings), 2, figsize=(17, 6 * len(settings)), squeeze=False)
     for (cost_ax, curve_ax), key in zip(axes, settings):
         dataset, steps, where, width = key
         here = [r for r in runs if zoo.setting(r) == key]
@@ -161,13 +171,15 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
             if kind not in relative:
                 continue
             std = statistics.stdev(errors) if len(errors) > 1 else 0.0
-            cost_ax.errorbar(relative[kind], statistics.mean(errors), yerr=std, fmt="o", capsize=3,
-                             color=kind_color(kind))
+            style = kind_style(kind)
+            cost_ax.errorbar(relative[kind], statistics.mean(errors), yerr=std, fmt=style["marker"], capsize=3,
+                             color=style["color"])
             cost_ax.annotate(f"{label} ({len(errors)})", (relative[kind], statistics.mean(errors)), fontsize=7,
                              xytext=(4, 3), textcoords="offset points")
         cost_ax.set(title=f"{title}: error against cost", xlabel="cost per training step (× max pooling)",
                     ylabel="test error (%), mean ± std over seeds (n)")
         plot_bands(curve_ax, error_curves(here))
+        curve_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not on them
         curve_ax.set_title(f"{title}: test error per epoch")
     return save(fig, out)
 
