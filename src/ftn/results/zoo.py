@@ -61,6 +61,12 @@ def _counted(items: list[str]) -> str:
     return f"{len(items)} ({', '.join(items)})" if items else "none"
 
 
+def by_outcome(compared: list[tuple[list[dict], Paired]]) -> tuple[list, list, list]:
+    """(cell, difference) pairs split into lower error, no difference detected and higher error (p < ``ALPHA``)."""
+    return ([c for c in compared if c[1].p < ALPHA and c[1].mean < 0], [c for c in compared if c[1].p >= ALPHA],
+            [c for c in compared if c[1].p < ALPHA and c[1].mean > 0])
+
+
 def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], added: dict[str, int]) -> list[str]:
     """The reading of one setting's table, generated: each cell against lstm and max pooling by its paired
     difference, read once it has ``MIN_PAIRS`` pairs; ``added`` is each cell's parameters beyond max pooling's.
@@ -83,23 +89,19 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
             continue
         these = [(g, d) for g, bb, d in read if bb == b]
         item = lambda g, d: f"{label(g)} ({d.mean:+.2f}, p = {d.p:.2g}{'†' if pair(g, b) in survives else ''})"
-        lower = [item(g, d) for g, d in these if d.p < ALPHA and d.mean < 0]
-        higher = [item(g, d) for g, d in these if d.p < ALPHA and d.mean > 0]
-        tied = [item(g, d) for g, d in these if d.p >= ALPHA]
+        lower, tied, higher = ([item(g, d) for g, d in outcome] for outcome in by_outcome(these))
         within = [label(g) for g, d in these if d.equivalence_p(EQUIVALENT) < ALPHA]
         lines.append(f"- **Against {label(base[b])}** (test error minus its, points): lower error: {_names(lower)}. "
                      f"No difference detected: {_names(tied)}. Shown within ±{EQUIVALENT:g} point: "
                      f"{_names(within)}. Higher error: {_names(higher)}.")
     learned = [(g, d) for g, b, d in read if b == "lstm" and added.get(kind_of(g), 0) > 0]
     if learned:
-        beats = [label(g) for g, d in learned if d.p < ALPHA and d.mean > 0]
-        ties = [label(g) for g, d in learned if d.p >= ALPHA]
-        loses = [label(g) for g, d in learned if d.p < ALPHA and d.mean < 0]
+        loses, ties, beats = ([label(g) for g, _ in outcome] for outcome in by_outcome(learned))
         kinds = f"{len(learned)} other kind{'s' if len(learned) > 1 else ''}"
         lines.append(f"- **Is the LSTM unit better than the other learned poolings?** Of the {kinds} with learned "
                      f"parameters read so far, {label(base['lstm'])} has lower error than {_counted(beats)}; no "
                      f"difference is detected from {_counted(ties)}; it has higher error than {_counted(loses)}.")
-    worse = [g for g, b, d in read if b == "max" and d.p < ALPHA and d.mean > 0]
+    worse = [g for g, _ in by_outcome([(g, d) for g, b, d in read if b == "max"])[2]]
     if worse and (max_train := train_error(base["max"])) is not None:
         parts = []
         for g in worse:
