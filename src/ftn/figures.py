@@ -77,14 +77,14 @@ def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
 # so that no two kinds look alike (tab20b's shades of one hue could not be told apart in a legend of 17).
 POOLING_COLORS = {"avg": "C0", "lstm": "C1", "lstm_shared": "C2", "max": "C3"}
 OTHER_COLORS, OTHER_DASHES, OTHER_MARKERS = ("C4", "C5", "C6", "C7", "C8", "C9"), ("--", ":", "-."), ("s", "^", "D")
+OTHER_KINDS = tuple(k for k in KINDS if k not in POOLING_COLORS)
 
 
 def kind_style(kind: str) -> dict:
     """Matplotlib keywords (color, linestyle, marker) that draw ``kind``'s lines and points."""
     if kind in POOLING_COLORS:
         return {"color": POOLING_COLORS[kind], "linestyle": "-", "marker": "o"}
-    others = [k for k in KINDS if k not in POOLING_COLORS]
-    i = others.index(kind) if kind in others else len(others)
+    i = OTHER_KINDS.index(kind) if kind in OTHER_KINDS else len(OTHER_KINDS)
     n = len(OTHER_COLORS)
     return {"color": OTHER_COLORS[i % n], "linestyle": OTHER_DASHES[i // n % len(OTHER_DASHES)],
             "marker": OTHER_MARKERS[i // n % len(OTHER_MARKERS)]}
