@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .identity import device_folder
 from .logging import SUMMARY
-from .pooling import INITS, TRAINABLE_INITS, ZOO
+from .pooling import INITS, TRAINABLE_INITS, ZOO_KINDS
 from .results.records import BadRecords, read_records
 from .runs import STOP_SIGNALS, Interrupted
 
@@ -81,7 +81,7 @@ def zoo(init: str | None, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[s
     """The pooling zoo (results/pooling_zoo.md): Conv 16 with each of the literature's kinds, seed by seed, and the
     GRU unit (a Python-loop reference, the slowest) after them. Its baselines are the conv16 campaign's cells: the
     same overrides but the pooling, so same-seed runs share their batch order and augmentation draws."""
-    for kinds in (tuple(ZOO), ("gru",)):
+    for kinds in (ZOO_KINDS[:-1], ZOO_KINDS[-1:]):
         for seed in seeds:
             for kind in kinds:
                 yield [*COMMON, "name=zoo", "model.width=16", f"seed={seed}", f"pooling={kind}"]

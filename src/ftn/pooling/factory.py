@@ -20,6 +20,7 @@ from .zoo import ZOO
 LSTM_KINDS = ("lstm", "lstm_shared", "lstm_region")
 RECURRENT = (*LSTM_KINDS, "gru")  # the kinds that read a window in a scan order
 KINDS = ("max", "avg", *RECURRENT, *ZOO)
+ZOO_KINDS = (*ZOO, "gru")  # the pooling zoo's kinds: the literature's methods, then the GRU unit in the LSTM's place
 
 
 def hyperparameters(kind: str) -> tuple[str, ...]:

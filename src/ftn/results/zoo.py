@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 
+from ..pooling import ZOO_KINDS
 from .labels import describe, error_percent, is_headline
 from .markdown import provenance
 from .records import DATASET_LABELS, cells, device
@@ -115,6 +116,7 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
                          + "; ".join(parts) + ".")
     thin = [f"{label(g)} ({seeds(len(g))})" for g in groups
             if not any(gg is g for gg, _, _ in read) and not any(g is base[b] for b in base)]
+    thin += [f"{kind} (no run yet)" for kind in ZOO_KINDS if kind not in {kind_of(g) for g in groups}]
     lines.append(f"- **Not read yet** (fewer than {MIN_PAIRS} seeds paired): {_names(thin)}.")
     return lines + [""]
 
