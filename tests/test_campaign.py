@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from ftn.campaign import find_record, main as campaign_main, run_campaign
+from ftn.campaign import OTHER_READINGS, find_record, main as campaign_main, run_campaign, zoo
+from ftn.pooling import ZOO_KINDS, PoolFactory
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
 TINY = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
@@ -111,3 +112,13 @@ def test_packs_group_runs_that_differ_in_seed_and_pooling_only():
     assert [len(job) for job in jobs] == [3, 2, 1]  # width 8: five runs in packs of 3 and 2; width 16 alone
     assert [r[2] for r in jobs[0]] == ["pooling=lstm", "pooling=lstm", "pooling=lstm"]  # ordered by pooling
     assert packs(runs, 0) == [[run] for run in runs]
+
+
+def test_the_zoo_trains_each_kind_then_the_gru_then_each_other_reading_at_three_seeds():
+    runs = list(zoo(None))
+    kinds = [next(o.split("=")[1] for o in r if o.startswith("pooling=")) for r in runs]
+    assert sorted(set(kinds[:33])) == sorted(ZOO_KINDS[:-1]) and kinds[33:36] == ["gru"] * 3
+    assert len(runs) == 3 * (len(ZOO_KINDS) + len(OTHER_READINGS))
+    for (kind, *overrides), run in zip(OTHER_READINGS * 3, runs[36:]):
+        assert run[-1 - len(overrides):] == [f"pooling={kind}", *overrides]
+        PoolFactory(kind, **{o.split("=")[0].removeprefix("pooling."): o.split("=")[1] for o in overrides})

@@ -92,6 +92,13 @@ def test_a_key_added_later_keeps_the_old_records_identity_at_its_default():
     assert run_folder_name(["dataset.augmentation=crop_flip"]) == "dataset.augmentation=crop_flip"
 
 
+@pytest.mark.parametrize("value,same", [("map", True), ("layer", False)])
+def test_mixed_poolings_draw_key_keeps_the_committed_mixed_records_cell_at_its_default(value, same):
+    old = {"seed": 0, "pooling": {"kind": "mixed"}}
+    new = {"seed": 0, "pooling": {"kind": "mixed", "draw": value}}
+    assert (cell_key(new) == cell_key(old)) is same and (config_hash(new) == config_hash(old)) is same
+
+
 # ---- data ----------------------------------------------------------------------------------------------------
 def test_limit_picks_a_seeded_class_balanced_subset():
     labels = torch.arange(10).repeat_interleave(50)  # class-sorted, like the decoded splits

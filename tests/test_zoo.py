@@ -182,6 +182,22 @@ def test_mixed_pooling_draws_max_or_avg_per_feature_map_and_counts_the_draws():
     torch.testing.assert_close(pool.counts, torch.stack([is_max.sum(0).double(), torch.full((3,), 8.0).double()]))
 
 
+def test_mixed_pooling_drawn_per_layer_pools_every_map_of_a_step_alike_and_counts_each_channel():
+    torch.manual_seed(0)
+    x = activations(8, 3, 4, 4)
+    pool = PoolFactory("mixed", draw="layer")(2, SLOPE, (4, 4), 3).double()
+    maximum, average = F.max_pool2d(x, 2), F.avg_pool2d(x, 2)
+    took_max = []
+    for _ in range(12):
+        y = pool(x)
+        assert torch.equal(y, maximum) or torch.equal(y, average)  # one lambda for the whole layer
+        took_max.append(torch.equal(y, maximum))
+    assert 0 < sum(took_max) < 12  # both readings drawn over the steps
+    torch.testing.assert_close(pool.counts, torch.tensor([[8.0 * sum(took_max)] * 3, [8.0 * 12] * 3]).double())
+    pool.eval()
+    assert torch.equal(pool(x), maximum if 2 * sum(took_max) > 12 else average)
+
+
 def naive_gru(x, params, k, slope, scan_order):
     """The scalar GRU step by step with Python floats (rows z, s, n; columns w, r, b)."""
     (wz, rz, bz), (ws, rs, bs), (wn, rn, bn) = params.tolist()
@@ -257,6 +273,7 @@ def test_gradcheck(kind):
     ("softpool", {"alpha": 0.5}, "pooling.alpha=0.5 is not a key of pooling=softpool; allowed: none"),
     ("lp", {"q": 3}, "pooling.q=3 is not a key of pooling=lp; allowed: p"),
     ("gru", {"scan": "diagonal"}, "pooling.scan='diagonal' is unknown"),
+    ("mixed", {"draw": "window"}, "pooling.draw='window' is unknown; allowed: map, layer"),
 ])
 def test_bad_hyperparameters_name_their_key(kind, hyper, message):
     with pytest.raises(ValueError, match=None) as error:

@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .pooling import KINDS, lstm_scan  # noqa: E402
-from .results import DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, describe, device, is_headline, load_runs, seeds  # noqa: E402
+from .results import (DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe,  # noqa: E402
+                      device, is_headline, load_runs, seeds)
 from .results import zoo  # noqa: E402
 from .results.units import layer_order, learned_units, probe_windows  # noqa: E402
 from .results.records import BadRecords  # noqa: E402
@@ -62,13 +63,13 @@ def save(fig: plt.Figure, out: Path) -> Path:
     return out
 
 
-def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
-    """{label: per-seed {epoch: test error %}} from the per-epoch history of each run."""
-    curves = defaultdict(list)
+def error_curves(records: list[dict]) -> dict[str, tuple[dict, list[dict[int, float]]]]:
+    """{label: (a run's config, per-seed {epoch: test error %})} from the per-epoch history of each run."""
+    curves = {}
     for r in records:
         points = {h["epoch"]: 100 * h["test/error"] for h in r.get("history", []) if "test/error" in h}
         if points:
-            curves[describe(r["config"])].append(points)
+            curves.setdefault(describe(r["config"]), (r["config"], []))[1].append(points)
     return curves
 
 
@@ -78,6 +79,12 @@ def error_curves(records: list[dict]) -> dict[str, list[dict[int, float]]]:
 POOLING_COLORS = {"avg": "C0", "lstm": "C1", "lstm_shared": "C2", "max": "C3"}
 OTHER_COLORS, OTHER_DASHES, OTHER_MARKERS = ("C4", "C5", "C6", "C7", "C8", "C9"), ("--", ":", "-."), ("s", "^", "D")
 OTHER_KINDS = tuple(k for k in KINDS if k not in POOLING_COLORS)
+
+
+def style_of(config: dict) -> dict:
+    """A cell's style: its kind's, densely dotted for another reading of the kind (``mixed draw=layer``)."""
+    style = kind_style(config["pooling"]["kind"])
+    return {**style, "linestyle": (0, (1, 1)), "marker": "x"} if changed_hyperparameters(config) else style
 
 
 def kind_style(kind: str) -> dict:
@@ -90,14 +97,15 @@ def kind_style(kind: str) -> dict:
             "marker": OTHER_MARKERS[i // n % len(OTHER_MARKERS)]}
 
 
-def plot_bands(ax, curves: dict[str, list[dict[int, float]]], last_epoch: int | None = None) -> None:
+def plot_bands(ax, curves: dict[str, tuple[dict, list[dict[int, float]]]], last_epoch: int | None = None
+               ) -> None:
     """Mean over seeds with a +- 1 std band, over the epochs every seed reached."""
-    for label, runs in sorted(curves.items()):
+    for label, (config, runs) in sorted(curves.items()):
         epochs = sorted(e for e in set.intersection(*(set(run) for run in runs)) if last_epoch is None or e < last_epoch)
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
         std = [statistics.stdev(run[e] for run in runs) if len(runs) > 1 else 0.0 for e in epochs]
         x = [e + 1 for e in epochs]
-        style = kind_style(label.split()[0])
+        style = style_of(config)
         (line,) = ax.plot(x, mean, label=f"{label} ({seeds(len(runs))})", color=style["color"],
                           linestyle=style["linestyle"])
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
@@ -154,7 +162,7 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
     """The pooling zoo: test error against cost per step (mean ± std over seeds, one point per kind) and every
     kind's test error per epoch, a row per zoo setting (network, data, budget, device)."""
     relative = zoo.costs(records)
-    runs = [r for r in records if r.get("experiment") != zoo.COST and is_headline(r["config"])]
+    runs = zoo.selected(records)
     settings = sorted({zoo.setting(r) for r in runs if r["experiment"] == "zoo"})
     if not settings:
         return None
@@ -163,19 +171,16 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
         dataset, steps, where, width = key
         here = [r for r in runs if zoo.setting(r) == key]
         title = f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
-        by_label = defaultdict(list)
-        for r in here:
-            by_label[describe(r["config"])].append(100 * r["metrics"]["final_test/error"])
-        for label, errors in sorted(by_label.items()):
-            kind = label.split()[0]
-            if kind not in relative:
-                continue
-            std = statistics.stdev(errors) if len(errors) > 1 else 0.0
-            style = kind_style(kind)
-            cost_ax.errorbar(relative[kind], statistics.mean(errors), yerr=std, fmt=style["marker"], capsize=3,
-                             color=style["color"])
-            cost_ax.annotate(f"{label} ({len(errors)})", (relative[kind], statistics.mean(errors)), fontsize=7,
-                             xytext=(4, 3), textcoords="offset points")
+        for cell in cells(here):
+            config = cell[0]["config"]
+            if (x := zoo.cost(config, relative)) is None:
+                continue  # another reading of a kind: its curve is drawn, its cost was never measured
+            errors = [100 * r["metrics"]["final_test/error"] for r in cell]
+            mean, std = statistics.mean(errors), statistics.stdev(errors) if len(errors) > 1 else 0.0
+            style = style_of(config)
+            cost_ax.errorbar(x, mean, yerr=std, fmt=style["marker"], capsize=3, color=style["color"])
+            cost_ax.annotate(f"{describe(config)} ({len(errors)})", (x, mean), fontsize=7, xytext=(4, 3),
+                             textcoords="offset points")
         cost_ax.set(title=f"{title}: error against cost", xlabel="cost per training step (× max pooling)",
                     ylabel="test error (%), mean ± std over seeds (n)")
         plot_bands(curve_ax, error_curves(here))

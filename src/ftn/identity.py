@@ -18,7 +18,7 @@ DISPLAY_ONLY = (
 )
 # Keys added after records were committed, at the value that reproduces those records: a run at that value is the
 # run the old records made, so the key is left out of its hash, folder name and cell, and old records keep theirs.
-LATER_DEFAULTS = {"dataset.augmentation": "kornia"}
+LATER_DEFAULTS = {"dataset.augmentation": "kornia", "pooling.draw": "map"}
 # Group choices the folder name leaves out as well: the experiment is already the folder's parent
 # (runs/<name>/), and the trainer group only picks the device (its result-changing keys are in the hash).
 NAME_ONLY_GROUPS = ("experiment", "trainer")

@@ -9,6 +9,7 @@ the literature (``ftn.pooling.zoo``).
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from torch import nn
 
@@ -23,11 +24,13 @@ KINDS = ("max", "avg", *RECURRENT, *ZOO)
 ZOO_KINDS = (*ZOO, "gru")  # the pooling zoo's kinds: the literature's methods, then the GRU unit in the LSTM's place
 
 
-def hyperparameters(kind: str) -> tuple[str, ...]:
-    """The keys a zoo kind takes beside its site (``pooling.alpha`` of ``rank``, ``pooling.p`` of ``lp``)."""
+def hyperparameters(kind: str) -> dict[str, Any]:
+    """The keys a zoo kind takes beside its site (``pooling.alpha`` of ``rank``, ``pooling.p`` of ``lp``), with
+    their defaults."""
     if kind not in ZOO:
-        return ()
-    return tuple(inspect.signature(ZOO[kind]).parameters)[2:]  # after kernel_size and channels
+        return {}
+    after_the_site = list(inspect.signature(ZOO[kind]).parameters.values())[2:]  # kernel_size, channels
+    return {p.name: p.default for p in after_the_site}
 
 
 class PoolFactory:

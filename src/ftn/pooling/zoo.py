@@ -94,28 +94,41 @@ class LpPool(WindowPool):
 class MixedPool(WindowPool):
     """Mixed pooling (Yu, Wang, Chen & Wei 2014): y = lambda * max + (1 - lambda) * avg, lambda in {0, 1}.
 
-    In training, lambda is drawn per feature map (sample and channel) at every forward, 0 or 1 with equal odds.
-    The layer counts how often each channel drew max; at test time each channel uses the pooling it drew most
-    often in training (average on a tie), the test rule of the paper. The granularity of the draw and of the
-    counts is our choice (README, "Choices the paper leaves open"). No learned parameter.
+    In training, lambda is drawn at every forward, 0 or 1 with equal odds. The layer counts how often each channel
+    drew max; at test time each channel uses the pooling it drew most often in training (average on a tie), the
+    test rule of the paper. No learned parameter.
+
+    Args:
+        draw: how many lambdas a forward draws, a choice the paper's text leaves to its code (README, "Choices the
+            paper leaves open"): ``"map"``, one per feature map (sample and channel); ``"layer"``, one for the
+            whole layer, as common third-party implementations draw it.
     """
 
-    def __init__(self, kernel_size: int, channels: int | None = None) -> None:
+    DRAWS = ("map", "layer")
+
+    def __init__(self, kernel_size: int, channels: int | None = None, draw: str = "map") -> None:
         super().__init__(kernel_size, channels)
         _check_channels(channels)
+        if draw not in self.DRAWS:
+            raise ValueError(f"draw={draw!r} is unknown; allowed: {', '.join(self.DRAWS)}")
+        self.draw = draw
         # per channel: (draws of max, draws of either); a buffer, so checkpoints keep it
         self.register_buffer("counts", torch.zeros(2, channels, dtype=torch.float64))
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         maximum, average = x.amax(0), x.mean(0)
         if self.training:
-            draw = torch.rand(x.shape[1], x.shape[2], 1, 1, device=x.device) < 0.5
+            shape = (x.shape[1], x.shape[2], 1, 1) if self.draw == "map" else (1, 1, 1, 1)
+            draw = (torch.rand(shape, device=x.device) < 0.5).expand(x.shape[1], x.shape[2], 1, 1)
             with torch.no_grad():
                 self.counts[0] += draw.sum((0, 2, 3)).to(self.counts)
                 self.counts[1] += draw.shape[0]
         else:
             draw = (2 * self.counts[0] > self.counts[1]).view(1, -1, 1, 1)
         return torch.where(draw, maximum, average)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, draw={self.draw!r}"
 
 
 class MaxAvgPool(WindowPool):

@@ -2,7 +2,7 @@
 builder per table (``table1``, ``table2``, ``table4``, ``zoo``), ``readme`` (the README's result blocks) and
 ``cli`` (``python -m ftn.results``)."""
 from .cli import BUILDERS, EXPERIMENTS, collect, main, write_table
-from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
+from .labels import HEADLINE_INIT, changed_hyperparameters, describe, error_percent, is_headline, row_scan
 from .markdown import RUNS_HEADING, provenance, slot
 from .records import DATASET_LABELS, RUNS_DIRS, cells, device, load_runs, trained_on
 from .stats import Paired, mean_std, paired, seeds, two_sided_p
@@ -12,6 +12,6 @@ from .table4 import table4
 from .zoo import pooling_zoo
 
 __all__ = ["BUILDERS", "DATASET_LABELS", "EXPERIMENTS", "HEADLINE_INIT", "RUNS_DIRS", "RUNS_HEADING", "Paired",
-           "cells", "collect", "describe", "device", "error_percent", "is_headline", "load_runs", "main", "mean_std",
-           "paired", "pooling_zoo", "provenance", "row_scan", "seeds", "slot", "table1", "table2", "table4",
+           "cells", "changed_hyperparameters", "collect", "describe", "device", "error_percent", "is_headline",
+           "load_runs", "main", "mean_std", "paired", "pooling_zoo", "provenance", "row_scan", "seeds", "slot", "table1", "table2", "table4",
            "trained_on", "two_sided_p", "write_table"]

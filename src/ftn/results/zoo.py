@@ -35,6 +35,20 @@ def costs(records: list[dict]) -> dict[str, float]:
     return {kind: value / ms["max"] for kind, value in ms.items()}
 
 
+def cost(config: dict, relative: dict[str, float]) -> float | None:
+    """A cell's cost per step relative to max pooling, or None: the benchmark times each kind in its default
+    config only, so another reading of a kind (``mixed draw=layer``) has no measured cost."""
+    kind = config["pooling"]["kind"]
+    return relative[kind] if kind in relative and is_headline(config) else None
+
+
+def selected(records: list[dict]) -> list[dict]:
+    """The runs the zoo shows: its own runs, each reading of a kind a cell of its own, beside the headline max,
+    avg and LSTM cells of the Table 2 runs (not their init or scan studies)."""
+    return [r for r in records
+            if r.get("experiment") != COST and (r["experiment"] == "zoo" or is_headline(r["config"]))]
+
+
 def _cost_line(records: list[dict]) -> list[str]:
     if not (b := newest_bench(records)):
         return ["Cost per step: not measured yet (`make bench` runs `scripts/bench_zoo.py` on an idle machine)."]
@@ -122,7 +136,7 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
 
 
 def pooling_zoo(records: list[dict]) -> list[str]:
-    runs = [r for r in records if r.get("experiment") != COST]
+    runs = selected(records)
     relative = costs(records)
     zoo_settings = {setting(r) for r in runs if r["experiment"] == "zoo"}
     lines = ["# The pooling zoo: Conv N on CIFAR-10, test error (%)", "",
@@ -135,7 +149,7 @@ def pooling_zoo(records: list[dict]) -> list[str]:
     shown: list[dict] = []
     for key in sorted(zoo_settings, key=lambda s: (s[0], -s[1], s[2], s[3])):
         dataset, steps, where, width = key
-        here = [r for r in runs if setting(r) == key and is_headline(r["config"])]
+        here = [r for r in runs if setting(r) == key]
         groups = cells(here)
         order = {k: i for i, k in enumerate(BASELINE_ORDER)}
         groups.sort(key=lambda g: (order.get(kind_of(g), len(order)), statistics.mean(map(error_percent, g))))
@@ -151,10 +165,10 @@ def pooling_zoo(records: list[dict]) -> list[str]:
             extra = f"{added[kind]:+d}" if kind in added else "—"
             diffs = ["—" if g is base[b] or not base[b] else str(paired(by_seed(g), by_seed(base[b])))
                      for b in ("max", "lstm")]
-            cost = f"{relative[kind]:.2f}" if kind in relative else "—"
+            measured = cost(g[0]["config"], relative)
             lines.append(f"| {describe(g[0]['config'])} | {extra} | {len(g)} | "
                          f"{mean_std([error_percent(r) for r in g])} | {per_seed(g)} | {' | '.join(diffs)} | "
-                         f"{cost} |")
+                         f"{'—' if measured is None else f'{measured:.2f}'} |")
             shown += g
         lines += ["", *what_the_seeds_show(groups, base, added)]
     describe_run = lambda r: f"Conv {r['config']['model']['width']} {describe(r['config'])} {device(r)}"
