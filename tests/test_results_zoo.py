@@ -102,12 +102,16 @@ def test_another_reading_of_a_kind_is_drawn_in_its_kinds_colour_but_another_line
 
 def test_another_reading_of_a_kind_gets_a_row_of_its_own_without_the_default_readings_cost():
     runs = [record("table2", "max", s, e, 1000) for s, e in enumerate([48.0, 47.0, 47.5])]
-    runs += [record("zoo", "mixed", s, e, 1000) for s, e in enumerate([64.0, 65.0, 64.5])]
-    layer = [record("zoo", "mixed", s, e, 1000) for s, e in enumerate([46.0, 47.0, 46.5])]
+    runs += [record("zoo", "mixed", s, e, 1000, train_error=70.0) for s, e in enumerate([64.0, 65.0, 64.5])]
+    layer = [record("zoo", "mixed", s, e, 1000, train_error=52.0) for s, e in enumerate([46.0, 47.0, 47.5])]
     for r in layer:
         r["config"]["pooling"]["draw"] = "layer"
     text = "\n".join(pooling_zoo([*runs, *layer, bench({"max": 100.0, "mixed": 120.0}, "2026-02-01")]))
     assert "| mixed | +0 | 3 | 64.50 ± 0.50 (3 seeds) |" in text and text.count("| 1.20 |") == 1
-    assert "| mixed draw=layer | +0 | 3 | 46.50 ± 0.50 (3 seeds) |" in text
+    assert "| mixed draw=layer | +0 | 3 | 46.83 ± 0.76 (3 seeds) |" in text
     assert text.split("| mixed draw=layer |")[1].split("\n")[0].endswith("| — |")  # not what the benchmark timed
-    assert "mixed draw=layer (-1.00, p = " in text.split("### What the seeds show")[1]
+    reading = text.split("### What the seeds show")[1]
+    assert "mixed draw=layer (-0.67, p = " in reading
+    assert "- **Other readings of a kind** (test error minus the default reading's, points): mixed draw=layer minus " \
+           "mixed: -17.67 ± 0.58 (3 pairs, t = -53.0, p = 0.00036); final training error 52.0% against 70.0%." \
+           in reading

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 
 from ..pooling import ZOO_KINDS
-from .labels import describe, error_percent, is_headline
+from .labels import changed_hyperparameters, describe, error_percent, is_headline
 from .markdown import provenance
 from .records import DATASET_LABELS, cells, device
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, paired, seeds
@@ -82,6 +82,24 @@ def by_outcome(compared: list[tuple[list[dict], Paired]]) -> tuple[list, list, l
             [c for c in compared if c[1].p < ALPHA and c[1].mean > 0])
 
 
+def other_readings(groups: list[list[dict]]) -> list[str]:
+    """Each other reading of a kind (``mixed draw=layer``) against the kind's default reading, by the paired
+    difference and the final training error: does the choice the method's paper leaves open change the result?"""
+    parts = []
+    for g in groups:
+        if not changed_hyperparameters(g[0]["config"]):
+            continue
+        default = next((d for d in groups if kind_of(d) == kind_of(g) and is_headline(d[0]["config"])), None)
+        if default is None or (d := paired(by_seed(g), by_seed(default))).n < MIN_PAIRS:
+            continue
+        train = [train_error(c) for c in (g, default)]
+        fits = "" if None in train else f"; final training error {train[0]:.1f}% against {train[1]:.1f}%"
+        parts.append(f"{describe(g[0]['config'])} minus {describe(default[0]['config'])}: {d}{fits}")
+    if not parts:
+        return []
+    return ["- **Other readings of a kind** (test error minus the default reading's, points): " + "; ".join(parts) + "."]
+
+
 def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], added: dict[str, int]) -> list[str]:
     """The reading of one setting's table, generated: each cell against lstm and max pooling by its paired
     difference, read once it has ``MIN_PAIRS`` pairs; ``added`` is each cell's parameters beyond max pooling's.
@@ -128,6 +146,7 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
             lines.append(f"- **Worse than max, and why:** final training error in training mode (dropout, "
                          f"augmentation and the pool's own sampling on), against max's {max_train:.1f}%: "
                          + "; ".join(parts) + ".")
+    lines += other_readings(groups)
     thin = [f"{label(g)} ({seeds(len(g))})" for g in groups
             if not any(gg is g for gg, _, _ in read) and not any(g is base[b] for b in base)]
     thin += [f"{kind} (no run yet)" for kind in ZOO_KINDS if kind not in {kind_of(g) for g in groups}]
