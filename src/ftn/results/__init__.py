@@ -13,5 +13,5 @@ from .zoo import pooling_zoo
 
 __all__ = ["BUILDERS", "DATASET_LABELS", "EXPERIMENTS", "HEADLINE_INIT", "RUNS_DIRS", "RUNS_HEADING", "Paired",
            "cells", "changed_hyperparameters", "collect", "describe", "device", "error_percent", "is_headline",
-           "load_runs", "main", "mean_std", "paired", "pooling_zoo", "provenance", "row_scan", "seeds", "slot", "table1", "table2", "table4",
-           "trained_on", "two_sided_p", "write_table"]
+           "load_runs", "main", "mean_std", "paired", "pooling_zoo", "provenance", "row_scan", "seeds", "slot",
+           "table1", "table2", "table4", "trained_on", "two_sided_p", "write_table"]
