@@ -97,7 +97,8 @@ def other_readings(groups: list[list[dict]]) -> list[str]:
         parts.append(f"{describe(g[0]['config'])} minus {describe(default[0]['config'])}: {d}{fits}")
     if not parts:
         return []
-    return ["- **Other readings of a kind** (test error minus the default reading's, points): " + "; ".join(parts) + "."]
+    return ["- **Other readings of a kind** (test error minus the default reading's, points): "
+            + "; ".join(parts) + "."]
 
 
 def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], added: dict[str, int]) -> list[str]:
