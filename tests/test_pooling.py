@@ -68,15 +68,24 @@ def test_output_shape_follows_maxpool():
         assert lstm_pool2d(x, init_params("lasagne", k * k), k, s, p).shape == expected
 
 
+LAYOUTS = (torch.contiguous_format, torch.channels_last)
+
+
+def leaf(x: torch.Tensor, layout: torch.memory_format) -> torch.Tensor:
+    """``x`` in ``layout`` as a leaf that wants its gradient."""
+    return x.detach().contiguous(memory_format=layout).requires_grad_()
+
+
 @needs_fused
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-4)])
 @pytest.mark.parametrize("k,stride,padding,h,w", GEOMETRIES + [(8, 8, 0, 16, 17), (2, 2, 0, 33, 31)])
-def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w):
+def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w, layout):
     torch.manual_seed(k * 100 + h)
     ho, wo = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
     for scan, units, slope in [("row", "one", 0.0), ("snake", "region", 0.3), ("column", "groups", 0.1),
                                ("row_reversed", "region", 0.0), ("snake", "groups", 0.3)]:
-        x = torch.rand(3, 6, h, w, dtype=dtype, requires_grad=True)
+        x = leaf(torch.rand(3, 6, h, w, dtype=dtype), layout)
         params = (unit_params(units, ho, wo, 6, dtype, groups=3 if scan == "snake" else None) * 0.7).requires_grad_()
         grad = torch.randn(3, 6, ho, wo, dtype=dtype)
         results = []
@@ -96,6 +105,40 @@ def test_gradcheck(impl, scan, units):
     params = (unit_params(units, 3, 3, 2, torch.float64) * 0.8).requires_grad_()
     fn = lambda x, p: lstm_pool2d(x, p, 3, 2, 1, negative_slope=0.2, scan=scan, impl=impl)
     assert torch.autograd.gradcheck(fn, (x, params))
+
+
+@needs_fused
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("scan", SCANS)
+@pytest.mark.parametrize("units", UNITS)
+def test_gradcheck_of_the_kernel_that_reads_the_input(layout, scan, units):
+    """Non-overlapping windows: the kernel reads the input through its strides (gradcheck above pads, so cuts)."""
+    torch.manual_seed(2)
+    x = leaf(torch.rand(2, 4, 6, 7, dtype=torch.float64), layout)  # the last column is cut off: zero gradient
+    params = (unit_params(units, 3, 3, 4, torch.float64, groups=2) * 0.8).requires_grad_()
+    fn = lambda x, p: lstm_pool2d(x, p, 2, negative_slope=0.2, scan=scan, impl="fused")
+    assert torch.autograd.gradcheck(fn, (x, params))
+
+
+@needs_fused
+@pytest.mark.parametrize("channels", [8, 20, 300])  # chunks gathered, read in place, and split within a position
+@pytest.mark.parametrize("k", [2, 8])
+def test_channels_last_in_channels_last_out_with_no_copy(channels, k):
+    torch.manual_seed(channels + k)
+    x = leaf(torch.rand(2, channels, 16, 16), torch.channels_last)
+    params = (torch.randn(4, 3) * 0.5).requires_grad_()
+    with torch.profiler.profile(record_shapes=True) as prof:
+        y = lstm_pool2d(x, params, k, negative_slope=0.3, impl="fused")
+        grad_x, grad_p = torch.autograd.grad(y.sum(), (x, params))
+    copies = [(e.name, e.input_shapes) for e in prof.events()  # the (12, 1) float64 gradient's cast is no layout copy
+              if e.name in ("aten::copy_", "aten::contiguous", "aten::clone") and len(e.input_shapes[0]) == 4]
+    assert not copies, copies  # no layout copy of a feature map, forward or backward
+    assert y.is_contiguous(memory_format=torch.channels_last) and grad_x.is_contiguous(memory_format=torch.channels_last)
+    ref = lstm_pool2d(x, params, k, negative_slope=0.3, impl="reference")
+    ref_grads = torch.autograd.grad(ref.sum(), (x, params))
+    for got, want in zip((y, grad_x, grad_p), (ref, *ref_grads)):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert grad_p.abs().min() > 0  # every one of the 12 entries learns
 
 
 @needs_fused
@@ -195,10 +238,11 @@ def test_autocast_runs_the_fused_kernel_in_float32():
 
 
 @needs_fused
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("where", ["x", "w_g", "b_i", "r_f", "w_o"])
 @pytest.mark.parametrize("units", UNITS)
-def test_fused_propagates_nan_as_the_reference(dtype, where, units):
+def test_fused_propagates_nan_as_the_reference(dtype, where, units, layout):
     torch.manual_seed(4)
     x = torch.rand(2, 3, 8, 8, dtype=dtype)
     params = unit_params(units, 4, 4, 3, dtype) * 0.5
@@ -210,7 +254,7 @@ def test_fused_propagates_nan_as_the_reference(dtype, where, units):
             params[1, gate, col] = float("nan")  # channel 1's unit only
         else:
             params[gate, col] = float("nan")  # every window (per-position: every position)
-    x.requires_grad_()
+    x = leaf(x, layout)
     params.requires_grad_()
     results = []
     for impl in ("reference", "fused"):

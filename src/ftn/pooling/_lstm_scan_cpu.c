@@ -1,13 +1,21 @@
 /* Fused scalar-LSTM recurrence over pooling windows, forward and backward, for the CPU.
  *
  * Compiled twice by cpu_kernel.py: REAL=float (suffix _f32) and REAL=double (suffix _f64).
- * Layout: x is (L, M) contiguous, and window j uses parameter column (j / D) % S of the (12, S)
- * parameter block: S = 1 is one shared unit; D = 1 and S > 1 one unit per position (window j = n * S + s
- * uses column s); D > 1 one unit per run of D consecutive windows, e.g. per channel group, whose windows
- * are D = channels_per_group * H_out * W_out consecutive ones. Windows are processed in chunks of
- * CHUNK so that the inner loops run over contiguous windows and vectorise (expf via
- * glibc's libmvec). The backward recomputes the forward for its chunk
- * into a small per-thread scratch instead of keeping gates alive between passes.
+ *
+ * The kernel reads the input through its strides, so one code serves NCHW, channels_last (NHWC) and the
+ * window-free (L, M) layout of lstm_scan, with no layout copy: x is (B, C, H, W) with element strides xs, cut into
+ * non-overlapping kh x kw windows (output (B, C, Ho, Wo), window stride = window size), each window read in the
+ * order perm[0..L-1] (row-major positions within the window). The (L, M) layout is the case B = 1, C = M,
+ * H = L, W = 1 with one L x 1 window per channel.
+ *
+ * Window (b, c, ho, wo) has the NCHW index j = ((b * C + c) * Ho + ho) * Wo + wo and uses parameter column
+ * (j / D) % S of the (12, S) block: S = 1 one unit; D = 1, S = Ho * Wo one unit per position (architecture 1);
+ * D = Cg * Ho * Wo, S = G one unit per group of Cg channels (packs).
+ *
+ * Work is split in chunks: up to n_max windows of one output row (b, ho), ordered so that neighbouring lanes are
+ * neighbours in memory (channel-fastest in NHWC, column-fastest in NCHW). The inner loops run over a chunk's lanes
+ * and vectorise (expf via glibc's libmvec; the strided loads become gathers). The backward recomputes the forward
+ * of its chunk and keeps its gates in a small per-thread scratch, so nothing but the input is saved between passes.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -22,7 +30,9 @@ __attribute__((__simd__("notinbranch"))) float expf(float);
 __attribute__((__simd__("notinbranch"))) double exp(double);
 #endif
 
-#define CHUNK 256
+#define NMAX 256          /* lanes of a chunk at most */
+#define SCRATCH 4096      /* L * lanes per scratch array: the backward's six arrays stay in L2 */
+#define DENSE_MIN 16      /* channels at least, for a chunk of one window position's channels */
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
 #define FN(name) CAT(name, SUFFIX)
@@ -35,122 +45,230 @@ static inline REAL sigmoid(REAL z) {
 static inline REAL leaky(REAL z, REAL slope) { return z > 0 ? z : slope * z; }
 static inline REAL dleaky(REAL z, REAL slope) { return z > 0 ? (REAL)1 : slope; }
 
-/* Parameter k (0..11: gate*3 + {w,r,b}) of window s inside a chunk; ps is 0 or 1. */
-#define P(k) p[(k) * S + ps * s]
+typedef struct { long b, c, h, w; } Strides;
 
-/* One chunk forward. Stores h_{t-1} and c_{t-1} for every step if hs/cs are given. */
-static inline void forward_chunk(const REAL *restrict x, long M, long L, const REAL *restrict p, long S, int ps,
-                                 long j0, long n, REAL slope, REAL *restrict out, REAL *restrict hs,
-                                 REAL *restrict cs) {
-    REAL h[CHUNK], c[CHUNK];
-    for (long s = 0; s < n; s++) h[s] = c[s] = 0;
-    for (long t = 0; t < L; t++) {
-        const REAL *xt = x + t * M + j0;
-        if (hs) {
-            for (long s = 0; s < n; s++) { hs[t * CHUNK + s] = h[s]; cs[t * CHUNK + s] = c[s]; }
-        }
-#pragma omp simd
-        for (long s = 0; s < n; s++) {
-            REAL xv = xt[s], hv = h[s];
-            REAL i = sigmoid(P(0) * xv + P(1) * hv + P(2));
-            REAL f = sigmoid(P(3) * xv + P(4) * hv + P(5));
-            REAL o = sigmoid(P(6) * xv + P(7) * hv + P(8));
-            REAL g = leaky(P(9) * xv + P(10) * hv + P(11), slope);
-            REAL cv = i * g + f * c[s];
-            c[s] = cv;
-            h[s] = o * leaky(cv, slope);
-        }
-    }
-    if (out) for (long s = 0; s < n; s++) out[j0 + s] = h[s];
+typedef struct {
+    long B, C, Ho, Wo, kh, kw, L, S, D, n_max;
+    const long *perm;  /* L positions in the window, row-major (kh x kw), in scan order */
+    REAL slope;
+} Geometry;
+
+/* One chunk's lanes: where each window starts in x, in the output (or its gradient) and in grad_x, and its unit. */
+typedef struct {
+    long n, col0;       /* lanes; the unit column of lane 0 */
+    int ps;             /* 1: the lanes' units differ (read from pl), 0: every lane uses column col0 */
+    int dense;          /* 1: lane l starts at ox[0] + l in x and og[0] + l in grad_x: rows are read in place */
+    long ox[NMAX], oo[NMAX], og[NMAX], col[NMAX];
+} Lanes;
+
+/* Chunks split groups of lanes: the C channels of one window position where channels are contiguous and at least a
+ * vector's worth (NHWC: the chunk is read in place), else all C * Wo windows of an output row (b, ho). */
+static long group_len(const Geometry *g, int c_fast) { return c_fast && g->C >= DENSE_MIN ? g->C : g->C * g->Wo; }
+static long chunks_per_group(const Geometry *g, int c_fast) { return (group_len(g, c_fast) + g->n_max - 1) / g->n_max; }
+static long chunk_count(const Geometry *g, int c_fast) {
+    return g->B * g->Ho * g->C * g->Wo / group_len(g, c_fast) * chunks_per_group(g, c_fast);
 }
 
-/* One chunk backward: gx (L, M) is written, gp (12, S) doubles accumulated. */
-static inline void backward_chunk(const REAL *restrict x, long M, long L, const REAL *restrict p, long S, int ps,
-                                  long j0, long n, REAL slope, const REAL *restrict gout,
-                                  REAL *restrict gx, double *restrict gp, REAL *restrict hs, REAL *restrict cs) {
-    REAL dh[CHUNK], dc[CHUNK];
-    REAL acc[12][CHUNK];
-    forward_chunk(x, M, L, p, S, ps, j0, n, slope, NULL, hs, cs);
-    for (long s = 0; s < n; s++) { dh[s] = gout[j0 + s]; dc[s] = 0; }
-    for (int k = 0; k < 12; k++) for (long s = 0; s < n; s++) acc[k][s] = 0;
-    for (long t = L - 1; t >= 0; t--) {
-        const REAL *xt = x + t * M + j0;
-        REAL *gxt = gx + t * M + j0;
+/* Lanes of chunk q, ordered so that neighbouring lanes are neighbours in memory (channel-fastest when c_fast). */
+static void lanes_of(const Geometry *g, long q, Strides xs, Strides os, Strides gs, int c_fast, Lanes *ln) {
+    long len = group_len(g, c_fast), pieces = chunks_per_group(g, c_fast), per_row = g->C * g->Wo / len;
+    long group = q / pieces, l0 = (q % pieces) * g->n_max;
+    long row = group / per_row, first = (group % per_row) * len + l0;  /* the chunk's first lane in its row */
+    long b = row / g->Ho, ho = row % g->Ho;
+    ln->n = len - l0 < g->n_max ? len - l0 : g->n_max;
+    /* (c, wo) of the first lane, then stepped lane by lane: no division per lane in the common one-unit case */
+    long c = c_fast ? first % g->C : first / g->Wo, wo = c_fast ? first / g->C : first % g->Wo;
+    long base_x = b * xs.b + ho * g->kh * xs.h, base_g = b * gs.b + ho * g->kh * gs.h, base_o = b * os.b + ho * os.h;
+    ln->ps = 0;
+    ln->dense = 1;
+    for (long l = 0; l < ln->n; l++) {
+        ln->ox[l] = base_x + c * xs.c + wo * g->kw * xs.w;
+        ln->og[l] = base_g + c * gs.c + wo * g->kw * gs.w;
+        ln->oo[l] = base_o + c * os.c + wo * os.w;
+        ln->col[l] = g->S == 1 ? 0 : ((((b * g->C + c) * g->Ho + ho) * g->Wo + wo) / g->D) % g->S;
+        ln->ps |= ln->col[l] != ln->col[0];
+        ln->dense &= ln->ox[l] == ln->ox[0] + l && ln->og[l] == ln->og[0] + l;
+        if (c_fast) { if (++c == g->C) { c = 0; wo++; } }
+        else if (++wo == g->Wo) { wo = 0; c++; }
+    }
+    ln->col0 = ln->col[0];
+}
+
+/* Row t of a chunk's inputs, contiguous over its lanes: in place when dense, else gathered into buf. */
+static inline const REAL *x_row(const REAL *xt, const Lanes *ln, REAL *restrict buf) {
+    if (ln->dense) return xt + ln->ox[0];
+    for (long l = 0; l < ln->n; l++) buf[l] = xt[ln->ox[l]];
+    return buf;
+}
+
+/* Offset of step t of a window in a tensor with strides s. */
+static inline long step_offset(const Geometry *g, long t, Strides s) {
+    long pos = g->perm[t];
+    return (pos / g->kw) * s.h + (pos % g->kw) * s.w;
+}
+
+/* The 12 parameters of every lane, (12, NMAX), when they differ across the chunk. */
+static void lane_params(const REAL *p, long S, const Lanes *ln, REAL *pl) {
+    for (int k = 0; k < 12; k++)
+        for (long l = 0; l < ln->n; l++) pl[k * NMAX + l] = p[k * S + ln->col[l]];
+}
+
+/* P(k): parameter k (gate * 3 + {w, r, b}) of lane l. ps is 0 or 1 at every call: always_inline makes a copy of
+ * the loops for each, with the one-unit copy keeping its 12 parameters in registers. */
+#define P(k) (ps ? pl[(k) * NMAX + l] : pc[k])
+#define INLINE static inline __attribute__((always_inline))
+
+/* Forward of one chunk; with a scratch (i, f, o, z_g, c_{t-1}, h_{t-1} per step and lane) it keeps what the backward
+ * needs, else it writes h to out. */
+INLINE void forward_chunk(const REAL *restrict x, const Geometry *g, Strides xs, const Lanes *ln, int ps,
+                          const REAL *restrict pc, const REAL *restrict pl, REAL *restrict out,
+                          REAL *restrict scratch) {
+    REAL h[NMAX], c[NMAX], buf[NMAX];
+    long n = ln->n, L = g->L, stride = L * g->n_max;
+    REAL slope = g->slope;
+    for (long l = 0; l < n; l++) h[l] = c[l] = 0;
+    for (long t = 0; t < L; t++) {
+        const REAL *restrict xt = x_row(x + step_offset(g, t, xs), ln, buf);
+        REAL *st = scratch ? scratch + t * g->n_max : NULL;
 #pragma omp simd
-        for (long s = 0; s < n; s++) {
-            REAL xv = xt[s], hv = hs[t * CHUNK + s], cp = cs[t * CHUNK + s];
+        for (long l = 0; l < n; l++) {
+            REAL xv = xt[l], hv = h[l], cp = c[l];
             REAL i = sigmoid(P(0) * xv + P(1) * hv + P(2));
             REAL f = sigmoid(P(3) * xv + P(4) * hv + P(5));
             REAL o = sigmoid(P(6) * xv + P(7) * hv + P(8));
             REAL zg = P(9) * xv + P(10) * hv + P(11);
-            REAL g = leaky(zg, slope);
-            REAL cv = i * g + f * cp;
-            REAL dcv = dc[s] + dh[s] * o * dleaky(cv, slope);
-            REAL dzi = dcv * g * i * (1 - i);
+            REAL cv = i * leaky(zg, slope) + f * cp;
+            if (st) {
+                st[l] = i; st[stride + l] = f; st[2 * stride + l] = o;
+                st[3 * stride + l] = zg; st[4 * stride + l] = cp; st[5 * stride + l] = hv;
+            }
+            c[l] = cv;
+            h[l] = o * leaky(cv, slope);
+        }
+    }
+    if (out)
+        for (long l = 0; l < n; l++) out[ln->oo[l]] = h[l];
+}
+
+/* Backward of one chunk from its scratch: grad_x written, per-lane parameter gradients accumulated into acc. */
+INLINE void backward_chunk(const REAL *restrict x, const Geometry *g, Strides xs, Strides gs, const Lanes *ln,
+                           int ps, const REAL *restrict pc, const REAL *restrict pl, const REAL *restrict gout,
+                           REAL *restrict gx, const REAL *restrict scratch, REAL *restrict acc) {
+    REAL dh[NMAX], dc[NMAX], buf[NMAX], gbuf[NMAX];
+    long n = ln->n, L = g->L, stride = L * g->n_max;
+    REAL slope = g->slope;
+    for (long l = 0; l < n; l++) { dh[l] = gout[ln->oo[l]]; dc[l] = 0; }
+    for (long t = L - 1; t >= 0; t--) {
+        const REAL *restrict xt = x_row(x + step_offset(g, t, xs), ln, buf);
+        REAL *gx_t = gx + step_offset(g, t, gs), *restrict gxt = ln->dense ? gx_t + ln->og[0] : gbuf;
+        const REAL *st = scratch + t * g->n_max;
+#pragma omp simd
+        for (long l = 0; l < n; l++) {
+            REAL xv = xt[l];
+            REAL i = st[l], f = st[stride + l], o = st[2 * stride + l];
+            REAL zg = st[3 * stride + l], cp = st[4 * stride + l], hv = st[5 * stride + l];
+            REAL gg = leaky(zg, slope), cv = i * gg + f * cp;
+            REAL dcv = dc[l] + dh[l] * o * dleaky(cv, slope);
+            REAL dzi = dcv * gg * i * (1 - i);
             REAL dzf = dcv * cp * f * (1 - f);
-            REAL dzo = dh[s] * leaky(cv, slope) * o * (1 - o);
+            REAL dzo = dh[l] * leaky(cv, slope) * o * (1 - o);
             REAL dzg = dcv * i * dleaky(zg, slope);
-            gxt[s] = P(0) * dzi + P(3) * dzf + P(6) * dzo + P(9) * dzg;
-            dh[s] = P(1) * dzi + P(4) * dzf + P(7) * dzo + P(10) * dzg;
-            dc[s] = dcv * f;
-            acc[0][s] += dzi * xv; acc[1][s] += dzi * hv; acc[2][s] += dzi;
-            acc[3][s] += dzf * xv; acc[4][s] += dzf * hv; acc[5][s] += dzf;
-            acc[6][s] += dzo * xv; acc[7][s] += dzo * hv; acc[8][s] += dzo;
-            acc[9][s] += dzg * xv; acc[10][s] += dzg * hv; acc[11][s] += dzg;
+            gxt[l] = P(0) * dzi + P(3) * dzf + P(6) * dzo + P(9) * dzg;
+            dh[l] = P(1) * dzi + P(4) * dzf + P(7) * dzo + P(10) * dzg;
+            dc[l] = dcv * f;
+            acc[0 * NMAX + l] += dzi * xv; acc[1 * NMAX + l] += dzi * hv; acc[2 * NMAX + l] += dzi;
+            acc[3 * NMAX + l] += dzf * xv; acc[4 * NMAX + l] += dzf * hv; acc[5 * NMAX + l] += dzf;
+            acc[6 * NMAX + l] += dzo * xv; acc[7 * NMAX + l] += dzo * hv; acc[8 * NMAX + l] += dzo;
+            acc[9 * NMAX + l] += dzg * xv; acc[10 * NMAX + l] += dzg * hv; acc[11 * NMAX + l] += dzg;
         }
-    }
-    for (int k = 0; k < 12; k++) {
-        if (ps) {
-            for (long s = 0; s < n; s++) gp[k * S + s] += acc[k][s];
-        } else {
-            REAL sum = 0;
-            for (long s = 0; s < n; s++) sum += acc[k][s];
-            gp[k * S] += sum;
-        }
+        if (!ln->dense)
+            for (long l = 0; l < n; l++) gx_t[ln->og[l]] = gbuf[l];
     }
 }
 
-/* Chunks never straddle two rows: a row is S positions (D = 1, S > 1), each chunk's windows using columns
- * s0 .. s0+n-1 (ps = 1); or D windows of one unit, column row % S (ps = 0); or all M windows of the one unit. */
-#define FOR_EACH_CHUNK(BODY)                                                          \
-    int ps = D == 1 && S > 1;                                                         \
-    long row_len = D > 1 ? D : (S > 1 ? S : M);                                       \
-    long rows = M / row_len;                                                          \
-    long chunks_per_row = (row_len + CHUNK - 1) / CHUNK;                              \
-    long nchunks = rows * chunks_per_row;                                             \
-    _Pragma("omp for schedule(static)")                                               \
-    for (long q = 0; q < nchunks; q++) {                                              \
-        long row = q / chunks_per_row, s0 = (q % chunks_per_row) * CHUNK;             \
-        long n = row_len - s0 < CHUNK ? row_len - s0 : CHUNK;                         \
-        long j0 = row * row_len + s0;                                                 \
-        long col = ps ? s0 : (D > 1 ? row % S : 0);                                   \
-        const REAL *pc = p + col;                                                     \
-        BODY                                                                          \
-    }
+static Geometry geometry(long B, long C, long Ho, long Wo, long kh, long kw, const long *perm, long S, long D,
+                         REAL slope) {
+    long L = kh * kw, n_max = SCRATCH / L;
+    n_max = n_max > NMAX ? NMAX : (n_max < 16 ? 16 : n_max - n_max % 16);
+    Geometry g = {B, C, Ho, Wo, kh, kw, L, S, D, n_max, perm, slope};
+    return g;
+}
 
-void FN(lstm_scan_forward)(const REAL *x, const REAL *p, REAL *out, long L, long M, long S, long D,
-                          REAL slope, int nthreads) {
+/* Lanes channel-fastest when channels are closer in memory than the next window of a row (NHWC, (L, M)). */
+static int channel_fast(Strides xs, long kw, long Wo) { return Wo == 1 || xs.c <= xs.w * kw; }
+
+void FN(lstm_pool_forward)(const REAL *x, const REAL *p, REAL *out, long B, long C, long Ho, long Wo, long kh,
+                           long kw, const long *perm, long S, long D, REAL slope, const long *x_strides,
+                           const long *out_strides, int nthreads) {
+    Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
+    Strides xs = {x_strides[0], x_strides[1], x_strides[2], x_strides[3]};
+    Strides os = {out_strides[0], out_strides[1], out_strides[2], out_strides[3]};
+    int c_fast = channel_fast(xs, kw, Wo);
+    long nchunks = chunk_count(&g, c_fast);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
-        FOR_EACH_CHUNK(
-            if (ps) forward_chunk(x, M, L, pc, S, 1, j0, n, slope, out, NULL, NULL);
-            else forward_chunk(x, M, L, pc, S, 0, j0, n, slope, out, NULL, NULL);
-        )
+        Lanes *ln = malloc(sizeof(Lanes));
+        REAL *pl = malloc(sizeof(REAL) * 12 * NMAX);
+#pragma omp for schedule(static)
+        for (long q = 0; q < nchunks; q++) {
+            lanes_of(&g, q, xs, os, xs, c_fast, ln);
+            REAL pcol[12];
+            for (int k = 0; k < 12; k++) pcol[k] = p[k * S + ln->col0];
+            if (ln->ps) {
+                lane_params(p, S, ln, pl);
+                forward_chunk(x, &g, xs, ln, 1, pcol, pl, out, NULL);
+            } else {
+                forward_chunk(x, &g, xs, ln, 0, pcol, pl, out, NULL);
+            }
+        }
+        free(pl);
+        free(ln);
     }
 }
 
-/* gp: (nthreads, 12, S) zero-initialised doubles, one slice per thread; summed by the caller. */
-void FN(lstm_scan_backward)(const REAL *x, const REAL *p, const REAL *gout, REAL *gx, double *gp,
-                           long L, long M, long S, long D, REAL slope, int nthreads) {
+/* gp: (nthreads, 12, S) zero-initialised doubles, one slice per thread; summed by the caller. grad_x must be zero
+ * where no window covers the input (a border cut off by the windows). */
+void FN(lstm_pool_backward)(const REAL *x, const REAL *p, const REAL *gout, REAL *gx, double *gp, long B, long C,
+                            long Ho, long Wo, long kh, long kw, const long *perm, long S, long D, REAL slope,
+                            const long *x_strides, const long *gout_strides, const long *gx_strides,
+                            int nthreads) {
+    Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
+    Strides xs = {x_strides[0], x_strides[1], x_strides[2], x_strides[3]};
+    Strides os = {gout_strides[0], gout_strides[1], gout_strides[2], gout_strides[3]};
+    Strides gs = {gx_strides[0], gx_strides[1], gx_strides[2], gx_strides[3]};
+    int c_fast = channel_fast(xs, kw, Wo);
+    long nchunks = chunk_count(&g, c_fast);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
-        REAL *hs = malloc(sizeof(REAL) * L * CHUNK), *cs = malloc(sizeof(REAL) * L * CHUNK);
+        Lanes *ln = malloc(sizeof(Lanes));
+        REAL *pl = malloc(sizeof(REAL) * 12 * NMAX), *acc = malloc(sizeof(REAL) * 12 * NMAX);
+        REAL *scratch = malloc(sizeof(REAL) * 6 * g.L * g.n_max);
         double *mine = gp + (long)omp_get_thread_num() * 12 * S;
-        FOR_EACH_CHUNK(
-            if (ps) backward_chunk(x, M, L, pc, S, 1, j0, n, slope, gout, gx, mine + col, hs, cs);
-            else backward_chunk(x, M, L, pc, S, 0, j0, n, slope, gout, gx, mine + col, hs, cs);
-        )
-        free(hs);
-        free(cs);
+#pragma omp for schedule(static)
+        for (long q = 0; q < nchunks; q++) {
+            lanes_of(&g, q, xs, os, gs, c_fast, ln);
+            REAL pcol[12];
+            for (int k = 0; k < 12; k++) pcol[k] = p[k * S + ln->col0];
+            for (long k = 0; k < 12 * NMAX; k++) acc[k] = 0;
+            if (ln->ps) {
+                lane_params(p, S, ln, pl);
+                forward_chunk(x, &g, xs, ln, 1, pcol, pl, NULL, scratch);
+                backward_chunk(x, &g, xs, gs, ln, 1, pcol, pl, gout, gx, scratch, acc);
+                for (int k = 0; k < 12; k++)
+                    for (long l = 0; l < ln->n; l++) mine[k * S + ln->col[l]] += acc[k * NMAX + l];
+            } else {
+                forward_chunk(x, &g, xs, ln, 0, pcol, pl, NULL, scratch);
+                backward_chunk(x, &g, xs, gs, ln, 0, pcol, pl, gout, gx, scratch, acc);
+                for (int k = 0; k < 12; k++) {
+                    REAL sum = 0;
+                    for (long l = 0; l < ln->n; l++) sum += acc[k * NMAX + l];
+                    mine[k * S + ln->col0] += sum;
+                }
+            }
+        }
+        free(scratch);
+        free(acc);
+        free(pl);
+        free(ln);
     }
 }

@@ -20,7 +20,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -99,13 +99,14 @@ def _ptr(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-CHUNK = 256  # windows per chunk, as in the C source
+def _longs(values) -> ctypes.Array:
+    return (ctypes.c_long * len(values))(*values)
 
 
 def _threads(windows: int) -> int:
     # A parallel region for a few chunks costs more than it saves: our OpenMP runtime's
     # workers wait for cores held by torch's spinning ones.
-    return max(1, min(torch.get_num_threads(), windows // (4 * CHUNK)))
+    return max(1, min(torch.get_num_threads(), windows // 1024))
 
 
 def _entry(name: str, dtype: torch.dtype) -> tuple[Callable[..., None], type]:
@@ -114,24 +115,70 @@ def _entry(name: str, dtype: torch.dtype) -> tuple[Callable[..., None], type]:
     return getattr(_library(), name + VARIANTS[dtype][3]), real
 
 
-def forward(x: torch.Tensor, params: torch.Tensor, slope: float, block: int) -> torch.Tensor:
-    """x (L, M) contiguous, params (12, S) contiguous -> h (M,); window j uses column (j // block) % S."""
-    length, m = x.shape
-    out = x.new_empty(m)
-    fn, real = _entry("lstm_scan_forward", x.dtype)
-    fn(_ptr(x), _ptr(params), _ptr(out), ctypes.c_long(length), ctypes.c_long(m),
-       ctypes.c_long(params.shape[1]), ctypes.c_long(block), real(slope), ctypes.c_int(_threads(m)))
+class Windows(NamedTuple):
+    """Non-overlapping ``kh`` x ``kw`` windows of a (B, C, H, W) tensor, read in the order ``perm`` (row-major
+    positions), and the unit layout: window j (NCHW order) uses parameter column (j // block) % S."""
+    kh: int
+    kw: int
+    perm: tuple[int, ...]
+    block: int
+
+    def output_shape(self, x: torch.Tensor) -> tuple[int, int, int, int]:
+        b, c, h, w = x.shape
+        return b, c, h // self.kh, w // self.kw
+
+    def args(self, x: torch.Tensor, params: torch.Tensor) -> tuple:
+        b, c, ho, wo = self.output_shape(x)
+        return (*(ctypes.c_long(v) for v in (b, c, ho, wo, self.kh, self.kw)), _longs(self.perm),
+                ctypes.c_long(params.shape[1]), ctypes.c_long(self.block))
+
+
+def pooled_like(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """An empty output in the input's memory format (channels_last stays channels_last): the fake kernel's rule."""
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.empty(shape, dtype=x.dtype, device=x.device,
+                       memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def pool_forward(x: torch.Tensor, params: torch.Tensor, windows: Windows, slope: float) -> torch.Tensor:
+    """x (B, C, H, W), any strides; params (12, S) contiguous -> h (B, C, H // kh, W // kw) in x's memory format."""
+    out = pooled_like(x, windows.output_shape(x))
+    fn, real = _entry("lstm_pool_forward", x.dtype)
+    fn(_ptr(x), _ptr(params), _ptr(out), *windows.args(x, params), real(slope), _longs(x.stride()),
+       _longs(out.stride()), ctypes.c_int(_threads(out.numel())))
     return out
+
+
+def pool_backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor, windows: Windows,
+                  slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of sum(grad_out * h) w.r.t. x (in x's memory format) and params (12, S)."""
+    covered = x.shape[2] % windows.kh == 0 and x.shape[3] % windows.kw == 0
+    grad_x = pooled_like(x, x.shape)
+    if not covered:
+        grad_x.zero_()  # the border no window reads gets no gradient
+    threads = _threads(grad_out.numel())
+    grad_p = torch.zeros(threads, *params.shape, dtype=torch.float64)
+    fn, real = _entry("lstm_pool_backward", x.dtype)
+    fn(_ptr(x), _ptr(params), _ptr(grad_out), _ptr(grad_x), _ptr(grad_p), *windows.args(x, params), real(slope),
+       _longs(x.stride()), _longs(grad_out.stride()), _longs(grad_x.stride()), ctypes.c_int(threads))
+    return grad_x, grad_p.sum(0).to(params.dtype)
+
+
+def _as_windows(x: torch.Tensor, block: int) -> tuple[torch.Tensor, Windows]:
+    """The (L, M) layout of ``lstm_scan`` as pooling: (1, M, L, 1) with one L x 1 window per channel."""
+    length = x.shape[0]
+    return x.t().reshape(1, x.shape[1], length, 1), Windows(length, 1, tuple(range(length)), block)
+
+
+def forward(x: torch.Tensor, params: torch.Tensor, slope: float, block: int) -> torch.Tensor:
+    """x (L, M), params (12, S) contiguous -> h (M,); window j uses column (j // block) % S."""
+    image, windows = _as_windows(x, block)
+    return pool_forward(image, params, windows, slope).view(-1)
 
 
 def backward(x: torch.Tensor, params: torch.Tensor, grad_out: torch.Tensor,
              slope: float, block: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of sum(grad_out * h) w.r.t. x (L, M) and params (12, S)."""
-    length, m = x.shape
-    threads = _threads(m)
-    grad_x = torch.empty_like(x)
-    grad_p = torch.zeros(threads, *params.shape, dtype=torch.float64)
-    fn, real = _entry("lstm_scan_backward", x.dtype)
-    fn(_ptr(x), _ptr(params), _ptr(grad_out), _ptr(grad_x), _ptr(grad_p), ctypes.c_long(length),
-       ctypes.c_long(m), ctypes.c_long(params.shape[1]), ctypes.c_long(block), real(slope), ctypes.c_int(threads))
-    return grad_x, grad_p.sum(0).to(params.dtype)
+    image, windows = _as_windows(x, block)
+    grad_image, grad_p = pool_backward(image, params, grad_out.view(1, -1, 1, 1), windows, slope)
+    return grad_image.reshape(x.shape[1], x.shape[0]).t(), grad_p

@@ -11,7 +11,7 @@ import torch
 
 from . import cpu_kernel, ops, triton_kernel
 from .reference import lstm_scan_reference
-from .windows import extract_windows, output_size
+from .windows import SCANS, check_geometry, extract_windows, output_size
 
 IMPLS = ("auto", "fused", "reference")
 RESOLVED = ("fused-cpu", "fused-triton", "reference")
@@ -83,17 +83,32 @@ def lstm_scan(
 
 def _grouped_scan(windows: torch.Tensor, params: torch.Tensor, negative_slope: float, impl: str) -> torch.Tensor:
     """(L, B, C, H_out, W_out) windows, (G, 4, 3) units, channel c using unit c // (C // G) -> (B, C, H_out, W_out)."""
-    groups, channels = params.shape[0], windows.shape[2]
-    if params.shape[1:] != (4, 3) or channels % groups:
-        raise ValueError(f"params has shape {tuple(params.shape)}; allowed: (G, 4, 3) with G dividing the input's "
-                         f"{channels} channels")
     if resolved_impl(windows, params, impl) == "reference":
+        groups, channels = params.shape[0], windows.shape[2]
         per_channel = params.repeat_interleave(channels // groups, dim=0)  # (C, 4, 3)
         return lstm_scan_reference(windows, per_channel.permute(1, 2, 0)[..., None, None], negative_slope)
-    block = (channels // groups) * windows.shape[3] * windows.shape[4]  # a group's windows are consecutive
-    flat = params.reshape(groups, 12).t().contiguous()  # (12, G): column g is unit g; as the kernels return it
+    flat, block = _unit_columns(params, *windows.shape[2:])
     h = ops.lstm_scan_op(windows.reshape(windows.shape[0], -1), flat, float(negative_slope), block)
     return h.view(windows.shape[1:])
+
+
+def _check_units(params: torch.Tensor, channels: int, out_h: int, out_w: int) -> None:
+    if params.dim() == 3:
+        if params.shape[1:] != (4, 3) or channels % params.shape[0]:
+            raise ValueError(f"params has shape {tuple(params.shape)}; allowed: (G, 4, 3) with G dividing the "
+                             f"input's {channels} channels")
+    elif params.shape not in ((4, 3), (4, 3, out_h, out_w)):
+        raise ValueError(f"params has shape {tuple(params.shape)}; allowed: (4, 3), (4, 3, {out_h}, {out_w}) "
+                         "(one unit per output position) or (G, 4, 3)")
+
+
+def _unit_columns(params: torch.Tensor, channels: int, out_h: int, out_w: int) -> tuple[torch.Tensor, int]:
+    """The units as the kernels' (12, S) block and the block size: window j (NCHW order) uses column
+    (j // block) % S. One unit: S = 1; one per position: S = H_out * W_out; G groups: block = C / G * H_out * W_out,
+    as a group's windows are consecutive."""
+    if params.dim() == 3:
+        return params.reshape(params.shape[0], 12).t().contiguous(), channels // params.shape[0] * out_h * out_w
+    return params.reshape(12, -1), 1
 
 
 def lstm_pool2d(
@@ -109,7 +124,7 @@ def lstm_pool2d(
     """Pool every k x k window (zero-padded) with a scalar LSTM read in ``scan`` order.
 
     Args:
-        input: (B, C, H, W).
+        input: (B, C, H, W), contiguous or channels_last.
         params: (4, 3), one unit for every channel and window; (4, 3, H_out, W_out), one unit per window
             position (FTN architecture 1); or (G, 4, 3), G units for G equal groups of consecutive channels
             (channel c uses unit c // (C // G): a pack's members, each its own unit).
@@ -119,12 +134,21 @@ def lstm_pool2d(
         impl: "auto", "fused" or "reference".
 
     Returns:
-        (B, C, H_out, W_out), H_out = floor((H + 2 * padding - kernel_size) / stride) + 1.
+        (B, C, H_out, W_out), H_out = floor((H + 2 * padding - kernel_size) / stride) + 1; in the input's memory
+        format where the fused CPU kernel reads the input directly (non-overlapping windows, no padding).
     """
     stride = kernel_size if stride is None else stride
+    check_impl(impl)
+    if input.dim() == 4:
+        check_geometry(*input.shape[2:], kernel_size, stride, padding)
+        _check_units(params, input.shape[1], *(output_size(n, kernel_size, stride, padding) for n in input.shape[2:]))
+    direct = stride == kernel_size and padding == 0 and scan in SCANS
+    if direct and input.dim() == 4 and resolved_impl(input, params, impl) == "fused-cpu":
+        # the kernel reads the windows through the input's strides: no copy into a window layout, either way
+        flat, block = _unit_columns(params, input.shape[1], input.shape[2] // kernel_size, input.shape[3] // kernel_size)
+        return ops.lstm_pool2d_op(input, flat, kernel_size, scan, float(negative_slope), block)
     windows = extract_windows(input, kernel_size, stride, padding, scan)
     if params.dim() == 3:
-        check_impl(impl)
         return _grouped_scan(windows, params, negative_slope, impl)
     return lstm_scan(windows, params, negative_slope, impl)
 
