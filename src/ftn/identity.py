@@ -14,7 +14,8 @@ from typing import Any, Iterable
 DISPLAY_ONLY = (
     "name", "run_dir", "ckpt_path", "records_dir", "park_max_mib", "checkpoint_every_n_steps", "logger",
     "trainer.enable_progress_bar", "trainer.log_every_n_steps", "trainer.accelerator", "trainer.devices",
-    "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile", "paths",
+    "dataset.cache_dir", "dataset.download", "pooling.impl", "task.compile", "task.channels_last",
+    "paths",
 )
 # Keys added after records were committed, at the value that reproduces those records: a run at that value is the
 # run the old records made, so the key is left out of its hash, folder name and cell, and old records keep theirs.

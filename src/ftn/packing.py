@@ -200,7 +200,8 @@ def _prepare(cfgs, configs, run_dirs, overrides):
     models = [_solo_model(cfg) for cfg in cfgs]
     cfg0 = cfgs[0]  # the optimizer, schedule and compile choice every member shares
     task = PackedClassification(Pack(models, seeds), instantiate(cfg0.optimizer), configs[0]["schedule"],
-                                compile=cfg0.task.get("compile", False))
+                                compile=cfg0.task.get("compile", False),
+                                channels_last=cfg0.task.get("channels_last", False))
     check_fits(task, datamodule, _device(cfg0.trainer.accelerator))
     ckpt_path = cfgs[0].ckpt_path
     if ckpt_path == "last":

@@ -79,11 +79,12 @@ class PackedDropout(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return input
-        members = input.view(input.shape[0], len(self.seeds), -1)
-        keep = torch.empty(len(self.seeds), *members.shape[::2], device=input.device, dtype=input.dtype)
+        members = input.unflatten(1, (len(self.seeds), -1))  # a view in any memory format (channels_last too)
+        keep = torch.empty(len(self.seeds), members.shape[0], *members.shape[2:], device=input.device,
+                           dtype=input.dtype)
         for mask, generator in zip(keep, self._generators(input.device)):
-            mask.bernoulli_(1 - self.p, generator=generator)  # (B, features) of one member
-        return (members * keep.transpose(0, 1)).view_as(input) / (1 - self.p)
+            mask.bernoulli_(1 - self.p, generator=generator)  # (B, *features) of one member
+        return (members * keep.transpose(0, 1)).flatten(1, 2) / (1 - self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, members={len(self.seeds)}"
@@ -207,6 +208,10 @@ class Pack(nn.Module):
         """Each parameter's member (None: its dim 0 holds every member's part, K chunks)."""
         return self._owners
 
+    def _by_member(self, tensor: torch.Tensor) -> torch.Tensor:
+        """(K, *) view of a tensor of every member (dim 0 in K chunks), whatever its memory format."""
+        return tensor.unflatten(0, (self.size, -1))
+
     def member_square_norms(self, tensors: dict[nn.Parameter, torch.Tensor]) -> torch.Tensor:
         """(K,): each member's sum of squares over ``tensors`` (one per parameter, e.g. its gradient), on the
         device, without a host sync."""
@@ -230,8 +235,8 @@ class Pack(nn.Module):
         for param, tensor in tensors.items():
             owner = owners[param]
             if owner is None:
-                parts = tensor.view(self.size, -1)
-                parts.copy_(torch.where(keep[:, None], parts, 0.0))
+                parts = self._by_member(tensor)
+                parts.copy_(torch.where(keep.view(-1, *[1] * tensor.dim()), parts, 0.0))
             else:
                 tensor.copy_(torch.where(keep[owner], tensor, 0.0))
 
@@ -246,7 +251,7 @@ class Pack(nn.Module):
         for param, grad in grads.items():
             owner = owners[param]
             if owner is None:
-                grad.view(self.size, -1).mul_(scale[:, None])
+                self._by_member(grad).mul_(scale.view(-1, *[1] * grad.dim()))
             else:
                 grad.mul_(scale[owner])
         return norms

@@ -1,6 +1,7 @@
 """The pieces every generated table shares: a cell's slot and the provenance section that ends a table."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from ..identity import flatten, result_config
@@ -36,3 +37,16 @@ def provenance(records: list[dict], describe) -> list[str]:
         lines.append(f"| {describe(r)} | {r['seed']} | {wall} | {commits} | "
                      f"{r.get('hardware', '—')} | {r.get('wandb_run_id', '—')} | `{r.get('command', '—')}` |")
     return lines
+
+
+def replace_block(path: Path, name: str, body: str) -> None:
+    """Write ``body`` between the <!-- name --> and <!-- /name --> markers of ``path``, appending the block (and
+    creating the file) where it has none, so that a generated section keeps its place among the file's others."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    text = path.read_text() if path.exists() else ""
+    if start in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1] if end in rest else ""
+    else:
+        before, after = text.rstrip("\n") + ("\n\n" if text else ""), "\n"
+    path.write_text(f"{before}{start}\n{body}\n{end}{after}")

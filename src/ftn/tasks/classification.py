@@ -7,11 +7,14 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
 from ..pooling import TRAINABLE_INITS, LSTMPool2d, constrain_lstm_pools_, frozen_entries, unit_values
 from ..pooling.zoo import WindowPool
+
+CHANNELS_LAST = (True, False, "auto")
 
 
 class Classification(pl.LightningModule):
@@ -21,20 +24,42 @@ class Classification(pl.LightningModule):
         schedule: the ``schedule`` group: ``milestones`` (optimizer steps) and ``gamma``.
         compile: compile the model with ``torch.compile`` (in place, so parameter and metric names stay): true, or a
             ``torch.compile`` mode ("reduce-overhead": CUDA graphs).
+        channels_last: the model's weights and every image batch in ``torch.channels_last`` (NHWC): the convolutions
+            and the LSTM pooling kernel then read channels contiguously, and each layer hands the next NHWC with no
+            copy back. True, False, or "auto": on the CPU only, where scripts/bench_cpu_step.py measures it faster
+            (the kernel that reads NHWC in place is the CPU's). It changes the float summation order, not the
+            experiment (not a run identity).
 
     Logging stays on the device: every metric is accumulated per epoch by Lightning and read on the host
     once per epoch, so a training step never waits for the GPU (a per-step ``.item()`` would).
     """
 
-    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool | str = False) -> None:
+    def __init__(self, model: nn.Module, optimizer: Callable, schedule, compile: bool | str = False,
+                 channels_last: bool | str = False) -> None:
         super().__init__()
+        if channels_last not in CHANNELS_LAST:
+            raise ValueError(f"task.channels_last={channels_last!r} is invalid; allowed: true, false, auto")
         self.model, self.optimizer = model, optimizer
         self.milestones, self.gamma = list(schedule["milestones"]), schedule["gamma"]
+        self.channels_last = channels_last
         if compile:  # nn.Module.compile: the state_dict keeps its keys (no "_orig_mod.")
             self.model.compile(mode=None if compile is True else compile)
 
+    def setup(self, stage: str) -> None:
+        # here, where the device is known; before the first forward, which is when a compiled model is traced
+        if self.channels_last == "auto":
+            self.channels_last = isinstance(self.trainer.accelerator, CPUAccelerator)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
+        x, y = batch
+        if self.channels_last and x.dim() == 4:  # a pack's (K, B, C, H, W) batch meets its first conv as it is
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch

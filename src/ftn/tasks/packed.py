@@ -42,8 +42,9 @@ def member_metrics(metrics: dict, member: int) -> dict:
 class PackedClassification(Classification):
     """Args: as ``Classification``, with ``model`` a ``Pack``."""
 
-    def __init__(self, model: Pack, optimizer, schedule, compile: bool = False) -> None:
-        super().__init__(model, optimizer, schedule, compile)
+    def __init__(self, model: Pack, optimizer, schedule, compile: bool = False,
+                 channels_last: bool | str = False) -> None:
+        super().__init__(model, optimizer, schedule, compile, channels_last)
         self.health = MemberHealth(model.size)  # a submodule: on the device, and in checkpoints
         self.sums: dict[str, torch.Tensor] = {}  # stage -> (3, K): loss sum, error sum, images
 
