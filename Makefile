@@ -82,6 +82,7 @@ table4: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_pooling.py
+	$(PY) scripts/bench_cpu_step.py
 	$(PY) scripts/bench_table3.py --record results/runs
 	$(PY) scripts/bench_zoo.py --record results/runs
 

@@ -1,24 +1,35 @@
 """max_pool2d vs the reference LSTM pooling vs the fused one, measured side by side in one run.
 
-    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda] [--threads N]
+    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda] [--threads N] [--out FILE.md]
 
 Prints median times and their interquartile ranges (torch.utils.benchmark; forward+backward
 and forward only) and the ratios of the medians to max_pool2d
 for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 100x8x8x8 with k=8),
-and the memory each keeps for its backward (saved tensors, the input included).
+each in the NCHW and the channels_last layout (every op gets the same tensor: max_pool2d runs in the same layout),
+and the memory each keeps for its backward (saved tensors, the input included). The forward+backward rows are also
+written, as a generated section between <!-- pooling_op --> markers, into ``--out`` (default
+results/throughput_cpu.md, or results/throughput_gpu.md on a GPU).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ftn.benchmark import measure
+from ftn.logging import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
+from ftn.results.markdown import replace_block
 
 CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
          ((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
+LAYOUTS = {"NCHW": torch.contiguous_format, "NHWC": torch.channels_last}
 
 
 def saved_megabytes(fn) -> float:
@@ -40,16 +51,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--out", type=Path, default=None, help="the Markdown report that gets the fwd+bwd rows")
     args = parser.parse_args()
+    start, load = time.time(), os.getloadavg()[0]
+    table = ["| shape | k | layout | max_pool2d ms | reference ms | fused ms | reference / max | fused / max |",
+             "|---|---|---|---|---|---|---|---|"]
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    args.out = args.out or Path(f"results/throughput_{'gpu' if device.type == 'cuda' else 'cpu'}.md")
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
     if cpu_kernel.available():  # reported apart: the timings below use the cached build
         print(f"fused CPU kernel build from scratch: {cpu_kernel.build_seconds():.2f} s")
     print("times: median ms (interquartile range ms)")
-    print(f"{'shape':>18} {'k':>2} | {'max ms':>13} {'ref ms':>15} {'fused ms':>13} | {'ref/max':>7} {'fused/max':>9} | pass")
-    for shape, k in tqdm(CASES, desc="cases", leave=False):
-        x = torch.rand(shape, device=device, requires_grad=True)
+    print(f"{'shape':>18} {'k':>2} {'layout':>6} | {'max ms':>13} {'ref ms':>15} {'fused ms':>13} | "
+          f"{'ref/max':>7} {'fused/max':>9} | pass")
+    cases = [(shape, k, layout) for shape, k in CASES for layout in LAYOUTS]
+    for shape, k, layout in tqdm(cases, desc="cases", leave=False):
+        x = torch.rand(shape, device=device).to(memory_format=LAYOUTS[layout]).requires_grad_()
         params = init_params("lasagne", k * k).to(device).requires_grad_()
         ops = {"max": lambda: F.max_pool2d(x, k),
                "ref": lambda: lstm_pool2d(x, params, k, impl="reference"),
@@ -67,11 +85,25 @@ def main() -> None:
                 results[name] = measure(run, args.repeats)
             ms = {name: f"{m.median * 1e3:.2f} ({m.iqr * 1e3:.2f})" for name, m in results.items()}
             ratio = {name: results[name].median / results["max"].median for name in ("ref", "fused")}
-            tqdm.write(f"{str(shape):>18} {k:>2} | {ms['max']:>13} {ms['ref']:>15} {ms['fused']:>13} | "
+            if timed is not None:
+                table.append(f"| {'x'.join(map(str, shape))} | {k} | {layout} | {ms['max']} | {ms['ref']} | "
+                             f"{ms['fused']} | {ratio['ref']:.2f}x | {ratio['fused']:.2f}x |")
+            tqdm.write(f"{str(shape):>18} {k:>2} {layout:>6} | {ms['max']:>13} {ms['ref']:>15} {ms['fused']:>13} | "
                        f"{ratio['ref']:7.2f} {ratio['fused']:9.2f} | {label}")
         saved = {name: saved_megabytes(op) for name, op in ops.items()}
-        tqdm.write(f"{str(shape):>18} {k:>2} | saved for backward, MB: max {saved['max']:.1f}, ref {saved['ref']:.1f}, "
-              f"fused {saved['fused']:.1f} (input {x.numel() * x.element_size() / 2**20:.1f})")
+        tqdm.write(f"{str(shape):>18} {k:>2} {layout:>6} | saved for backward, MB: max {saved['max']:.1f}, "
+                   f"ref {saved['ref']:.1f}, fused {saved['fused']:.1f} "
+                   f"(input {x.numel() * x.element_size() / 2**20:.1f})")
+    header = [f"Generated by `python scripts/{Path(__file__).name} {' '.join(sys.argv[1:])}` (commit {git_commit()}) "
+              f"in {time.time() - start:.0f} s. Hardware: {hardware()}; device {device}; torch {torch.__version__}; "
+              f"{torch.get_num_threads()} torch thread(s). Load average (1 min) before / after: {load:.2f} / "
+              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs.", "",
+              f"Forward+backward of one pooling layer (`.sum().backward()`), median ms of {args.repeats} calls "
+              "(interquartile range); every op gets the same tensor, so `max_pool2d` runs in the same layout. "
+              "Init `lasagne`.", ""]
+    replace_block(args.out, "pooling_op", "\n".join(
+        ["## (g) One pooling layer: max_pool2d against the LSTM pooling, NCHW and channels_last", "", *header, *table]))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
