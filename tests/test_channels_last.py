@@ -1,9 +1,10 @@
 """channels_last end to end: the same training step in either layout, and every feature map stays NHWC."""
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.accelerators import CPUAccelerator
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from ftn.models import ConvNet
 from ftn.pooling import LSTMPool2d, PoolFactory, constrain_lstm_pools_, cpu_kernel
@@ -58,15 +59,29 @@ def test_every_feature_map_stays_channels_last():
     assert x.grad.is_contiguous(memory_format=NHWC)
 
 
+class DataWithItsOwnHook(pl.LightningDataModule):
+    """A data module with its own ``on_after_batch_transfer``, as the CIFAR one (it whitens there): Lightning then
+    calls only the data module's hook, never the task's."""
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(TensorDataset(torch.randn(4, 3, 32, 32), torch.randint(10, (4,))), batch_size=4)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        return x * 2.0, y
+
+
 @pytest.mark.parametrize("setting,expected", [("auto", True), (True, True), (False, False)])
 def test_the_task_setting_converts_model_and_batches(setting, expected):
+    """Through a real fit on the CPU: the model's weights and the batch its first conv sees."""
     task = Classification(conv8("lstm"), torch.optim.SGD, {"milestones": [], "gamma": 0.1}, channels_last=setting)
-    task.trainer = type("Trainer", (), {"accelerator": CPUAccelerator()})()  # setup() asks only for the device
-    task.setup("fit")
-    conv = task.model.features[0]
+    conv, seen = task.model.features[0], []
+    conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=NHWC)))
+    trainer = pl.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(task, datamodule=DataWithItsOwnHook())
     assert conv.weight.is_contiguous(memory_format=NHWC) is expected
-    x, _ = task.on_after_batch_transfer((torch.randn(2, 3, 32, 32), torch.zeros(2)), 0)
-    assert x.is_contiguous(memory_format=NHWC) is expected
+    assert seen == [expected]
 
 
 def test_a_bad_setting_is_one_clear_line():

@@ -53,13 +53,11 @@ class Classification(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int) -> tuple:
-        x, y = batch
-        if self.channels_last and x.dim() == 4:  # a pack's (K, B, C, H, W) batch meets its first conv as it is
+        # here and not in on_after_batch_transfer: Lightning skips the task's hook where the data module has its own
+        # (the CIFAR one whitens there); a pack's (K, B, C, H, W) batch meets its first conv as it is
+        if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return self.model(x)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
