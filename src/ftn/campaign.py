@@ -138,7 +138,7 @@ def cpu_science(init: str | None, seeds: tuple[int, ...] | None = None) -> Itera
         yield from _cells(32, seed, ("avg_soft",))
     for seed in seeds or (0, 1):  # VGG16's checkpoints are too large to park: one every 500 steps in its folder
         for pooling in ("max", "lstm"):
-            yield ["experiment=table4", "dataset=cifar10_jpeg", "schedule=paper_20ep",
+            yield ["experiment=table4", "dataset=cifar10_jpeg", "schedule=paper_6ep",
                    "trainer.enable_progress_bar=false", f"seed={seed}", f"pooling={pooling}",
                    "checkpoint_every_n_steps=500"]
     yield from (r for r in table2_paper(init, seeds or (0, 1, 2)) if "model.width=8" in r)

@@ -25,7 +25,7 @@ LATER_DEFAULTS = {"dataset.augmentation": "kornia", "pooling.draw": "map"}
 NAME_ONLY_GROUPS = ("experiment", "trainer")
 # What a committed result may be trained under: a named result schedule (or the experiment's own), and none of the
 # budget overrides (steps, epochs, data limits) that smoke, quick and rehearsal runs use.
-RESULT_SCHEDULES = ("short", "medium", "paper", "paper_20ep", "plateau", "plateau_long")
+RESULT_SCHEDULES = ("short", "medium", "paper", "paper_6ep", "plateau", "plateau_long")
 BUDGET_KEYS = ("schedule.max_", "trainer.max_", "trainer.min_", "trainer.limit_", "dataset.limit_",
                "dataset.train_batches", "dataset.eval_batches")
 # A folder name longer than this is shortened and made unique by a hash (file systems allow 255 bytes).
