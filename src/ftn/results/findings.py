@@ -78,11 +78,12 @@ class ScanOrders(Finding):
 @dataclass(frozen=True)
 class Probe:
     """The proposition's computation: ``windows`` windows of ``length`` values uniform in [0, ``high``], a unit with
-    ``w_g`` < 0 and b_g = 0, then the same unit with ``revive_b_g``."""
+    ``w_g`` < 0, ``r_g`` and b_g = 0 (its other gates random), then the same unit with ``revive_b_g``."""
     windows: int
     length: int
     high: float
     w_g: float
+    r_g: float
     revive_b_g: float
 
 
