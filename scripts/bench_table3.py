@@ -23,8 +23,7 @@ from ftn.benchmark import median_seconds, write_bench_record
 from ftn.logging import SUMMARY, git_commit, hardware
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
-
-PAPER = {"CNN": (0.013, 0.021, 0.0027, 0.0037), "FTN": (0.033, 0.035, 0.0068, 0.0076)}  # TITAN X, batch 1
+from ftn.results.paper import TABLE3_COLUMNS, TABLE3_SECONDS, table3_ratios
 
 
 NETWORKS = {"Conv 64, 2x2 pooling": (64, (2, 2)), "Conv 8, 4x4 + 8x8 pooling (Table 2)": (8, (4, 8))}
@@ -82,10 +81,10 @@ def main() -> None:
              f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
              f"commit {git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
-             "| | train cuDNN | train no cuDNN | test cuDNN | test no cuDNN |", "|---|---|---|---|---|"]
-    for name, values in PAPER.items():
+             "| | " + " | ".join(TABLE3_COLUMNS) + " |", "|---" * (len(TABLE3_COLUMNS) + 1) + "|"]
+    for name, values in TABLE3_SECONDS.items():
         lines.append(f"| {name} (paper) | " + " | ".join(f"{v:.4f}" for v in values) + " |")
-    lines.append("| FTN/CNN (paper) | " + " | ".join(f"{f / c:.2f}" for f, c in zip(PAPER['FTN'], PAPER['CNN'])) + " |")
+    lines.append("| FTN/CNN (paper) | " + " | ".join(f"{r:.2f}" for r in table3_ratios().values()) + " |")
     for network, columns in settings.items():
         lines += ["", f"Ours, {network}:", "", "| | " + " | ".join(label(*c) for c in columns) + " |",
                   "|---" * (len(columns) + 1) + "|"]

@@ -75,7 +75,20 @@ def convert_pooling(model: nn.Module, init: str | None = None, negative_slope: f
             starts from its own init: the outputs change.
 
     Returns:
-        ``model``, converted. Each pool gets its own unit or parameters (FTN architecture 2).
+        ``model``, converted. Each pool gets its own unit or parameters (FTN architecture 2). Every layer keeps
+        its shapes: a pool's (B, C, H, W) input gives the (B, C, H_out, W_out) output it gave before.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from ftn import convert_pooling
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.AvgPool2d(2))
+        >>> x = torch.rand(1, 3, 16, 16)
+        >>> before = model(x)
+        >>> [type(layer).__name__ for layer in convert_pooling(model)]
+        ['Conv2d', 'ReLU', 'LSTMPool2d', 'LSTMPool2d']
+        >>> model(x).shape, torch.allclose(model(x), before, atol=1e-5)  # the same function, until fine-tuning
+        (torch.Size([1, 8, 4, 4]), True)
     """
     if kind not in CONVERTIBLE:
         why = " (it needs each layer's channel count, which a pool does not know)" if kind in CHANNEL_WISE else ""

@@ -34,10 +34,29 @@ def hyperparameters(kind: str) -> dict[str, Any]:
 
 
 class PoolFactory:
-    """Args:
+    """A model's pooling layers of one kind: called once per layer, it returns that layer's module.
+
+    Args:
         kind: one of ``KINDS``.
         init, scan, impl: the LSTM kinds' unit init, scan order and implementation (``scan`` also the GRU's).
         **hyper: a zoo kind's hyperparameters (``hyperparameters(kind)``), as its config file sets them.
+
+    Call:
+        ``factory(kernel_size, negative_slope, input_size, channels)``: the layer's window size, its network's
+        leaky ReLU slope, its input's (H, W) and channel count C. The module maps (B, C, H, W) to
+        (B, C, H // kernel_size, W // kernel_size).
+
+    Example:
+        >>> import torch
+        >>> from ftn.pooling import PoolFactory
+        >>> pool = PoolFactory("lstm_shared")  # architecture 3: one unit shared by every layer
+        >>> first, second = pool(2, 0.3, (32, 32), 16), pool(2, 0.3, (16, 16), 32)
+        >>> first.params is second.params
+        True
+        >>> first(torch.rand(1, 16, 32, 32)).shape
+        torch.Size([1, 16, 16, 16])
+        >>> PoolFactory("max")(2, 0.3, (32, 32), 16)
+        MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
     """
 
     def __init__(self, kind: str, init: str = DEFAULT_INIT, scan: str = "row", impl: str = "auto",

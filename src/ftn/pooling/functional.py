@@ -136,6 +136,21 @@ def lstm_pool2d(
     Returns:
         (B, C, H_out, W_out), H_out = floor((H + 2 * padding - kernel_size) / stride) + 1; in the input's memory
         format where the fused CPU kernel reads the input directly (non-overlapping windows, no padding).
+
+    Example:
+        >>> import torch
+        >>> from ftn.pooling import init_params, lstm_pool2d
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> unit = init_params("avg_exact", seq_len=4)  # (4, 3): one unit that averages its 2x2 windows
+        >>> out = lstm_pool2d(x, unit, kernel_size=2)
+        >>> out.shape
+        torch.Size([2, 3, 4, 4])
+        >>> torch.allclose(out, torch.nn.functional.avg_pool2d(x, 2), atol=1e-6)
+        True
+        >>> lstm_pool2d(x, unit, kernel_size=3, stride=2, padding=1).shape  # overlapping, zero-padded windows
+        torch.Size([2, 3, 4, 4])
+        >>> lstm_pool2d(x, torch.stack([unit] * 3), kernel_size=2).shape  # (G, 4, 3): a unit per channel
+        torch.Size([2, 3, 4, 4])
     """
     stride = kernel_size if stride is None else stride
     check_impl(impl)

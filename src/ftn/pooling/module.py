@@ -99,7 +99,7 @@ def apply_constraint_(params: torch.Tensor, min_wg: float = 1e-6) -> None:
 
 
 class LSTMPool2d(nn.Module):
-    """LSTM pooling layer. Input (B, C, H, W) -> (B, C, H_out, W_out).
+    """LSTM pooling layer: every k x k window read by a scalar LSTM unit (``lstm_pool2d``), its last h the output.
 
     Args:
         kernel_size, stride, padding: as ``nn.MaxPool2d`` (zero padding).
@@ -110,6 +110,23 @@ class LSTMPool2d(nn.Module):
             None for one unit for the whole layer.
         params: an existing (4, 3) Parameter to share between layers (architecture 3).
         impl: "auto", "fused" or "reference".
+
+    Shape:
+        - Input: (B, C, H, W), contiguous or channels_last.
+        - Output: (B, C, H_out, W_out), H_out = floor((H + 2 * padding - kernel_size) / stride) + 1.
+        - ``params``: (4, 3), or (4, 3, H_out, W_out) with ``output_size``; rows gates i, f, o and modulation g,
+          columns w, r, b.
+
+    Example:
+        >>> import torch
+        >>> from ftn.pooling import LSTMPool2d
+        >>> pool = LSTMPool2d(2)  # one unit for the whole layer (architecture 2), init avg_soft
+        >>> pool(torch.rand(4, 16, 32, 32)).shape
+        torch.Size([4, 16, 16, 16])
+        >>> sum(p.numel() for p in pool.parameters())  # the paper's 12 parameters
+        12
+        >>> LSTMPool2d(2, output_size=(16, 16)).params.shape  # a unit per window position (architecture 1)
+        torch.Size([4, 3, 16, 16])
     """
 
     def __init__(

@@ -5,10 +5,9 @@ from collections import defaultdict
 
 from ..pooling.module import COLUMNS, GATES
 from .markdown import provenance, slot
+from .paper import TABLE1_MAE
 from .units import learned_units
 
-# The paper's Table 1: MAE in 1e-5 for T1, T2, T3.
-PAPER_TABLE1 = {4: (8.97, 8.91, 9.19), 9: (4.42, 4.39, 4.40), 16: (5.41, 5.28, 5.32)}
 RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "the paper's recipe as written",
            "table1_quick": "our recipe, QUICK (rough)"}
 
@@ -46,7 +45,7 @@ def table1(records: list[dict]) -> list[str]:
                   "| pool size | T1 paper | T1 ours | T2 paper | T2 ours | T3 paper | T3 ours |", "|---|---|---|---|---|---|---|"]
         for length in lengths:
             runs = groups[(experiment, target, budget, length)]
-            paper = PAPER_TABLE1.get(length) if target == "max" else None
+            paper = TABLE1_MAE.get(length) if target == "max" else None
             cells = []
             for i, name in enumerate(("T1", "T2", "T3")):
                 cells += [f"{paper[i]:.2f}" if paper else "—",

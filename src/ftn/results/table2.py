@@ -9,13 +9,9 @@ from typing import Callable
 from ..pooling.module import COLUMNS, GATES
 from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
 from .markdown import provenance, row, slot
+from .paper import TABLE2_ERROR, TABLE2_POOLINGS
 from .records import DATASET_LABELS, cells, device
 from .stats import mean_std, paired, seeds
-
-# The paper's Table 2, test error in %.
-PAPER_TABLE2 = {8: (57.44, 56.18, 50.96, 50.52), 16: (32.75, 32.86, 28.58, 25.72),
-                32: (18.77, 20.82, 16.11, 15.48), 64: (13.27, 14.75, 12.04, 11.83)}
-TABLE2_POOLINGS = ("max", "avg", "lstm_shared", "lstm")
 
 
 def by_seed(cell: list[dict]) -> dict[int, float]:
@@ -119,12 +115,12 @@ def table2(records: list[dict]) -> list[str]:
                   "| network | " + " | ".join(f"{p} paper | {p} ours" for p in TABLE2_POOLINGS) + " |",
                   "|---|" + "---|---|" * len(TABLE2_POOLINGS)]
         for width in widths:
-            paper = PAPER_TABLE2.get(width)
+            paper = TABLE2_ERROR.get(width)
             row = []
-            for i, pooling in enumerate(TABLE2_POOLINGS):
+            for pooling in TABLE2_POOLINGS:
                 chosen = [r for r in runs if r["config"]["model"]["width"] == width and is_headline(r["config"])
                           and r["config"]["pooling"]["kind"] == pooling]
-                row += [f"{paper[i]:.2f}" if paper else "—", slot(chosen, error_percent)]
+                row += [f"{paper[pooling]:.2f}" if paper else "—", slot(chosen, error_percent)]
             lines.append(f"| Conv {width} | " + " | ".join(row) + " |")
         lines.append("")
         for width in widths:

@@ -5,10 +5,8 @@ from collections import defaultdict
 
 from .labels import error_percent
 from .markdown import provenance, slot
+from .paper import TABLE4_ERROR
 from .records import DATASET_LABELS, device
-
-# The paper's Table 4, test error in %.
-PAPER_TABLE4 = {("cifar10", "lstm"): 5.79, ("cifar100", "lstm"): 26.89}
 
 
 def table4(records: list[dict]) -> list[str]:
@@ -19,7 +17,7 @@ def table4(records: list[dict]) -> list[str]:
     lines = ["# Table 4: VGG16, test error (%)", "", "| dataset | pooling | iterations | device | paper | ours |",
              "|---|---|---|---|---|---|"]
     for (dataset, pooling, steps, where), runs in sorted(groups.items()):
-        paper = PAPER_TABLE4.get((dataset, pooling))
+        paper = TABLE4_ERROR.get((dataset, pooling))
         lines.append(f"| {DATASET_LABELS.get(dataset, dataset)} | {pooling} | {steps} | {where} | "
                      f"{paper if paper is not None else '— (not reported)'} | {slot(runs, error_percent)} |")
     describe = lambda r: f"{r['config']['dataset']['name']} {r['config']['pooling']['kind']}"
