@@ -20,9 +20,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ftn.benchmark import median_seconds, write_bench_record
-from ftn.logging import SUMMARY, git_commit, hardware
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
+from ftn.provenance import git_commit, hardware
+from ftn.run_record import SUMMARY
 
 PAPER = {"CNN": (0.013, 0.021, 0.0027, 0.0037), "FTN": (0.033, 0.035, 0.0068, 0.0076)}  # TITAN X, batch 1
 
