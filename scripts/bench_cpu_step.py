@@ -30,7 +30,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ftn.logging import git_commit, hardware  # noqa: E402
+from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.pooling import constrain_lstm_pools_  # noqa: E402
 from ftn.results.markdown import replace_block  # noqa: E402
 from ftn.train import CONFIG_DIR  # noqa: E402

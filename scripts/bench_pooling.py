@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ftn.benchmark import measure
-from ftn.logging import git_commit, hardware
+from ftn.provenance import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 from ftn.results.markdown import replace_block
 

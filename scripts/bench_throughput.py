@@ -41,14 +41,14 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ftn.logging import git_commit, hardware
 from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
 from ftn.packing import PackCheckpoint, pack_identity
-from ftn.tasks.packed import PackedClassification
 from ftn.pooling import constrain_lstm_pools_
+from ftn.provenance import git_commit, hardware
 from ftn.results.markdown import replace_block
 from ftn.runs import DivergenceGuard, RunCheckpoint
+from ftn.tasks.packed import PackedClassification
 from ftn.train import CONFIG_DIR
 
 BATCH = 100

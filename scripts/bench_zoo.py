@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from ftn.benchmark import write_bench_record
-from ftn.logging import SUMMARY, hardware
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
+from ftn.provenance import hardware
+from ftn.run_record import SUMMARY
 
 # lstm_region (one unit per window position) is Table 2's architecture 1, not a kind the zoo compares.
 BENCHED = tuple(k for k in KINDS if k != "lstm_region")

@@ -13,7 +13,7 @@ os.environ.setdefault("FTN_RECORDS", tempfile.mkdtemp(prefix="ftn-test-records-"
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # the fused kernel's build cache is shared by the whole session, in a temp dir
-    monkeypatch.setenv("FTN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ftn-cache"))
+    monkeypatch.setenv("FTN_KERNEL_CACHE", str(tmp_path_factory.getbasetemp() / "ftn-kernels"))
 
 
 @pytest.fixture

@@ -114,6 +114,23 @@ def test_packs_group_runs_that_differ_in_seed_and_pooling_only():
     assert packs(runs, 0) == [[run] for run in runs]
 
 
+def test_a_campaign_groups_runs_into_packs_as_a_packed_sweep_groups_their_configs(tmp_path, compose_cfg):
+    """One rule (``ftn.pack_rule``), read from a campaign's overrides and from the configs they compose."""
+    from omegaconf import OmegaConf
+
+    from ftn.campaign import packs
+    from ftn.packing import group_packs
+
+    width8 = ["experiment=table2", "model.width=8"]
+    runs = [[*width8, f"seed={s}", f"pooling={p}"] for s in (0, 1) for p in ("max", "lstm")]
+    runs += [["experiment=table2", "model.width=16", "seed=0", "pooling=max"],
+             [*width8, "seed=2", "pooling=lstm", "pooling.init=lasagne"], [*width8, "seed=3", "optimizer.lr=0.1"]]
+    configs = [OmegaConf.to_container(compose_cfg(run, tmp_path / str(i)), resolve=True) for i, run in enumerate(runs)]
+    by_overrides = sorted(sorted(runs.index(run) for run in job) for job in packs(runs, 10))
+    by_configs = sorted(sorted(pack) for pack in group_packs(configs, 10))
+    assert by_overrides == by_configs == [[0, 1, 2, 3, 5], [4], [6]]
+
+
 def test_the_zoo_trains_each_kind_then_the_gru_then_each_other_reading_at_three_seeds():
     runs = list(zoo(None))
     kinds = [next(o.split("=")[1] for o in r if o.startswith("pooling=")) for r in runs]

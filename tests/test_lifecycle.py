@@ -20,10 +20,11 @@ import torch
 from ftn.atomic import atomic_write_text
 from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
 from ftn.identity import cell_key, config_hash, run_folder_name
-from ftn.logging import SUMMARY, wandb_mode
 from ftn.parking import PARKED, ParkedOnce, ParkRun, drop, unpark
 from ftn.results import main as results_main
+from ftn.run_record import SUMMARY
 from ftn.runs import CHECKPOINT, ConfigError, Diverged, DivergenceGuard, RunError, RunLock
+from ftn.tracking import wandb_mode
 from ftn.train import run
 
 from test_data import write_image_folder_archive
@@ -759,7 +760,7 @@ def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(t
 
 
 def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_path):
-    from ftn.logging import RunRecord
+    from ftn.run_record import RunRecord
     from ftn.results import device
 
     (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "device": "cuda"}))
@@ -770,17 +771,17 @@ def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_pa
 
 
 def test_a_run_resumed_on_a_later_commit_names_every_commit_it_ran(tmp_path, monkeypatch):
-    import ftn.logging
+    import ftn.run_record
     from ftn.results import provenance
 
     (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "commit": "aaaaaaa"}))
-    monkeypatch.setattr(ftn.logging, "git_commit", lambda: "bbbbbbb")
-    record = ftn.logging.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
+    monkeypatch.setattr(ftn.run_record, "git_commit", lambda: "bbbbbbb")
+    record = ftn.run_record.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
     assert record.base["commit"] == "bbbbbbb" and record.base["commits"] == ["aaaaaaa", "bbbbbbb"]
     assert "| aaaaaaa → bbbbbbb |" in "\n".join(provenance([{**record.base, "seed": 0}], lambda r: "run"))
-    monkeypatch.setattr(ftn.logging, "git_commit", lambda: "aaaaaaa")
+    monkeypatch.setattr(ftn.run_record, "git_commit", lambda: "aaaaaaa")
     (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5, "commit": "aaaaaaa"}))
-    assert ftn.logging.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0).base["commits"] == ["aaaaaaa"]
+    assert ftn.run_record.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0).base["commits"] == ["aaaaaaa"]
 
 
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):

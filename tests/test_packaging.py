@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ftn.logging import SUMMARY
+from ftn.run_record import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
 

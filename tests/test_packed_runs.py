@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ftn.logging import SUMMARY
-from ftn.packing import PackMember, run_pack
+from ftn.lifecycle import Member
+from ftn.packing import run_pack
 from ftn.results import main as results_main
+from ftn.run_record import SUMMARY
 from ftn.runs import CHECKPOINT, RunError
 from ftn.train import run
 
@@ -43,8 +44,8 @@ def _curve(record: dict) -> list[tuple[int, float]]:
     return [(h["step"], h["test/loss"]) for h in record["history"]]
 
 
-def _members(compose_cfg, root: Path, members) -> list[PackMember]:
-    return [PackMember(compose_cfg([*SMALL, *o], root / "_".join(o).replace("=", "-")), o, {}) for o in members]
+def _members(compose_cfg, root: Path, members) -> list[Member]:
+    return [Member(compose_cfg([*SMALL, *o], root / "_".join(o).replace("=", "-")), o, {}) for o in members]
 
 
 KILL_AT = """
@@ -171,7 +172,7 @@ def test_a_diverged_member_is_recorded_as_alone_while_its_pack_mate_finishes(tmp
     ([["pooling=lstm_region", "seed=0"], ["pooling=max", "seed=0"]], "pooling=lstm_region cannot be packed"),
 ])
 def test_a_bad_pack_is_one_line_and_leaves_no_run_folder(tmp_path, compose_cfg, members, message):
-    built = [PackMember(compose_cfg([*SMALL, *o], tmp_path / f"m{k}"), o, {}) for k, o in enumerate(members)]
+    built = [Member(compose_cfg([*SMALL, *o], tmp_path / f"m{k}"), o, {}) for k, o in enumerate(members)]
     with pytest.raises(RunError, match=message) as err:
         run_pack(built)
     assert "\n" not in str(err.value) and "allowed" in str(err.value)

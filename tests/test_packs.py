@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from ftn.models import VGG16, ConvNet
 from ftn.models.packed import Pack, PackedDropout
-from ftn.pooling import LSTMPool2d, PoolFactory, constrain_lstm_pools_
+from ftn.pooling import KINDS, LSTMPool2d, PoolFactory, constrain_lstm_pools_
+from ftn.pooling.packed import PackedPool, packable_kinds
 
 MEMBERS = [("max", 0), ("max", 1), ("lstm", 0), ("lstm_shared", 1), ("avg", 2), ("lstm", 3)]
 
@@ -164,6 +165,36 @@ def test_a_bad_pack_is_one_line(models, message):
     with pytest.raises(ValueError, match=message) as err:
         Pack(built, list(range(len(built))))
     assert "\n" not in str(err.value) and "allowed" in str(err.value)
+
+
+def _pools_alike_per_member(kind: str) -> bool:
+    """What a kind's layer says of itself: an LSTM layer with one unit (the pack stacks the members' units), or a
+    layer with no parameters of its own that gives the same output twice while training (no random draws)."""
+    torch.manual_seed(0)
+    pool = PoolFactory(kind)(2, 0.01, (4, 4), 3).train()
+    if isinstance(pool, LSTMPool2d):
+        return pool.params.dim() == 2
+    x = torch.randn(2, 3, 4, 4)
+    return not list(pool.parameters()) and torch.equal(pool(x), pool(x))
+
+
+def test_the_packable_kinds_are_those_whose_layers_pool_alike_per_member():
+    assert packable_kinds() == tuple(kind for kind in KINDS if _pools_alike_per_member(kind))
+    assert {"max", "avg", "lstm", "lstm_shared"} <= set(packable_kinds()) and "gated" not in packable_kinds()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_packable_kind_pools_each_members_channels_as_its_own_layer_and_another_is_refused(kind):
+    torch.manual_seed(0)
+    pools = [PoolFactory(kind)(2, 0.01, (4, 4), 3) for _ in range(2)]  # a factory each: lstm_shared's own unit
+    if kind not in packable_kinds():
+        allowed = ", ".join(packable_kinds())
+        with pytest.raises(ValueError, match=f"cannot be packed: .*; allowed in a pack: {allowed}$"):
+            PackedPool(pools)
+        return
+    x = torch.randn(2, 6, 4, 4)
+    expected = torch.cat([pools[0](x[:, :3]), pools[1](x[:, 3:])], 1)
+    torch.testing.assert_close(PackedPool(pools)(x), expected)
 
 
 def test_member_health_is_the_solo_rule_per_member():

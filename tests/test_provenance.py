@@ -1,7 +1,7 @@
 """The commit a record names: '-dirty' whenever the code a run executes differs from it, untracked files included."""
 import subprocess
 
-from ftn.logging import git_commit
+from ftn.provenance import git_commit
 
 
 def test_untracked_source_marks_the_commit_dirty(tmp_path):

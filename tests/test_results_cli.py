@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ftn.logging import SUMMARY
 from ftn.results import main as results_main, pooling_zoo, table2
+from ftn.run_record import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ftn.logging import SUMMARY
 from ftn.pooling import RESOLVED
+from ftn.run_record import SUMMARY
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 WANDB = Path(sys.executable).parent / "wandb"
@@ -56,7 +56,7 @@ def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path):
 
 
 def test_a_disabled_logger_leaves_no_wandb_run_named_in_the_record(tmp_path, compose_cfg, monkeypatch):
-    from ftn.logging import wandb_mode
+    from ftn.tracking import wandb_mode
     from ftn.train import run
 
     monkeypatch.setenv("WANDB_MODE", "disabled")  # the environment wins over logger.mode (as wandb's own does)
@@ -73,6 +73,6 @@ def test_a_disabled_logger_leaves_no_wandb_run_named_in_the_record(tmp_path, com
 
 def test_the_logger_passes_wandb_no_anonymous_setting(tmp_path):
     # Lightning always passes anonymous=None, about which wandb warns at every run although it means "unset"
-    from ftn.logging import make_wandb_logger
+    from ftn.tracking import make_wandb_logger
 
     assert "anonymous" not in make_wandb_logger(str(tmp_path), "run", "group", mode="disabled")._wandb_init

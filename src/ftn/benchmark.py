@@ -32,7 +32,7 @@ def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
     """A benchmark's record at ``path`` (a ``summary.json`` under a records folder): its ``fields`` with what every
     record holds (hardware, commit, torch, date, the command that made it), so a table can cite it."""
     from .atomic import atomic_write_text
-    from .logging import git_commit, hardware
+    from .provenance import git_commit, hardware
 
     record = {"experiment": experiment, "status": "finished", **fields, "hardware": hardware(),
               "commit": git_commit(), "torch": torch.__version__,

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .identity import device_folder
-from .logging import SUMMARY
+from .pack_rule import shared_overrides, split_into_packs
 from .pooling import INITS, TRAINABLE_INITS, ZOO_KINDS
 from .results.records import BadRecords, read_records
+from .run_record import SUMMARY
 from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
@@ -171,23 +172,14 @@ def status(path: Path | None) -> str | None:
     return json.loads(path.read_text()).get("status") if path else None
 
 
-def _member_override(override: str) -> bool:
-    return override.startswith(("seed=", "pooling=", "pooling."))
-
-
 def packs(runs: list[list[str]], size: int) -> list[list[list[str]]]:
-    """The runs as jobs: one run each (``size`` 0), or packs of up to ``size`` runs that differ only in their seed and
-    pooling overrides, in queue order, each pack ordered by pooling (one call per kind in every layer)."""
+    """The runs as jobs: one run each (``size`` 0), or packs of up to ``size`` runs that may share one
+    (``ftn.pack_rule``: they differ only in their seed and pooling overrides), in queue order, each pack ordered by
+    pooling (one call per kind in every layer)."""
     if not size:
         return [[run] for run in runs]
-    groups: dict[tuple[str, ...], list[list[str]]] = {}
-    for run in runs:
-        groups.setdefault(tuple(sorted(o for o in run if not _member_override(o))), []).append(run)
-    jobs = []
-    for group in groups.values():
-        group = sorted(group, key=lambda r: sorted(o for o in r if o.startswith("pooling")))
-        jobs += [group[i:i + size] for i in range(0, len(group), size)]
-    return jobs
+    pooling = [sorted(o for o in run if o.startswith("pooling")) for run in runs]
+    return [[runs[i] for i in pack] for pack in split_into_packs([shared_overrides(r) for r in runs], pooling, size)]
 
 
 def _command(job: list[list[str]], packed: bool) -> list[str]:
@@ -357,8 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer,
                               args.pack)
     except Interrupted as err:
-        print(err, file=sys.stderr, flush=True)
-        sys.exit(128 + err.signum)
+        err.exit()
     sys.exit(1 if failed else 0)
 
 

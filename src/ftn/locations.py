@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from .atomic import atomic_write_text
-from .logging import SUMMARY
+from .run_record import SUMMARY
 
 PATCHES = 5000
 

@@ -1,8 +1,9 @@
 """Run a pack: K runs that differ only in seed and pooling, trained as one model in one process (``Pack``).
 
-``run_pack(cfgs)`` takes the members' composed configs (as ``ftn.train`` would run each alone) and gives every
-member what its solo run has: its run folder (the same name and lock), its config hash, its ``summary.json`` and
-committed record, its wandb run (group, tags, job type), its parked checkpoint. What is the pack's own:
+``run_pack(members)`` takes the members (``ftn.lifecycle.Member``: each a composed config, as ``ftn.train`` would
+run it alone) and, through the lifecycle a solo run goes through (``ftn.lifecycle``), gives every member what its
+solo run has: its run folder (the same name and lock), its config hash, its ``summary.json`` and committed record,
+its wandb run (group, tags, job type), its parked checkpoint. What is the pack's own:
 
 - the checkpoint. One file holds the pack's state (the pack identity, every member's weights, optimizer, batch
   order and augmentation streams); each member's ``checkpoints/last.ckpt`` is a hard link to it. A member cannot
@@ -14,11 +15,9 @@ Before anything starts, a pack whose members differ in another key, or that mixe
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -30,37 +29,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from .atomic import atomic_link
 from .data.packed import PackedCifarData, check_packable
-from .identity import config_hash, differing_keys, flatten, result_config
-from .logging import (WANDB_ID, RunRecord, finish_wandb, link_wandb_run, record_folder, wandb_group, wandb_tags)
+from .identity import config_hash, differing_keys, result_config
+from .lifecycle import Member, RunSession, training_device
 from .models.packed import Pack
-from .parking import ParkedOnce, ParkRun, drop, unpark
+from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
-from .runs import (CHECKPOINT, AtomicCheckpointIO, Diverged, Interrupted, RunCheckpoint, RunError, RunLock,
-                   forget_checkpoint, resume_checkpoint)
+from .run_record import RunRecord
+from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError
 from .tasks.packed import PackedClassification, member_metrics
-from .train import file_system_errors_in_one_line, rejected_in_one_line, require_writable
-from .validation import validate
-
-
-def _member_key(key: str) -> bool:
-    """What members of one pack may differ in: their seed and their pooling choice."""
-    return key in ("seed", "dataset.seed") or key.startswith("pooling.")
-
-
-@dataclass
-class PackMember:
-    """One run of a pack: its config (resolved, without the ``hydra`` node; ``run_dir`` set), its command-line
-    overrides and its Hydra group choices (for its wandb tags)."""
-
-    cfg: DictConfig
-    overrides: list[str]
-    choices: dict[str, str]
 
 
 def check_pack(configs: list[dict]) -> None:
-    """One line for members that differ in more than seed and pooling, or for the same run twice."""
+    """One line for members that differ in more than seed and pooling (``ftn.pack_rule``), or for the same run
+    twice."""
     for k, config in enumerate(configs[1:], start=1):
-        other = {key: v for key, v in differing_keys(configs[0], config).items() if not _member_key(key)}
+        other = {key: v for key, v in differing_keys(configs[0], config).items() if not member_key(key)}
         if other:
             key, (first, mine) = next(iter(other.items()))
             raise RunError(f"pack member {k} differs from member 0 in {key} ({mine!r}, member 0: {first!r}); allowed "
@@ -132,8 +115,9 @@ class MemberRecord(RunRecord):
             return
         super().on_validation_end(trainer, pl_module)
 
-    def status(self, trainer: pl.Trainer, pack_status: str) -> str:
-        return "diverged" if pack_status in ("finished", "interrupted") and not self.alive(trainer) else pack_status
+    def status(self, trainer: pl.Trainer, session_status: str) -> str:
+        ended = session_status in ("finished", "interrupted")
+        return "diverged" if ended and not self.alive(trainer) else session_status
 
 
 def _solo_model(cfg: DictConfig) -> torch.nn.Module:
@@ -141,12 +125,6 @@ def _solo_model(cfg: DictConfig) -> torch.nn.Module:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     instantiate(cfg.dataset)  # as the solo run: anything it draws comes before the model
     return instantiate(cfg.task).model
-
-
-def _device(accelerator: str) -> torch.device:
-    """Where Lightning will train: ``auto`` is the GPU where one is visible."""
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if gpu else "cpu")
 
 
 def check_fits(task: PackedClassification, datamodule: PackedCifarData, device: torch.device) -> None:
@@ -169,103 +147,49 @@ def check_fits(task: PackedClassification, datamodule: PackedCifarData, device: 
             torch.cuda.empty_cache()
 
 
-def run_pack(members: list[PackMember]) -> list[str]:
+class PackRun(RunSession):
+    """A pack's session (``ftn.lifecycle``): one data module with a batch order and crop/flip stream per member,
+    one ``Pack`` of the members' solo models, one checkpoint file, and per member its record and wandb run."""
+
+    def __init__(self, members: list[Member]) -> None:
+        super().__init__(members)
+        self.models: list[torch.nn.Module] = []  # the members' solo models, whose weights the pack holds
+
+    def prepare(self) -> dict:
+        configs = [m.config for m in self.members]
+        check_pack(configs)
+        seeds = [int(m.cfg.seed) for m in self.members]
+        dataset = {k: v for k, v in configs[0]["dataset"].items() if k not in ("_target_", "seed")}
+        self.datamodule = PackedCifarData(seeds, **dataset)
+        self.datamodule.prepare_data()
+        self.models = [_solo_model(m.cfg) for m in self.members]
+        # the optimizer, schedule, compile and memory layout choices every member shares
+        self.task = PackedClassification(Pack(self.models, seeds), instantiate(self.cfg.optimizer),
+                                         configs[0]["schedule"], compile=self.cfg.task.get("compile", False),
+                                         channels_last=self.cfg.task.get("channels_last", False))
+        check_fits(self.task, self.datamodule, training_device(self.cfg.trainer.accelerator))
+        return pack_identity(configs)
+
+    def checkpoint(self, identity: dict) -> PackCheckpoint:
+        return PackCheckpoint([m.run_dir for m in self.members], identity, self.cfg.checkpoint_every_n_steps)
+
+    def facts(self, index: int) -> dict:
+        return {"pack": {"size": len(self.members), "members": [m.run_dir.name for m in self.members],
+                         "member": index}}
+
+    def record(self, index: int, member: Member, fresh: bool) -> MemberRecord:
+        return MemberRecord(index, member.logger, self.models[index], self.facts(index)["pack"],
+                            **member.record_args(fresh))
+
+    def loggers(self) -> list:
+        return [_MemberLogger(m.logger, k) for k, m in enumerate(self.members)]
+
+
+def run_pack(members: list[Member]) -> list[str]:
     """Train ``members`` as one pack (ordered by pooling, so each kind is one call per layer); returns each
     member's status ("finished" or "diverged"; an interrupted pack raises ``Interrupted``)."""
-    cfgs = [m.cfg for m in members]
-    run_dirs = [Path(cfg.run_dir) for cfg in cfgs]
-    with contextlib.ExitStack() as stack:
-        for d in run_dirs:
-            stack.enter_context(RunLock(d))
-        with file_system_errors_in_one_line():
-            with contextlib.ExitStack() as rejected:  # a rejected pack leaves none of its run folders behind
-                for d in run_dirs:
-                    rejected.enter_context(rejected_in_one_line(d))
-                configs = [OmegaConf.to_container(cfg, resolve=True) for cfg in cfgs]
-                for config in configs:
-                    validate(config)
-                check_pack(configs)
-                prepared = _prepare(cfgs, configs, run_dirs, [m.overrides for m in members])
-            return _train(members, configs, run_dirs, *prepared)
-
-
-def _prepare(cfgs, configs, run_dirs, overrides):
-    identity = pack_identity(configs)
-    parked = [record_folder(cfg.records_dir, cfg.name, d, c, o) for cfg, d, c, o in zip(cfgs, run_dirs, configs,
-                                                                                          overrides)]
-    seeds = [int(cfg.seed) for cfg in cfgs]
-    dataset = {k: v for k, v in configs[0]["dataset"].items() if k not in ("_target_", "seed")}
-    datamodule = PackedCifarData(seeds, **dataset)
-    datamodule.prepare_data()
-    models = [_solo_model(cfg) for cfg in cfgs]
-    cfg0 = cfgs[0]  # the optimizer, schedule and compile choice every member shares
-    task = PackedClassification(Pack(models, seeds), instantiate(cfg0.optimizer), configs[0]["schedule"],
-                                compile=cfg0.task.get("compile", False),
-                                channels_last=cfg0.task.get("channels_last", False))
-    check_fits(task, datamodule, _device(cfg0.trainer.accelerator))
-    ckpt_path = cfgs[0].ckpt_path
-    if ckpt_path == "last":
-        for d, folder in zip(run_dirs, parked):
-            if folder:
-                unpark(d, folder, identity)
-    resumed = resume_checkpoint(ckpt_path, run_dirs[0], identity)
-    for d, folder in zip(run_dirs, parked):
-        require_writable((d / CHECKPOINT).parent, "run_dir")
-        if folder:
-            require_writable(folder, "records_dir")
-        (d / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
-        if ckpt_path is None:
-            forget_checkpoint(d)
-            (d / WANDB_ID).unlink(missing_ok=True)
-            if folder:
-                drop(folder)
-    return identity, parked, models, datamodule, task, resumed
-
-
-def _train(members, configs, run_dirs, identity, parked, models, datamodule, task, ckpt_path) -> list[str]:
-    cfgs = [m.cfg for m in members]
-    cfg0 = cfgs[0]
-    pack_facts = {"size": len(cfgs), "members": [d.name for d in run_dirs]}
-    loggers, records, parks = [], [], []
-    parked_once = ParkedOnce(len(cfgs))  # the pack's checkpoint parked once, linked into each records folder
-    for k, (cfg, d, config, mine) in enumerate(zip(cfgs, run_dirs, configs, (m.overrides for m in members))):
-        label = "/".join(o for o in mine if not o.startswith(("experiment=", "ckpt_path="))) or "defaults"
-        logger = instantiate(cfg.logger, run_dir=str(d), name=f"{cfg.name}/{label}", group=wandb_group(config))
-        loggers.append(logger)
-        records.append(MemberRecord(k, logger, models[k], {**pack_facts, "member": k}, run_dir=str(d),
-                                    experiment=cfg.name, config=config, overrides=mine, seed=cfg.seed,
-                                    fresh=cfg.ckpt_path is None, records_dir=cfg.records_dir))
-        parks.append(ParkRun(d, parked[k], cfg.park_max_mib, parked_once) if parked[k] else None)
-    checkpoint = PackCheckpoint(run_dirs, identity, cfg0.checkpoint_every_n_steps)
-    trainer = instantiate(cfg0.trainer, logger=False, callbacks=[checkpoint, *records, *filter(None, parks)],
-                          default_root_dir=str(run_dirs[0]), plugins=[AtomicCheckpointIO()],
-                          enable_checkpointing=False)
-    trainer.loggers = [_MemberLogger(logger, k) for k, logger in enumerate(loggers)]
-    status = "failed"
-    try:
-        for k, (logger, config) in enumerate(zip(loggers, configs)):
-            logger.experiment.tags = wandb_tags(config, members[k].choices, trainer.strategy.root_device.type)
-            if run_dirs[k].parent.name == cfgs[k].name and logger.experiment.dir:
-                link_wandb_run(logger, run_dirs[k].parent)
-            logger.log_hyperparams({**config, "pack": {**pack_facts, "member": k}})
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
-        trainer.test(task, datamodule=datamodule)
-        status = "finished"
-    except (Interrupted, Diverged) as stopped:
-        status = stopped.status
-        raise
-    finally:
-        statuses = [record.status(trainer, status) for record in records]
-        for k, (record, park, logger) in enumerate(zip(records, parks, loggers)):
-            try:
-                record.write(trainer, statuses[k])
-                if park and statuses[k] == "interrupted":
-                    park.park(trainer.global_step)
-                elif park and statuses[k] != "failed":
-                    drop(parked[k])
-            finally:
-                finish_wandb(logger, statuses[k])
-    return statuses
+    PackRun(members).run()
+    return [m.status for m in members]
 
 
 class _MemberLogger:
@@ -282,38 +206,26 @@ class _MemberLogger:
         self.logger.log_metrics(member_metrics(metrics, self.member), step)
 
     def log_hyperparams(self, params) -> None:
-        pass  # each member's config and facts are logged to its own run, by run_pack and MemberRecord
+        pass  # each member's config and facts are logged to its own run, by the session and MemberRecord
 
 
 # ---- the sweep: hydra/launcher=packed (hydra_plugins.ftn_packed_launcher) --------------------------------------
-def _collect(task_cfg: DictConfig) -> PackMember:
+def _collect(task_cfg: DictConfig) -> Member:
     """A job's resolved config, under its own Hydra config (Hydra's job function while a sweep's jobs are
     gathered)."""
-    hydra = HydraConfig.get()
     cfg = copy.deepcopy(task_cfg)
     OmegaConf.resolve(cfg)
-    return PackMember(cfg, list(hydra.overrides.task), dict(hydra.runtime.choices))
-
-
-def pack_key(config: dict) -> str:
-    """Runs with equal keys may share a pack: everything but the member keys."""
-    flat = flatten(result_config(config))
-    return json.dumps({k: v for k, v in flat.items() if not _member_key(k)}, sort_keys=True, default=str)
+    return Member.of_hydra_job(cfg)
 
 
 def group_packs(configs: list[dict], max_members: int) -> list[list[int]]:
-    """Job indices per pack, from the jobs' resolved configs: grouped by ``pack_key``, in sweep order, each pack
-    ordered by pooling (so each kind is one call per layer) and split into packs of at most ``max_members``."""
+    """Job indices per pack, from the jobs' resolved configs: grouped by what they share (``ftn.pack_rule``), in
+    sweep order, each pack ordered by pooling (so each kind is one call per layer) and split into packs of at most
+    ``max_members``."""
     if isinstance(max_members, bool) or not isinstance(max_members, int) or max_members < 1:
         raise RunError(f"hydra.launcher.max_members={max_members!r}; allowed: an integer >= 1, the most runs in a pack")
-    groups: dict[str, list[int]] = {}
-    for index, config in enumerate(configs):
-        groups.setdefault(pack_key(config), []).append(index)
-    packs = []
-    for indices in groups.values():
-        by_pooling = sorted(indices, key=lambda i: json.dumps(configs[i]["pooling"], sort_keys=True))
-        packs += [by_pooling[i:i + max_members] for i in range(0, len(by_pooling), max_members)]
-    return packs
+    pooling = [json.dumps(config["pooling"], sort_keys=True) for config in configs]
+    return split_into_packs([shared_config(config) for config in configs], pooling, max_members)
 
 
 def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: int) -> list[list[int]]:
@@ -364,8 +276,7 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
         try:
             statuses = run_pack([members[i] for i in pack])
         except Interrupted as err:
-            print(err, file=sys.stderr, flush=True)
-            sys.exit(128 + err.signum)
+            err.exit()
         except Exception as err:  # the members' jobs fail; Hydra reports them at the end of the sweep
             statuses = [err] * len(pack)
         for i, status in zip(pack, statuses):
@@ -375,7 +286,7 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
 
 
 # ---- a pack from lists of overrides: python -m ftn.packing (ftn.campaign --pack) ----------------------------
-def compose_member(overrides: list[str]) -> PackMember:
+def compose_member(overrides: list[str]) -> Member:
     """The member ``python -m ftn.train <overrides>`` would run: its config, with its run folder as Hydra names it
     (``hydra.run.dir``), and that folder's ``.hydra/`` files."""
     from hydra import compose, initialize_config_dir
@@ -409,8 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         statuses = run_pack(members)
     except Interrupted as err:
-        print(err, file=sys.stderr, flush=True)
-        sys.exit(128 + err.signum)
+        err.exit()
     except RunError as err:
         sys.exit(str(err))
     for member, state in zip(members, statuses):

@@ -21,7 +21,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytorch_lightning as pl
 import torch
@@ -58,6 +58,12 @@ class Interrupted(RunError):
     def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
         self.signum = signum
+
+    def exit(self) -> NoReturn:
+        """End the process as a shell reports one that the signal ended: this message on stderr, exit status 128 +
+        the signal's number (a run, a pack, a sweep and a campaign alike)."""
+        print(self, file=sys.stderr, flush=True)
+        sys.exit(128 + self.signum)
 
 
 class RunLock:
@@ -251,9 +257,9 @@ class RunCheckpoint(pl.Callback):
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         self.rng_to_restore = checkpoint.get(IDENTITY_KEY, {}).get("rng")
-        # Checkpoints written before 30299d7 keep the batch order in the loop's loader state, which today's loaders
-        # no longer take (Lightning would refuse the checkpoint): hand it to the data module, which does. This runs
-        # after Lightning restored the data module and before it restores the loops.
+        # Checkpoints written before the data module held the batch order keep it in the loop's loader state, which
+        # today's loaders no longer take (Lightning would refuse the checkpoint): hand it to the data module, which
+        # does. This runs after Lightning restored the data module and before it restores the loops.
         legacy = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).pop("combined_loader", None)
         if legacy and trainer.datamodule is not None:
             trainer.datamodule.load_state_dict({"train_position": legacy[0]})

@@ -3,9 +3,10 @@
 Why plain C through ctypes: a C compiler is on virtually every Linux machine, the
 file builds in about a second with no torch headers (a torch C++ extension takes a
 minute), and gcc vectorises the sigmoid's exp through glibc's libmvec. The shared
-library is cached per source, flags and CPU; without a compiler ``available()`` is
-False and the reference implementation is used. ops.py registers forward and backward
-as the CPU kernels of ``torch.ops.ftn.lstm_scan``.
+library is cached per source, flags and CPU in $FTN_KERNEL_CACHE (default
+~/.cache/ftn/kernels; the data cache is another, $FTN_CACHE); without a compiler
+``available()`` is False and the reference implementation is used. ops.py registers
+forward and backward as the CPU kernels of ``torch.ops.ftn.lstm_scan``.
 """
 from __future__ import annotations
 
@@ -35,8 +36,7 @@ VARIANTS = {torch.float32: ("float", "expf", "80.0f", "_f32"), torch.float64: ("
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("FTN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "ftn")
-    return Path(root) / "kernels"
+    return Path(os.environ.get("FTN_KERNEL_CACHE") or Path.home() / ".cache" / "ftn" / "kernels")
 
 
 def _cpu_signature() -> str:

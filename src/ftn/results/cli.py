@@ -14,7 +14,7 @@ from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..logging import SUMMARY
+from ..run_record import SUMMARY
 from .claims_text import claims
 from .readme import update_readme
 from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..identity import cell_key, config_hash, folder_identity, not_a_result, run_folder_name
-from ..logging import SUMMARY
+from ..run_record import SUMMARY
 
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
