@@ -26,7 +26,7 @@ endif
 JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
 # PACK=1: the runs of each width train as one pack in one process (ftn.packing), each member with its own crop/flip
 # stream (dataset.augmentation=crop_flip: packs need it, and it is a run identity of its own). For a GPU: on the CPU
-# a pack is slower than the runs one after another (README, "Packs").
+# a pack is slower than the runs one after another (docs/scaling.md, "Packs").
 PACK ?= 0
 ifeq ($(PACK),1)
 LAUNCH := hydra/launcher=packed dataset.augmentation=crop_flip
@@ -67,12 +67,12 @@ table1: $(STAMP)
 	OMP_NUM_THREADS=$(THREADS) $(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=max seed=$(T1_SEEDS) $(T1_SIZE) & max=$$!; \
 	OMP_NUM_THREADS=$(THREADS) $(TRAIN) -m experiment=table1 dataset.seq_len=4,9,16,64 task.target=avg seed=$(T1_SEEDS) $(T1_SIZE) & avg=$$!; \
 	wait $$max; m=$$?; wait $$avg; a=$$?; test $$m -eq 0 && test $$a -eq 0  # a failed sweep fails make
-	$(PY) -m ftn.results table1 $(if $(filter 1,$(QUICK)),--experiment $(T1_NAME) --out runs)
+	$(PY) -m ftn.results $(if $(filter 1,$(QUICK)),table1 --experiment $(T1_NAME) --out runs,table1 headline)
 
 table2: $(STAMP)
 	$(JOBS_ENV) $(TRAIN) -m experiment=table2 model.width=$(WIDTHS) pooling=$(POOLINGS) seed=$(SEEDS) \
 		schedule=$(SCHEDULE) dataset=$(DATASET) trainer=$(DEVICE) $(LAUNCH)
-	$(PY) -m ftn.results table2
+	$(PY) -m ftn.results table2 headline
 	$(PY) -m ftn.figures
 
 table4: $(STAMP)
@@ -89,14 +89,14 @@ bench: $(STAMP)
 # Rebuild every table and figure from the run records under runs/ and the committed results/runs/
 # (a fresh clone has only the latter).
 results: $(STAMP)
-	$(PY) -m ftn.results table1 table2 table4 pooling_zoo claims
+	$(PY) -m ftn.results table1 table2 table4 pooling_zoo claims headline
 	$(PY) -m ftn.figures
 
 # Local run folders and Hydra's own output folders; never results/ (the committed records and tables).
 clean-runs:
 	rm -rf runs outputs multirun
 
-# GPU kit (README, "GPU kit"): wheels for the GPU image in .whl/, the data in .gpu_data/; then the whole
+# GPU kit (docs/scaling.md, "GPU kit"): wheels for the GPU image in .whl/, the data in .gpu_data/; then the whole
 # scripts/gpu_run.sh rehearsed here on the CPU with tiny sizes (wheels for this Python in a temp target).
 gpu-kit:
 	scripts/gpu_kit.sh

@@ -10,7 +10,7 @@
 # wandb and some of wandb's dependencies, and the submitit launcher. We resolve the full dependency closure for
 # the target Python with pip's resolver, drop what the image has, and download the rest one version each:
 # two versions of a package in .whl/ stop the --no-deps install on the machine.
-# Both folders are ignored by git; a device call names them in `carry` (see README, "GPU kit").
+# Both folders are ignored by git; a device call names them in `carry` (see docs/scaling.md, "GPU kit").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

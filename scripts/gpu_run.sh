@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one command for the GPU machine (README, "GPU kit"). Stages, each under its own time budget; a stage that
+# The one command for the GPU machine (docs/scaling.md, "GPU kit"). Stages, each under its own time budget; a stage that
 # fails or runs out of time is logged and the next one runs; whatever finished is packed into $OUT at the end.
 #
 #   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")

@@ -39,9 +39,33 @@ def record(kind, seed, error):
             "hardware": "test CPU", "wall_time_s": 1.0, "wandb_run_id": f"{kind}{seed}", "device": "cpu"}
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("results/*.md")) + [ROOT / "README.md"], ids=lambda p: p.name)
+DOCUMENTS = [*sorted(ROOT.glob("results/*.md")), *sorted(ROOT.glob("docs/*.md")), ROOT / "README.md"]
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_committed_table_is_well_formed(path):
     assert malformed_tables(path.read_text()) == []
+
+
+def test_the_headline_puts_the_papers_values_beside_the_mean_of_our_largest_cell(tmp_path):
+    from ftn.results.headline import headline
+    from ftn.results.labels import HEADLINE_INIT
+    from ftn.results.readme import update_readme
+
+    lstm = record("lstm", 0, 0.55)
+    lstm["config"]["pooling"]["init"] = HEADLINE_INIT
+    unit = {"experiment": "table1", "config": {"task": {"target": "max"}, "dataset": {"seq_len": 9},
+                                               "schedule": {"max_epochs": 20}}}
+    table1_runs = [{**unit, "seed": seed, "metrics": {"test/T1_mae_1e5": mae}} for seed, mae in ((0, 1.0), (1, 3.0))]
+    text = "\n".join(headline([record("max", 0, 0.60), record("max", 1, 0.62), lstm, *table1_runs])) + "\n"
+    assert "| paper | 8.97 | 4.42 | 5.41 |\n| ours: our recipe, 20 epochs, 2 seeds | — | 2.00 | — |" in text
+    assert ("| Conv 8, paper | 57.44 | 56.18 | 50.96 | 50.52 |\n"
+            "| Conv 8, ours: CIFAR-10 (JPEG copy), 100 iterations, CPU, 1-2 seeds | 61.00 | — | — | 55.00 |") in text
+    assert malformed_tables(text) == []
+    readme = tmp_path / "README.md"
+    readme.write_text("## Headline\n\n<!-- headline -->\nold\n<!-- /headline -->\n")
+    update_readme(readme, "headline", text)
+    assert readme.read_text().startswith("## Headline\n\n<!-- headline -->\n| Table 1: max pooling")  # no title
 
 
 def test_a_section_with_one_cell_is_well_formed():
@@ -61,9 +85,13 @@ def test_out_elsewhere_never_rewrites_the_readme_unless_asked(tmp_path, monkeypa
     assert (tmp_path / "elsewhere" / "table2.md").exists() and "old" in readme.read_text()
     results_main(["table2", "--runs", "runs", "--out", str(tmp_path / "elsewhere"), "--readme", "README.md"])
     assert "old" not in readme.read_text()
-    readme.write_text("intro\n<!-- table2 -->\nold\n<!-- /table2 -->\n")
-    results_main(["table2", "--runs", "runs"])  # the default outputs: results/ and the README
-    assert (tmp_path / "results" / "table2.md").exists() and "old" not in readme.read_text()
+    results_readme = tmp_path / "results" / "README.md"
+    results_readme.parent.mkdir()
+    for page in (readme, results_readme):
+        page.write_text("intro\n<!-- table2 -->\nold\n<!-- /table2 -->\n")
+    results_main(["table2", "--runs", "runs"])  # the default outputs: results/ and both READMEs' blocks
+    assert (tmp_path / "results" / "table2.md").exists()
+    assert "old" not in readme.read_text() and "old" not in results_readme.read_text()
 
 
 def test_the_readme_block_drops_the_learned_units_subsection_and_nothing_after_it(tmp_path):
@@ -75,7 +103,7 @@ def test_the_readme_block_drops_the_learned_units_subsection_and_nothing_after_i
     readme.write_text("intro\n<!-- table1 -->\nold\n<!-- /table1 -->\nafter\n")
     update_readme(readme, "table1", table)
     block = readme.read_text().split("<!-- table1 -->\n")[1].split("\n<!-- /table1 -->")[0]
-    assert block == "#### 20 epochs\n\n| a |\n\n#### 60 epochs\n\n| b |\n\n##### notes\n\ntext"
+    assert block == "### 20 epochs\n\n| a |\n\n### 60 epochs\n\n| b |\n\n#### notes\n\ntext"
     assert readme.read_text().endswith("after\n")
 
 

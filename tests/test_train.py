@@ -97,7 +97,7 @@ def test_table1_from_fabricated_records(tmp_path):
     assert "id0" in table and "id1" in table
     text = readme.read_text()
     assert row in text and "old" not in text and text.endswith("<!-- /table1 -->\ntail\n")
-    assert "#### avg pooling" in text and "5.00 (1 seed)" in text  # every result section, demoted
+    assert "### avg pooling" in text and "5.00 (1 seed)" in text  # every result section, demoted
     assert "id0" not in text  # the provenance stays in the file
 
 

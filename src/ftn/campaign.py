@@ -79,7 +79,7 @@ def scans(init: str, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
 
 
 # Kinds whose paper leaves a choice open that its default reading may have got wrong: the other reading, as
-# overrides, trained beside the default (README, "Choices the paper leaves open").
+# overrides, trained beside the default (docs/deviations.md, "The zoo's kinds").
 OTHER_READINGS = (("mixed", "pooling.draw=layer"),)
 
 

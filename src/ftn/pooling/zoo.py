@@ -99,8 +99,8 @@ class MixedPool(WindowPool):
     test rule of the paper. No learned parameter.
 
     Args:
-        draw: how many lambdas a forward draws, a choice the paper's text leaves to its code (README, "Choices the
-            paper leaves open"): ``"map"``, one per feature map (sample and channel); ``"layer"``, one for the
+        draw: how many lambdas a forward draws, a choice the paper's text leaves to its code (docs/deviations.md,
+            "The zoo's kinds"): ``"map"``, one per feature map (sample and channel); ``"layer"``, one for the
             whole layer, as common third-party implementations draw it.
     """
 

@@ -1,9 +1,11 @@
 """Build results/<table>.md from the run records; nothing is typed by hand.
 
-    python -m ftn.results table1 table2 pooling_zoo claims [--runs runs results/runs] [--out results]
+    python -m ftn.results table1 table2 pooling_zoo claims headline [--runs runs results/runs] [--out results]
 
 Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
-``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own.
+``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own, and
+each is also written into the <!-- name --> block of the READMEs that have one: results/README.md holds every
+table's, README.md the headline's.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from ..atomic import atomic_write_text
 from ..identity import device_folder
 from ..run_record import SUMMARY
 from .claims_text import claims
+from .headline import headline
 from .readme import update_readme
 from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on
 from .table1 import table1
@@ -24,20 +27,31 @@ from .table4 import table4
 from .zoo import pooling_zoo
 
 DEFAULT_OUT = Path("results")
+# The READMEs whose <!-- name --> blocks get the tables when they are written to DEFAULT_OUT.
+READMES = (Path("README.md"), DEFAULT_OUT / "README.md")
 # The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written; the
 # zoo sets its own runs beside Table 2's baselines.
 EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",),
                "pooling_zoo": ("zoo", "table2", "pooling_cost"),
-               "claims": ("table1", "table1_paper", "table2", "table3", "table4", "zoo")}
-BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo, "claims": claims}
+               "claims": ("table1", "table1_paper", "table2", "table3", "table4", "zoo"),
+               "headline": ("table1", "table2")}
+BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo, "claims": claims,
+            "headline": headline}
 
 
-def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readme: Path | None = None,
+def table_records(name: str, runs_dir: Path | Iterable[Path], experiment: str | None = None, skip_bad: bool = False,
+                  results_only: bool = True) -> list[dict]:
+    """The finished runs table ``name`` is built from: those of ``experiment``, by default the table's own
+    experiments (``EXPERIMENTS``); only result runs (``load_runs``) unless ``results_only`` is False."""
+    return [r for e in ((experiment,) if experiment else EXPERIMENTS[name])
+            for r in load_runs(runs_dir, e, skip_bad, results_only)]
+
+
+def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readmes: Iterable[Path] = (),
                 experiment: str | None = None, skip_bad: bool = False, results_only: bool = True) -> Path | None:
-    """Write <out_dir>/<experiment>.md from the finished runs of ``experiment`` (default: the table's own); only
-    result runs (``load_runs``) unless ``results_only`` is False."""
-    records = [r for e in ((experiment,) if experiment else EXPERIMENTS[name])
-               for r in load_runs(runs_dir, e, skip_bad, results_only)]
+    """Write <out_dir>/<experiment>.md from ``table_records`` (default experiment: the table's own), and the
+    table's block of each of ``readmes`` that has one."""
+    records = table_records(name, runs_dir, experiment, skip_bad, results_only)
     experiment = experiment or name
     if not records:
         where = " and ".join(map(str, [runs_dir] if isinstance(runs_dir, (str, Path)) else runs_dir))
@@ -50,8 +64,9 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
     if notes.exists():
         text = text + "\n" + notes.read_text()
     path.write_text(text)
-    if readme is not None and experiment == name:
-        update_readme(readme, name, text)
+    if experiment == name:
+        for readme in readmes:
+            update_readme(readme, name, text)
     print(f"{name}: {len(records)} runs -> {path}")
     return path
 
@@ -78,10 +93,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="folders of run records (default: runs results/runs)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--experiment", help="experiment name of the runs, if not the table's (e.g. table1_quick)")
-    parser.add_argument("--readme", default=None,
-                        help="README whose <!-- table --> blocks get the tables ('' for none; default: README.md "
-                             "when --out is the default results/, else none, so a table written elsewhere never "
-                             "rewrites the repository's README)")
+    parser.add_argument("--readme", action="append", default=None,
+                        help="a README whose <!-- table --> blocks get the tables; repeat for several, '' for none "
+                             f"(default: {' and '.join(map(str, READMES))} when --out is the default results/, else "
+                             "none, so a table written elsewhere never rewrites the repository's READMEs)")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out records no table may trust (ftn.results.records), with a warning each, "
                              "instead of stopping")
@@ -94,11 +109,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"ftn.results: {error}")
     if args.collect:
         print(f"{collect(args.runs, args.collect, True)} records copied into {args.collect}")
+    readmes = READMES if args.readme is None and args.out == DEFAULT_OUT else [Path(p) for p in args.readme or [] if p]
     for name in args.tables:
-        readme = args.readme if args.readme is not None else ("README.md" if args.out == DEFAULT_OUT else "")
         # smoke and quick runs never reach the committed tables; written elsewhere (a GPU smoke check), they do
-        write_table(name, args.runs, args.out, Path(readme) if readme else None, args.experiment, True,
-                    results_only=args.out == DEFAULT_OUT)
+        write_table(name, args.runs, args.out, readmes, args.experiment, True, results_only=args.out == DEFAULT_OUT)
 
 
 if __name__ == "__main__":

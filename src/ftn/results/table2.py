@@ -97,19 +97,30 @@ def learned_units(records: list[dict]) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-def table2(records: list[dict]) -> list[str]:
-    settings = defaultdict(list)
+def settings(records: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The runs of each setting (dataset, budget, device) under its label, per dataset the largest budget first,
+    and within it the device with the most runs: the order of the table's sections."""
+    groups = defaultdict(list)
     for r in records:
-        settings[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"], device(r))].append(r)
+        groups[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"], device(r))].append(r)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1])))
+    return [(f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}", runs)
+            for (dataset, steps, where), runs in ordered]
+
+
+def headline_cell(runs: list[dict], width: int, pooling: str) -> list[dict]:
+    """The runs of the paper's cell (Conv ``width``, ``pooling``) among ``runs``: LSTM with the headline init."""
+    return [r for r in runs if r["config"]["model"]["width"] == width and is_headline(r["config"])
+            and r["config"]["pooling"]["kind"] == pooling]
+
+
+def table2(records: list[dict]) -> list[str]:
     lines = ["# Table 2: Conv N on CIFAR-10, test error (%)", "",
              "Paper: the paper's Table 2 (genuine CIFAR-10, 122k iterations). Ours: mean ± std over seeds, at the "
              f"budget named in each heading. LSTM cells of the first table use the headline init `{HEADLINE_INIT}` "
              "and the row scan; the tables after it list every cell, each seed, and the paired differences to max "
              "and avg pooling.", ""]
-    # per dataset, the largest budget first, and within it the device with the most runs (the README shows the
-    # first section)
-    for (dataset, steps, where), runs in sorted(settings.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1]))):
-        label = f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
+    for label, runs in settings(records):
         widths = sorted({r["config"]["model"]["width"] for r in runs})
         lines += [f"## {label}", "",
                   "| network | " + " | ".join(f"{p} paper | {p} ours" for p in TABLE2_POOLINGS) + " |",
@@ -118,9 +129,7 @@ def table2(records: list[dict]) -> list[str]:
             paper = TABLE2_ERROR.get(width)
             row = []
             for pooling in TABLE2_POOLINGS:
-                chosen = [r for r in runs if r["config"]["model"]["width"] == width and is_headline(r["config"])
-                          and r["config"]["pooling"]["kind"] == pooling]
-                row += [f"{paper[pooling]:.2f}" if paper else "—", slot(chosen, error_percent)]
+                row += [f"{paper[pooling]:.2f}" if paper else "—", slot(headline_cell(runs, width, pooling), error_percent)]
             lines.append(f"| Conv {width} | " + " | ".join(row) + " |")
         lines.append("")
         for width in widths:

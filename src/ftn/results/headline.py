@@ -1,0 +1,78 @@
+"""The headline: the paper's values beside ours for Tables 1 and 2, in a few lines (the README's one generated
+block). Means over seeds only; the tables behind it give the spread, each seed and the paired tests."""
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Callable
+
+from .labels import error_percent
+from .markdown import row
+from .records import cells
+from .stats import seeds
+from .paper import TABLE1_MAE, TABLE2_ERROR, TABLE2_POOLINGS
+from .table1 import epochs
+from .table2 import headline_cell, settings
+
+# The dense test set (values uniform in [0, 300]): its metric and its place in the paper's (T1, T2, T3) triples.
+TABLE1_TEST_SET, TABLE1_COLUMN = "T1", 0
+
+
+def mean_of_largest_cell(runs: list[dict], value: Callable[[dict], float]) -> tuple[str, int]:
+    """The mean of ``value`` over the seeds of the cell with the most seeds among ``runs`` (runs that differ in
+    more than the seed are never averaged), and its number of seeds; ("—", 0) for no runs."""
+    cell = max(cells(runs), key=len, default=[])
+    return (f"{statistics.mean(value(r) for r in cell):.2f}", len(cell)) if cell else ("—", 0)
+
+
+def seed_counts(counts: list[int]) -> str:
+    present = [n for n in counts if n] or [0]
+    return seeds(min(present)) if min(present) == max(present) else f"{min(present)}-{max(present)} seeds"
+
+
+def table1_lines(records: list[dict]) -> list[str]:
+    """Max pooling learned by one unit with our recipe, at the pool sizes the paper reports, at the epoch budget
+    with the most runs."""
+    runs = [r for r in records if r["experiment"] == "table1" and r["config"]["task"]["target"] == "max"
+            and r["config"]["dataset"]["seq_len"] in TABLE1_MAE]
+    if not runs:
+        return []
+    budget = Counter(epochs(r) for r in runs).most_common(1)[0][0]
+    lengths = sorted(TABLE1_MAE)
+    mae = lambda r: r["metrics"][f"test/{TABLE1_TEST_SET}_mae_1e5"]
+    ours = [mean_of_largest_cell([r for r in runs if epochs(r) == budget and r["config"]["dataset"]["seq_len"] == n],
+                                 mae) for n in lengths]
+    sizes = [f"{round(n ** 0.5)}x{round(n ** 0.5)}" for n in lengths]
+    return [row([f"Table 1: max pooling learned by one LSTM unit, MAE (1e-5) on {TABLE1_TEST_SET}", *sizes]),
+            "|---|" + "---|" * len(sizes),
+            row(["paper", *(f"{TABLE1_MAE[n][TABLE1_COLUMN]:.2f}" for n in lengths)]),
+            row([f"ours: our recipe, {budget} epochs, {seed_counts([n for _, n in ours])}",
+                 *(value for value, _ in ours)])]
+
+
+def table2_lines(records: list[dict]) -> list[str]:
+    """Each network the paper reports, in the first setting (Table 2's section order) that trained it."""
+    lines, table2_settings = [], settings([r for r in records if r["experiment"] == "table2"])
+    for width in sorted(TABLE2_ERROR):
+        found = next(((label, runs) for label, runs in table2_settings
+                      if any(r["config"]["model"]["width"] == width for r in runs)), None)
+        if found is None:
+            continue
+        label, runs = found
+        ours = [mean_of_largest_cell(headline_cell(runs, width, pooling), error_percent) for pooling in TABLE2_POOLINGS]
+        lines += [row([f"Conv {width}, paper", *(f"{TABLE2_ERROR[width][p]:.2f}" for p in TABLE2_POOLINGS)]),
+                  row([f"Conv {width}, ours: {label}, {seed_counts([n for _, n in ours])}",
+                       *(value for value, _ in ours)])]
+    if not lines:
+        return []
+    return [row(["Table 2: Conv N, test error (%)", *TABLE2_POOLINGS]), "|---|" + "---|" * len(TABLE2_POOLINGS),
+            *lines]
+
+
+def headline(records: list[dict]) -> list[str]:
+    parts = [part for part in (table1_lines(records), table2_lines(records)) if part]
+    lines = ["# Headline: the paper's values beside ours", ""]
+    for part in parts:
+        lines += [*part, ""]
+    return lines + ["Ours: means over seeds, each row naming its data, budget and device. The paper trained Table 2",
+                    "on genuine CIFAR-10 for 122k iterations."]
