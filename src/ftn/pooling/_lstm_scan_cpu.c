@@ -194,6 +194,9 @@ static Geometry geometry(long B, long C, long Ho, long Wo, long kh, long kw, con
     return g;
 }
 
+/* An op's stride array (B, C, H, W order) as Strides. */
+static Strides strides_of(const long *s) { Strides t = {s[0], s[1], s[2], s[3]}; return t; }
+
 /* Lanes channel-fastest when channels are closer in memory than the next window of a row (NHWC, (L, M)). */
 static int channel_fast(Strides xs, long kw, long Wo) { return Wo == 1 || xs.c <= xs.w * kw; }
 
@@ -201,8 +204,8 @@ void FN(lstm_pool_forward)(const REAL *x, const REAL *p, REAL *out, long B, long
                            long kw, const long *perm, long S, long D, REAL slope, const long *x_strides,
                            const long *out_strides, int nthreads) {
     Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
-    Strides xs = {x_strides[0], x_strides[1], x_strides[2], x_strides[3]};
-    Strides os = {out_strides[0], out_strides[1], out_strides[2], out_strides[3]};
+    Strides xs = strides_of(x_strides);
+    Strides os = strides_of(out_strides);
     int c_fast = channel_fast(xs, kw, Wo);
     long nchunks = chunk_count(&g, c_fast);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
@@ -233,9 +236,9 @@ void FN(lstm_pool_backward)(const REAL *x, const REAL *p, const REAL *gout, REAL
                             const long *x_strides, const long *gout_strides, const long *gx_strides,
                             int nthreads) {
     Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
-    Strides xs = {x_strides[0], x_strides[1], x_strides[2], x_strides[3]};
-    Strides os = {gout_strides[0], gout_strides[1], gout_strides[2], gout_strides[3]};
-    Strides gs = {gx_strides[0], gx_strides[1], gx_strides[2], gx_strides[3]};
+    Strides xs = strides_of(x_strides);
+    Strides os = strides_of(gout_strides);
+    Strides gs = strides_of(gx_strides);
     int c_fast = channel_fast(xs, kw, Wo);
     long nchunks = chunk_count(&g, c_fast);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
