@@ -41,12 +41,13 @@ def provenance(records: list[dict], describe) -> list[str]:
 
 def replace_block(path: Path, name: str, body: str) -> None:
     """Write ``body`` between the <!-- name --> and <!-- /name --> markers of ``path``, appending the block (and
-    creating the file) where it has none, so that a generated section keeps its place among the file's others."""
+    creating the file) where it has none, so that a generated section keeps its place among the file's others. A
+    block missing its end marker ends at its start: the text after it stays."""
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     text = path.read_text() if path.exists() else ""
     if start in text:
         before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1] if end in rest else ""
+        after = rest.split(end, 1)[1] if end in rest else rest
     else:
         before, after = text.rstrip("\n") + ("\n\n" if text else ""), "\n"
     path.write_text(f"{before}{start}\n{body}\n{end}{after}")

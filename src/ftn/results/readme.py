@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .markdown import RUNS_HEADING
+from .markdown import RUNS_HEADING, replace_block
 
 
 def update_readme(readme: Path, name: str, table: str) -> None:
     """Replace the README block between <!-- name --> markers with the table's result sections (every one before
     its ``## Runs``: each device and budget, each recipe), headings demoted one level (``##`` to ``###``); a table
     without sections gives its results less its title. A README without the block is left as it is."""
-    if not readme.exists():
-        return
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    text = readme.read_text()
-    if start not in text:
+    if not readme.exists() or f"<!-- {name} -->" not in readme.read_text():
         return
     results = table.split("\n" + RUNS_HEADING)[0]
     sections = results.split("\n## ")[1:]
@@ -23,9 +19,7 @@ def update_readme(readme: Path, name: str, table: str) -> None:
         body = "\n\n".join("### " + _without_learned_units(section).strip() for section in sections)
     else:  # the block sits under a heading of the README's own
         body = _without_learned_units(_without_title(results)).strip()
-    before, rest = text.split(start, 1)
-    after = rest.split(end, 1)[1] if end in rest else rest
-    readme.write_text(f"{before}{start}\n{body}\n{end}{after}")
+    replace_block(readme, name, body)
 
 
 def _without_title(table: str) -> str:
