@@ -53,12 +53,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Fast suite (a few minutes on 2 CPU cores); `make test-all` adds the slow tests.
+# Fast suite (a few minutes on 2 CPU cores); `make test-all` adds the slow tests. TEST_JOBS pytest workers
+# (pytest-xdist; auto: one per core), one torch thread each: most of the time goes to end-to-end runs in
+# subprocesses, which overlap well.
+TEST_JOBS ?= auto
+TEST := OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_JOBS)
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(TEST) -m "not slow"
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q
+	$(TEST)
 
 # Table 1: max and avg sweeps run side by side (one thread each), then the table is rebuilt: our recipe and the
 # paper's (committed records), or for QUICK=1 its own rough table in runs/table1_quick.md: quick runs never reach

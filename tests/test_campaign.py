@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ftn.campaign import OTHER_READINGS, find_record, main as campaign_main, run_campaign, zoo
+from ftn.campaign import OTHER_READINGS, _log_name, find_record, main as campaign_main, run_campaign, zoo
 from ftn.pooling import ZOO_KINDS, PoolFactory
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
@@ -139,3 +139,13 @@ def test_the_zoo_trains_each_kind_then_the_gru_then_each_other_reading_at_three_
     for (kind, *overrides), run in zip(OTHER_READINGS * 3, runs[36:]):
         assert run[-1 - len(overrides):] == [f"pooling={kind}", *overrides]
         PoolFactory(kind, **{o.split("=")[0].removeprefix("pooling."): o.split("=")[1] for o in overrides})
+
+
+def test_a_log_name_is_a_file_name_however_deep_the_paths_in_its_values():
+    deep = "/" + "/".join(["a_rather_long_folder_name"] * 12)
+    job = [[f"dataset.archive={deep}/tiny.tar.gz", f"dataset.cache={deep}/cache", "seed=0", "pooling=lstm"]]
+    assert _log_name(job, 0) == "tiny.tar.gz_cache_0_lstm.log"
+    long = [[f"tag={'x' * 300}", "seed=1"]]
+    name = _log_name(long, 2)
+    assert "/" not in name and len(name) <= 255 and name.endswith(".log")
+    assert name != _log_name([[f"tag={'x' * 301}", "seed=1"]], 2)  # the hash keeps long names apart

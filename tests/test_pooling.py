@@ -96,6 +96,29 @@ def test_fused_matches_reference(dtype, tol, k, stride, padding, h, w, layout):
             torch.testing.assert_close(fused, ref, rtol=tol, atol=tol)
 
 
+@needs_fused
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("units", ["one", "groups"])
+def test_fused_on_two_threads_matches_one_thread(layout, units):
+    """The OpenMP path (make test runs one torch thread per worker, so only this test reaches it): chunks split
+    across threads, and the parameter gradient summed from one slice per thread."""
+    torch.manual_seed(3)
+    x = leaf(torch.rand(4, 16, 32, 32), layout)
+    params = (unit_params(units, 16, 16, 16, torch.float32, groups=4) * 0.7).requires_grad_()
+    grad = torch.randn(4, 16, 16, 16)
+    before, results = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert cpu_kernel._threads(4 * 16 * 16 * 16) == threads
+            y = lstm_pool2d(x, params, 2, impl="fused")
+            results.append((y, *torch.autograd.grad(y, (x, params), grad)))
+    finally:
+        torch.set_num_threads(before)
+    for one, two in zip(*results):
+        torch.testing.assert_close(two, one, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("impl", ["reference", pytest.param("fused", marks=needs_fused)])
 @pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("units", UNITS)

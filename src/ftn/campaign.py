@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import signal
@@ -224,8 +225,7 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
                         job.append(overrides)
                 if not job:
                     continue
-                name = "_".join(o.split("=")[-1] for o in job[0] if "=" in o) + (f"_pack{len(job)}" if pack else "")
-                log = logs_dir / (name.replace("/", "%2F") + ".log")  # a path in a value is not a folder
+                log = logs_dir / _log_name(job, pack)
                 command = _command(job, bool(pack))
                 # appended, each attempt under a header: a second campaign never truncates the first one's log
                 out = log.open("a")
@@ -246,6 +246,15 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
         raise Interrupted(f"{signal.Signals(stopped[0]).name}: campaign stopped; its running runs stopped with "
                           "checkpoints and the same command resumes them", stopped[0])
     return failed
+
+
+def _log_name(job: list[list[str]], pack: int) -> str:
+    """A job's log file: its first run's override values joined (a path by its last part: not a folder), short
+    enough for any file system (most allow 255 bytes a name); jobs that share a name append to one log."""
+    name = "_".join(Path(o.split("=")[-1]).name for o in job[0] if "=" in o) + (f"_pack{len(job)}" if pack else "")
+    if len(name) > 200:
+        name = f"{name[:180]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}"
+    return name + ".log"
 
 
 def _report(records_dir: Path, overrides: list[str], started: float, log: Path, returncode: int) -> bool:

@@ -200,29 +200,47 @@ static Strides strides_of(const long *s) { Strides t = {s[0], s[1], s[2], s[3]};
 /* Lanes channel-fastest when channels are closer in memory than the next window of a row (NHWC, (L, M)). */
 static int channel_fast(Strides xs, long kw, long Wo) { return Wo == 1 || xs.c <= xs.w * kw; }
 
+/* What forward and backward share: the geometry, x's strides, the lane order and the number of chunks. */
+typedef struct {
+    Geometry g;
+    Strides xs;
+    int c_fast;
+    long nchunks;
+} Plan;
+
+static Plan plan(long B, long C, long Ho, long Wo, long kh, long kw, const long *perm, long S, long D, REAL slope,
+                 const long *x_strides) {
+    Plan pn = {geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope), strides_of(x_strides), 0, 0};
+    pn.c_fast = channel_fast(pn.xs, kw, Wo);
+    pn.nchunks = chunk_count(&pn.g, pn.c_fast);
+    return pn;
+}
+
+/* Chunk q's lanes, its first unit's 12 parameters in pcol and, when the lanes' units differ, every lane's in pl. */
+static void load_chunk(const Plan *pn, long q, Strides os, Strides gs, const REAL *p, Lanes *ln, REAL *pcol,
+                       REAL *pl) {
+    lanes_of(&pn->g, q, pn->xs, os, gs, pn->c_fast, ln);
+    for (int k = 0; k < 12; k++) pcol[k] = p[k * pn->g.S + ln->col0];
+    if (ln->ps) lane_params(p, pn->g.S, ln, pl);
+}
+
 void FN(lstm_pool_forward)(const REAL *x, const REAL *p, REAL *out, long B, long C, long Ho, long Wo, long kh,
                            long kw, const long *perm, long S, long D, REAL slope, const long *x_strides,
                            const long *out_strides, int nthreads) {
-    Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
-    Strides xs = strides_of(x_strides);
+    Plan pn = plan(B, C, Ho, Wo, kh, kw, perm, S, D, slope, x_strides);
     Strides os = strides_of(out_strides);
-    int c_fast = channel_fast(xs, kw, Wo);
-    long nchunks = chunk_count(&g, c_fast);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         Lanes *ln = malloc(sizeof(Lanes));
         REAL *pl = malloc(sizeof(REAL) * 12 * NMAX);
 #pragma omp for schedule(static)
-        for (long q = 0; q < nchunks; q++) {
-            lanes_of(&g, q, xs, os, xs, c_fast, ln);
+        for (long q = 0; q < pn.nchunks; q++) {
             REAL pcol[12];
-            for (int k = 0; k < 12; k++) pcol[k] = p[k * S + ln->col0];
-            if (ln->ps) {
-                lane_params(p, S, ln, pl);
-                forward_chunk(x, &g, xs, ln, 1, pcol, pl, out, NULL);
-            } else {
-                forward_chunk(x, &g, xs, ln, 0, pcol, pl, out, NULL);
-            }
+            load_chunk(&pn, q, os, pn.xs, p, ln, pcol, pl);
+            if (ln->ps)
+                forward_chunk(x, &pn.g, pn.xs, ln, 1, pcol, pl, out, NULL);
+            else
+                forward_chunk(x, &pn.g, pn.xs, ln, 0, pcol, pl, out, NULL);
         }
         free(pl);
         free(ln);
@@ -235,33 +253,27 @@ void FN(lstm_pool_backward)(const REAL *x, const REAL *p, const REAL *gout, REAL
                             long Ho, long Wo, long kh, long kw, const long *perm, long S, long D, REAL slope,
                             const long *x_strides, const long *gout_strides, const long *gx_strides,
                             int nthreads) {
-    Geometry g = geometry(B, C, Ho, Wo, kh, kw, perm, S, D, slope);
-    Strides xs = strides_of(x_strides);
-    Strides os = strides_of(gout_strides);
-    Strides gs = strides_of(gx_strides);
-    int c_fast = channel_fast(xs, kw, Wo);
-    long nchunks = chunk_count(&g, c_fast);
+    Plan pn = plan(B, C, Ho, Wo, kh, kw, perm, S, D, slope, x_strides);
+    Strides os = strides_of(gout_strides), gs = strides_of(gx_strides);
 #pragma omp parallel num_threads(nthreads) if (nthreads > 1)
     {
         Lanes *ln = malloc(sizeof(Lanes));
         REAL *pl = malloc(sizeof(REAL) * 12 * NMAX), *acc = malloc(sizeof(REAL) * 12 * NMAX);
-        REAL *scratch = malloc(sizeof(REAL) * 6 * g.L * g.n_max);
+        REAL *scratch = malloc(sizeof(REAL) * 6 * pn.g.L * pn.g.n_max);
         double *mine = gp + (long)omp_get_thread_num() * 12 * S;
 #pragma omp for schedule(static)
-        for (long q = 0; q < nchunks; q++) {
-            lanes_of(&g, q, xs, os, gs, c_fast, ln);
+        for (long q = 0; q < pn.nchunks; q++) {
             REAL pcol[12];
-            for (int k = 0; k < 12; k++) pcol[k] = p[k * S + ln->col0];
+            load_chunk(&pn, q, os, gs, p, ln, pcol, pl);
             for (long k = 0; k < 12 * NMAX; k++) acc[k] = 0;
             if (ln->ps) {
-                lane_params(p, S, ln, pl);
-                forward_chunk(x, &g, xs, ln, 1, pcol, pl, NULL, scratch);
-                backward_chunk(x, &g, xs, gs, ln, 1, pcol, pl, gout, gx, scratch, acc);
+                forward_chunk(x, &pn.g, pn.xs, ln, 1, pcol, pl, NULL, scratch);
+                backward_chunk(x, &pn.g, pn.xs, gs, ln, 1, pcol, pl, gout, gx, scratch, acc);
                 for (int k = 0; k < 12; k++)
                     for (long l = 0; l < ln->n; l++) mine[k * S + ln->col[l]] += acc[k * NMAX + l];
             } else {
-                forward_chunk(x, &g, xs, ln, 0, pcol, pl, NULL, scratch);
-                backward_chunk(x, &g, xs, gs, ln, 0, pcol, pl, gout, gx, scratch, acc);
+                forward_chunk(x, &pn.g, pn.xs, ln, 0, pcol, pl, NULL, scratch);
+                backward_chunk(x, &pn.g, pn.xs, gs, ln, 0, pcol, pl, gout, gx, scratch, acc);
                 for (int k = 0; k < 12; k++) {
                     REAL sum = 0;
                     for (long l = 0; l < ln->n; l++) sum += acc[k * NMAX + l];
