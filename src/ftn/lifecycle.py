@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
 from .parking import ParkedOnce, ParkRun, drop, unpark
+from .progress import ProgressLines
 from .run_record import RunRecord, record_folder
 from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
                    RunError, RunLock, forget_checkpoint, resume_checkpoint)
@@ -255,9 +256,9 @@ class RunSession:
             member.record = self.record(index, member, fresh=self.cfg.ckpt_path is None)
             if member.parked:
                 member.park = ParkRun(member.run_dir, member.parked, member.cfg.park_max_mib, parked_once)
-        # the parks last: they copy what the checkpoint and the records wrote at the epoch end
+        # the parks after the checkpoint and the records: they copy what those wrote at the epoch end
         callbacks = [*self.guards(), self.checkpoint(identity), *(m.record for m in self.members),
-                     *(m.park for m in self.members if m.park)]
+                     *(m.park for m in self.members if m.park), ProgressLines()]
         trainer = instantiate(self.cfg.trainer, logger=False, callbacks=callbacks,
                               default_root_dir=str(self.members[0].run_dir), plugins=[AtomicCheckpointIO()],
                               enable_checkpointing=False)  # the session's checkpoint is the one checkpoint writer
