@@ -47,8 +47,7 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch>=2.6,<3" "torchvision>=0.18"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q "torchvision>=0.18" -e ".[dev]"  # one resolve: torch's range is the package's
 	touch $(STAMP)
 
 setup: $(STAMP)
