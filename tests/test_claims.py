@@ -204,6 +204,7 @@ def test_the_papers_numbers_are_the_papers():
     assert [round(r, 2) for r in paper.table3_ratios().values()] == [2.54, 1.67, 2.52, 2.05]
     assert paper.TRAINING_COST == (2, 3) and paper.UNIT_PARAMETERS == 12
     assert paper.TABLE4_ERROR == {("cifar10", "lstm"): 5.79, ("cifar100", "lstm"): 26.89}
+    assert paper.PAPER_ITERATIONS == 122_000
     assert paper.TABLE4_POOLING_RIVALS == ("leap", "stochastic", "rank", "mixed", "tree")
 
 

@@ -130,6 +130,28 @@ def test_figures_from_fabricated_records(tmp_path):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("epochs", [6, 25], ids=["the CPU's first epochs", "a whole run"])
+def test_figure_5_draws_a_short_run_as_panel_b_beside_each_seeds_gap(epochs, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from ftn.figures import plot_gaps, plot_vgg_error_curves
+
+    config = lambda kind: {"model": {"width": None}, "pooling": {"kind": kind}, "dataset": {"name": "cifar10_jpeg"},
+                           "schedule": {"max_steps": 500 * epochs}}
+    history = lambda offset: [{"epoch": e, "step": 500 * (e + 1), "test/error": 0.8 - 0.02 * e + offset}
+                              for e in range(epochs)]
+    runs = [{**_record("table4", config(kind), {}, seed, f"{kind}{seed}"), "history": history(gap + 0.01 * seed)}
+            for kind, gap in (("max", 0.0), ("lstm", -0.03)) for seed in (0, 1)]
+    plot_vgg_error_curves(runs, tmp_path / "fig5.png")
+    assert (tmp_path / "fig5.png").read_bytes()[:4] == b"\x89PNG"
+    fig, ax = plt.subplots()
+    plot_gaps(ax, runs[:3])  # seed 1 has no lstm run: one line, seed 0's
+    (line,) = ax.get_lines()[:-1]  # the last is the zero line
+    assert line.get_label() == "seed 0" and list(line.get_xdata()) == list(range(1, epochs + 1))
+    assert [round(y, 6) for y in line.get_ydata()] == [-3.0] * epochs
+    plt.close(fig)
+
+
 def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
     import types
 
@@ -197,8 +219,24 @@ def test_table4_cells_never_mix_devices():
         return {**_record("table4", config, {"final_test/error": 0.1}, 0, where), "device": where}
 
     text = "\n".join(table4([record("cpu"), record("cuda")]))
-    assert "| CIFAR-10 | lstm | 10 | CPU | 5.79 | 10.00 (1 seed) |" in text
-    assert "| CIFAR-10 | lstm | 10 | GPU | 5.79 | 10.00 (1 seed) |" in text
+    assert "| CIFAR-10 | lstm | 10 | CPU | 5.79 (at 122000) | 10.00 (1 seed) | — |" in text
+    assert "| CIFAR-10 | lstm | 10 | GPU | 5.79 (at 122000) | 10.00 (1 seed) | — |" in text
+
+
+def test_table4_pairs_lstm_with_max_seed_by_seed_and_says_what_a_short_run_compares_with():
+    from ftn.results import table4
+
+    def record(kind: str, seed: int, error: float, steps: int = 3000) -> dict:
+        config = {"dataset": {"name": "cifar10_jpeg"}, "pooling": {"kind": kind}, "schedule": {"max_steps": steps}}
+        return {**_record("table4", config, {"final_test/error": error}, seed, f"{kind}{seed}"), "device": "cpu"}
+
+    runs = [record("max", 0, 0.30), record("max", 1, 0.34), record("lstm", 0, 0.28), record("lstm", 1, 0.31)]
+    text = "\n".join(table4(runs))
+    assert ("| CIFAR-10 (JPEG copy) | lstm | 3000 | CPU | — (not reported) | 29.50 ± 2.12 (2 seeds) "
+            "| -2.50 ± 0.71 (2 pairs, t = -5.0, p = 0.13) |") in text
+    assert "| CIFAR-10 (JPEG copy) | max | 3000 | CPU | — (not reported) | 32.00 ± 2.83 (2 seeds) | — |" in text
+    assert "Rows under 122000 iterations are the paper's schedule cut short" in text
+    assert "cut short" not in "\n".join(table4([record("max", 0, 0.1, steps=122000)]))
 
 
 @pytest.mark.parametrize("dof, t_05, t_01", [(1, 12.706, 63.657), (2, 4.303, 9.925), (3, 3.182, 5.841),

@@ -97,9 +97,10 @@ def kind_style(kind: str) -> dict:
             "marker": OTHER_MARKERS[i // n % len(OTHER_MARKERS)]}
 
 
-def plot_bands(ax, curves: dict[str, tuple[dict, list[dict[int, float]]]], last_epoch: int | None = None
-               ) -> None:
-    """Mean over seeds with a +- 1 std band, over the epochs every seed reached."""
+def plot_bands(ax, curves: dict[str, tuple[dict, list[dict[int, float]]]], last_epoch: int | None = None,
+               each_seed: bool = False) -> None:
+    """Mean over seeds with a +- 1 std band, over the epochs every seed reached (``each_seed``: and each seed's
+    own curve, thin)."""
     for label, (config, runs) in sorted(curves.items()):
         epochs = sorted(e for e in set.intersection(*(set(run) for run in runs)) if last_epoch is None or e < last_epoch)
         mean = [statistics.mean(run[e] for run in runs) for e in epochs]
@@ -110,6 +111,8 @@ def plot_bands(ax, curves: dict[str, tuple[dict, list[dict[int, float]]]], last_
                           linestyle=style["linestyle"])
         ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.15)
+        for run in runs if each_seed and len(runs) > 1 else []:
+            ax.plot(x, [run[e] for e in epochs], color=line.get_color(), linewidth=0.6, alpha=0.5)
     ax.set(xlabel="epoch", ylabel="test error (%)")
     ax.legend(fontsize=7)
 
@@ -144,18 +147,51 @@ def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     return save(fig, out)
 
 
+# Figure 5(b) zooms on the first 20 epochs of the paper's run.
+ZOOM_EPOCHS = 20
+
+
 def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
-    """The paper's figure 5: VGG16 test error over the whole run (a) and the first 20 epochs (b), a row per
-    (data, budget)."""
+    """The paper's figure 5: VGG16 test error per epoch, FTN (lstm) against CNN (max), a row per (data, budget,
+    device): (a) the whole run and (b) its first 20 epochs, each a mean over seeds with a band and each seed's
+    thin line. A run of 20 epochs or fewer (the CPU's first epochs of the paper's schedule) is panel (b) alone,
+    beside each seed's FTN − CNN gap per epoch."""
     panels = panels_by(records, setting)
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.5 * len(panels)), squeeze=False)
     for row, ((dataset, steps, where), runs) in zip(axes, panels.items()):
-        for ax, last, part in ((row[0], None, "(a) the whole run"), (row[1], 20, "(b) the first 20 epochs")):
-            plot_bands(ax, error_curves(runs), last)
-            ax.set_title(f"VGG16, {dataset}, {steps} iterations, {where}: {part}")
+        curves = error_curves(runs)
+        epochs = max(max(run) + 1 for _, per_seed in curves.values() for run in per_seed)
+        head = f"VGG16, {dataset}, {steps} iterations, {where}"
+        if epochs > ZOOM_EPOCHS:
+            for ax, last, part in ((row[0], None, "(a) the whole run"),
+                                   (row[1], ZOOM_EPOCHS, f"(b) the first {ZOOM_EPOCHS} epochs")):
+                plot_bands(ax, curves, last, each_seed=True)
+                ax.set_title(f"{head}:\n{part}")
+        else:
+            plot_bands(row[0], curves, each_seed=True)
+            row[0].set_title(f"{head}:\n(b) its {epochs} epochs, the first of the paper's {ZOOM_EPOCHS}")
+            plot_gaps(row[1], runs)
+            row[1].set_title(f"{head}:\nFTN − CNN (lstm − max) per epoch, each seed")
     return save(fig, out)
+
+
+def plot_gaps(ax, runs: list[dict]) -> None:
+    """lstm − max test error per epoch (points), a line per seed that has both runs."""
+    curve = lambda r: {h["epoch"]: 100 * h["test/error"] for h in r.get("history", []) if "test/error" in h}
+    by = {(r["config"]["pooling"]["kind"], r["seed"]): curve(r) for r in runs}
+    paired = sorted(seed for kind, seed in by if kind == "lstm" and ("max", seed) in by)
+    for seed in paired:
+        lstm, cnn = by[("lstm", seed)], by[("max", seed)]
+        epochs = sorted(set(lstm) & set(cnn))
+        ax.plot([e + 1 for e in epochs], [lstm[e] - cnn[e] for e in epochs], marker="o", label=f"seed {seed}")
+    if not paired:
+        ax.text(0.5, 0.5, "no seed has both runs yet", ha="center", transform=ax.transAxes)
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.set(xlabel="epoch", ylabel="lstm − max test error (points)")
+    if paired:
+        ax.legend(fontsize=7)
 
 
 def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
