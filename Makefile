@@ -47,7 +47,8 @@ endif
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torchvision>=0.18" -e ".[dev]"  # one resolve: torch's range is the package's
+	$(PY) -m pip install -q "torch>=2.6,<3" "torchvision>=0.18"
+	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)

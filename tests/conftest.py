@@ -10,12 +10,6 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("FTN_RECORDS", tempfile.mkdtemp(prefix="ftn-test-records-"))
 
 
-def pytest_collection_modifyitems(items):
-    # the heavy tests first, in their order: the workers of a parallel run (make test) share them out at the start
-    # and end together, instead of one worker running a long test alone at the end
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
-
-
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # the fused kernel's build cache is shared by the whole session, in a temp dir

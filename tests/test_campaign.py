@@ -11,7 +11,6 @@ TINY = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "d
         "dataset.eval_chunk=10", "trainer.max_epochs=1", "logger.mode=disabled", "trainer.enable_progress_bar=false"]
 
 
-@pytest.mark.heavy
 def test_campaign_archives_records_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     runs = [[*TINY, "seed=0"], [*TINY, "seed=1"]]

@@ -109,7 +109,6 @@ def test_archive_errors_name_the_path(tmp_path):
         load_folder_or_archive(wrong, tmp_path / "cache2")
 
 
-@pytest.mark.heavy
 def test_datamodule_batches_live_on_the_device_and_augment(tmp_path):
     dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16)
     dm.setup()

@@ -17,7 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("packed", [False, True], ids=["task per run", "task per pack"])
 def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path, packed):
     """submitit's local executor, as the SLURM one: a task (a process here, a SLURM job there) per run, or with
@@ -54,7 +53,6 @@ def test_slurm_launcher_takes_site_settings_from_the_environment(monkeypatch):
     assert launcher.max_members is None  # a task per run unless hydra.launcher.max_members asks for packs
 
 
-@pytest.mark.heavy
 def test_train_metrics_are_logged_per_epoch_only_under_their_names(tmp_path, compose_cfg):
     cfg = compose_cfg(["experiment=table2", "pooling=lstm", "logger.mode=disabled", "dataset.limit_train=32",
                        *SMOKE], tmp_path)

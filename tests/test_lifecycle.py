@@ -234,7 +234,6 @@ def test_bad_values_are_one_line_before_anything_starts(overrides, message, tmp_
     assert not run_dir.exists()  # no folder, lock, checkpoint or wandb run left behind
 
 
-@pytest.mark.heavy
 def test_command_line_rejects_a_bad_value_in_one_line_and_leaves_no_folder(tmp_path):
     run_dir = tmp_path / "runs" / "x"
     out = subprocess.run(_train_cmd(*SMOKE, "model.width=abc", f"hydra.run.dir={run_dir}"), cwd=tmp_path,
@@ -411,7 +410,6 @@ def test_wandb_online_without_network_falls_back_to_offline(monkeypatch):
     wandb_mode.cache_clear()
 
 
-@pytest.mark.heavy
 def test_sweep_with_a_diverging_cell_ends_each_wandb_run(tmp_path, warm_cache):
     out = subprocess.run(_train_cmd("-m", *SMOKE, warm_cache, "schedule.max_steps=12", "optimizer.lr=1e30,0.01",
                                     f"hydra.sweep.dir={tmp_path}/runs"), cwd=tmp_path,
@@ -461,7 +459,6 @@ def _same_end(done: dict, reference: dict, steps: int, resumed_at: list[int], me
     return len(curve(done))
 
 
-@pytest.mark.heavy
 def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_cache):
     # 64 images in batches of 16: 4 steps an epoch; checkpoints at 2, 4, 6, 8; killed at 7, mid-epoch 2
     common = [*SMOKE, warm_cache, "pooling=lstm", "dataset.limit_train=64", "schedule.max_steps=10",
@@ -480,7 +477,6 @@ def test_killed_run_resumes_from_its_checkpoint_to_the_same_end(tmp_path, warm_c
     assert validations >= 2  # epoch 1 before the kill, the rest after
 
 
-@pytest.mark.heavy
 def test_a_checkpoint_that_kept_the_batch_order_in_the_loop_resumes_to_the_same_end(tmp_path, warm_cache):
     # the layout of checkpoints written before the data module held the batch order (GPU runs of the init study)
     common = [*SMOKE, warm_cache, "dataset.limit_train=64", "schedule.max_steps=10", "checkpoint_every_n_steps=2"]
@@ -495,7 +491,6 @@ def test_a_checkpoint_that_kept_the_batch_order_in_the_loop_resumes_to_the_same_
     assert _same_end(_summary(killed_dir), _summary(straight_dir), 10, [6], "final_test/loss", "test/loss") >= 2
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("every_n, resumed_at", [(5, 30), (100, 20)], ids=["mid-epoch", "epoch-end"])
 def test_killed_table1_run_resumes_to_the_same_end(every_n, resumed_at, tmp_path):
     # 4 items of 5 optimizer steps an epoch; killed at step 30, mid-epoch 2. Its last checkpoint is mid-epoch, or
@@ -520,7 +515,6 @@ def _tiny_jpeg(tmp_path: Path) -> list[str]:
             "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 
 
-@pytest.mark.heavy
 def test_run_killed_on_a_lost_machine_resumes_from_the_checkpoint_parked_beside_its_record(tmp_path):
     # 20 images in batches of 4: 5 steps an epoch; parked at the end of epoch 1 (step 5), killed at step 7, then
     # the machine is lost (its runs/ folder deleted): what git carried, the records folder, is all that is left
@@ -565,7 +559,6 @@ def _signal_at(step: int, signum: signal.Signals, *overrides: str, cwd: Path) ->
                           cwd=cwd, env=_env(), capture_output=True, text=True)
 
 
-@pytest.mark.heavy
 def test_sigterm_mid_epoch_stops_with_a_checkpoint_at_that_step_and_the_same_command_resumes(tmp_path):
     # checkpoints every 2 steps: SIGTERM at step 7 (mid-epoch 2) is saved at 7, not at the last save (6)
     common = [*_tiny_jpeg(tmp_path), "pooling=lstm", "schedule.max_steps=15", "checkpoint_every_n_steps=2"]
@@ -791,7 +784,6 @@ def test_a_run_resumed_on_a_later_commit_names_every_commit_it_ran(tmp_path, mon
     assert ftn.run_record.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0).base["commits"] == ["aaaaaaa"]
 
 
-@pytest.mark.heavy
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     archive = write_image_folder_archive(tmp_path)
     common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",

@@ -7,7 +7,6 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ftn.run_record import SUMMARY
@@ -27,7 +26,6 @@ def test_configs_link_points_into_the_package():
     assert (ROOT / "configs").resolve() == (ROOT / "src" / "ftn" / "configs").resolve()
 
 
-@pytest.mark.heavy
 def test_wheel_installs_and_trains_from_another_directory(tmp_path):
     wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -64,7 +64,6 @@ main()
 PACKED = ["hydra/launcher=packed", "checkpoint_every_n_steps=2"]  # checkpoints: display-only, the same runs
 
 
-@pytest.mark.heavy
 def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkill(tmp_path):
     solo, packed, killed = tmp_path / "solo", tmp_path / "packed", tmp_path / "killed"
     for runs, extra in ((solo, []), (packed, PACKED)):
@@ -102,7 +101,6 @@ def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkil
         assert end["metrics"]["final_test/loss"] == together[name]["metrics"]["final_test/loss"]
 
 
-@pytest.mark.heavy
 def test_a_pack_cut_off_on_a_lost_machine_resumes_from_the_checkpoint_its_members_parked_once(tmp_path):
     """What a GPU window's records carry to the next: the pack's checkpoint parked once at the end of epoch 1
     (step 5: 20 images in batches of 4), hard-linked into every member's records folder; the machine is lost

@@ -62,7 +62,6 @@ def test_two_step_fit_of_each_model_and_pooling(model, pooling, tmp_path, compos
         assert any(not torch.equal(v, before[k.removeprefix("model.").join(["model.", ""])]) for k, v in lstm.items())
 
 
-@pytest.mark.heavy
 def test_sweep_from_the_command_line_and_table(tmp_path):
     env = {**os.environ, "WANDB_MODE": "offline"}
     cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "model.width=8",

@@ -68,7 +68,6 @@ def test_interpreted_kernel_matches_reference():
     check_against_reference("cpu", triton_pool)
 
 
-@pytest.mark.heavy
 def test_triton_kernel_under_the_cpu_interpreter():
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::test_interpreted_kernel_matches_reference"]

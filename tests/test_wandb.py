@@ -20,7 +20,6 @@ def inspect(offline_run: Path, *flags: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-@pytest.mark.heavy
 @pytest.mark.skipif(not WANDB.exists(), reason="the wandb command line is not installed beside this Python")
 def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
