@@ -18,7 +18,7 @@ SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=fal
 
 
 @pytest.mark.parametrize("packed", [False, True], ids=["task per run", "task per pack"])
-def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path, packed):
+def test_local_launcher_runs_a_two_job_sweep_as_separate_processes(tmp_path, warm_cache, packed):
     """submitit's local executor, as the SLURM one: a task (a process here, a SLURM job there) per run, or with
     ``max_members`` one task for the pack of both runs."""
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}

@@ -34,15 +34,6 @@ SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=fal
          "records_dir=null", "model.width=4"]
 
 
-@pytest.fixture(scope="module")
-def warm_cache(tmp_path_factory) -> str:
-    """The synthetic split and its fitted whitening, built once: subprocess runs then skip the 3072-d ZCA fit."""
-    cache = tmp_path_factory.mktemp("data-cache")
-    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).prepare_data()
-    CifarData("synthetic", "synthetic", ".", cache_dir=str(cache)).setup()
-    return f"dataset.cache_dir={cache}"
-
-
 def _env(**extra: str) -> dict:
     return {**os.environ, "PYTHONPATH": SRC, "WANDB_SILENT": "true", "WANDB_MODE": "disabled", **extra}
 

@@ -64,7 +64,7 @@ main()
 PACKED = ["hydra/launcher=packed", "checkpoint_every_n_steps=2"]  # checkpoints: display-only, the same runs
 
 
-def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkill(tmp_path):
+def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkill(tmp_path, warm_cache):
     solo, packed, killed = tmp_path / "solo", tmp_path / "packed", tmp_path / "killed"
     for runs, extra in ((solo, []), (packed, PACKED)):
         done = subprocess.run(_sweep(runs, *extra), env=_env(), cwd=tmp_path, capture_output=True, text=True)

@@ -62,7 +62,7 @@ def test_two_step_fit_of_each_model_and_pooling(model, pooling, tmp_path, compos
         assert any(not torch.equal(v, before[k.removeprefix("model.").join(["model.", ""])]) for k, v in lstm.items())
 
 
-def test_sweep_from_the_command_line_and_table(tmp_path):
+def test_sweep_from_the_command_line_and_table(tmp_path, warm_cache):
     env = {**os.environ, "WANDB_MODE": "offline"}
     cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "model.width=8",
            *SMOKE, f"hydra.sweep.dir={tmp_path}/runs/table2"]

@@ -21,9 +21,9 @@ def inspect(offline_run: Path, *flags: str) -> str:
 
 
 @pytest.mark.skipif(not WANDB.exists(), reason="the wandb command line is not installed beside this Python")
-def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path):
+def test_offline_runs_group_seeds_and_carry_tags_metrics_and_facts(tmp_path, warm_cache):
     env = {**os.environ, "PYTHONPATH": SRC, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1",
-           "FTN_RUNS": str(tmp_path / "runs"), "FTN_CACHE": str(tmp_path / "cache")}
+           "FTN_RUNS": str(tmp_path / "runs")}
     cmd = [sys.executable, "-m", "ftn.train", "-m", "experiment=table2", "pooling=max,lstm", "seed=0,1",
            "dataset=synthetic", "schedule=smoke", "model.width=4", "trainer.accelerator=cpu",
            "trainer.enable_progress_bar=false", "records_dir=null"]

@@ -136,8 +136,10 @@ class CifarData(pl.LightningDataModule):
 
     # ---- decoding and caching -------------------------------------------------------
     def _cache_key(self) -> str:
-        # no seed: every seed of a sweep shares one decoded split and one fitted whitening
-        what = f"{self.name}|{self.source}|{self.root.resolve()}|{self.num_classes}|{self.synthetic_size}"
+        # no seed: every seed of a sweep shares one decoded split and one fitted whitening; generated data reads no
+        # root, so runs started in different folders share its cache too
+        root = "-" if self.source == "synthetic" else self.root.resolve()
+        what = f"{self.name}|{self.source}|{root}|{self.num_classes}|{self.synthetic_size}"
         return f"{self.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
 
     def _decode(self) -> dict:
