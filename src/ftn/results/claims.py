@@ -343,8 +343,12 @@ def vgg16(records: list[dict]) -> list[Finding]:
             continue
         reported = paper.TABLE4_ERROR[("cifar10", "lstm")]  # the JPEG copy stands in for CIFAR-10, and says so
         mean = statistics.mean(error_percent(r) for r in g)
-        findings.append(VggError(Verdict.holds(mean <= reported + paper.VGG_MARGIN),
-                                 Network(setting(g[0]), "VGG16", len(g)), c["pooling"]["kind"], mean, reported))
+        reached = mean <= reported + paper.VGG_MARGIN
+        # a run shorter than the paper's can show the error reached, never that the paper's run misses it
+        short = c["schedule"]["max_steps"] < paper.PAPER_ITERATIONS
+        verdict = Verdict.NOT_YET_TESTED if short and not reached else Verdict.holds(reached)
+        findings.append(VggError(verdict, Network(setting(g[0]), "VGG16", len(g)), c["pooling"]["kind"], mean,
+                                 reported))
     return findings or [NoRecord(Verdict.NOT_YET_TESTED, "—", 4)]
 
 
