@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ftn.campaign import OTHER_READINGS, _log_name, find_record, main as campaign_main, run_campaign, zoo
+from ftn.campaign import OTHER_READINGS, _log_name, _report, find_record, main as campaign_main, run_campaign, zoo
 from ftn.pooling import ZOO_KINDS, PoolFactory
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
@@ -149,3 +149,16 @@ def test_a_log_name_is_a_file_name_however_deep_the_paths_in_its_values():
     name = _log_name(long, 2)
     assert "/" not in name and len(name) <= 255 and name.endswith(".log")
     assert name != _log_name([[f"tag={'x' * 301}", "seed=1"]], 2)  # the hash keeps long names apart
+
+
+def test_a_run_stopped_with_a_checkpoint_too_large_to_park_is_reported_stopped_not_failed(tmp_path, capsys):
+    overrides = ["experiment=table4", "seed=0", "pooling=max"]
+    records, runs = tmp_path / "records", tmp_path / "runs"
+    own = runs / "table4" / "dataset=cifar10_jpeg,pooling=max,seed=0" / "summary.json"
+    own.parent.mkdir(parents=True)
+    own.write_text(json.dumps({"overrides": overrides, "status": "interrupted", "steps": 1655}))
+    assert _report(records, runs, overrides, 0.0, tmp_path / "log", 143)  # the records folder has nothing
+    assert capsys.readouterr().out.startswith("stopped with a checkpoint at step 1655, too large to park")
+    own.unlink()
+    assert not _report(records, runs, overrides, 0.0, tmp_path / "log", 143)
+    assert capsys.readouterr().out.startswith("FAILED exit 143")

@@ -207,7 +207,7 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     """
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true",
            "FTN_RUNS": str(runs_dir), "FTN_RECORDS": str(records_dir)}
-    records_dir = records_dir / device_folder(device)
+    records_dir, runs_dir = records_dir / device_folder(device), runs_dir / device_folder(device)
     todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
     print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
     todo = packs(todo, pack)
@@ -241,7 +241,8 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
             time.sleep(5)
             for proc in [p for p in running if p.poll() is not None]:
                 job, started, log = running.pop(proc)
-                failed += sum(not _report(records_dir, overrides, started, log, proc.returncode) for overrides in job)
+                failed += sum(not _report(records_dir, runs_dir, overrides, started, log, proc.returncode)
+                              for overrides in job)
     if stopped:
         raise Interrupted(f"{signal.Signals(stopped[0]).name}: campaign stopped; its running runs stopped with "
                           "checkpoints and the same command resumes them", stopped[0])
@@ -257,10 +258,12 @@ def _log_name(job: list[list[str]], pack: int) -> str:
     return name + ".log"
 
 
-def _report(records_dir: Path, overrides: list[str], started: float, log: Path, returncode: int) -> bool:
+def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: float, log: Path,
+            returncode: int) -> bool:
     """Say how a run that ended did; False if it left no record to show for it."""
     record = find_record(records_dir, overrides)
     state = status(record)
+    own = find_record(runs_dir, overrides)  # the run folder's record: a checkpoint too large to park stays there
     if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
         metrics = json.loads(record.read_text())["metrics"]
         name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
@@ -268,6 +271,9 @@ def _report(records_dir: Path, overrides: list[str], started: float, log: Path, 
     elif state == "interrupted":
         print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
               f"{' '.join(overrides)}", flush=True)
+    elif status(own) == "interrupted":
+        print(f"stopped with a checkpoint at step {json.loads(own.read_text()).get('steps')}, too large to park "
+              f"beside its record: only this machine resumes it: {' '.join(overrides)}", flush=True)
     else:
         print(f"FAILED exit {returncode}, no finished record in {records_dir}: {' '.join(overrides)} (log {log})",
               flush=True)
