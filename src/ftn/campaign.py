@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import signal
@@ -27,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .identity import device_folder
+from .identity import device_folder, short_name
 from .pack_rule import shared_overrides, split_into_packs
 from .pooling import INITS, TRAINABLE_INITS, ZOO_KINDS
 from .results.records import BadRecords, read_records
@@ -253,9 +252,7 @@ def _log_name(job: list[list[str]], pack: int) -> str:
     """A job's log file: its first run's override values joined (a path by its last part: not a folder), short
     enough for any file system (most allow 255 bytes a name); jobs that share a name append to one log."""
     name = "_".join(Path(o.split("=")[-1]).name for o in job[0] if "=" in o) + (f"_pack{len(job)}" if pack else "")
-    if len(name) > 200:
-        name = f"{name[:180]}_{hashlib.sha1(name.encode()).hexdigest()[:12]}"
-    return name + ".log"
+    return short_name(name) + ".log"
 
 
 def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: float, log: Path,
@@ -263,7 +260,6 @@ def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: fl
     """Say how a run that ended did; False if it left no record to show for it."""
     record = find_record(records_dir, overrides)
     state = status(record)
-    own = find_record(runs_dir, overrides)  # the run folder's record: a checkpoint too large to park stays there
     if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
         metrics = json.loads(record.read_text())["metrics"]
         name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
@@ -271,7 +267,8 @@ def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: fl
     elif state == "interrupted":
         print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
               f"{' '.join(overrides)}", flush=True)
-    elif status(own) == "interrupted":
+    # the run folder's own record: where a run stopped with a checkpoint too large to park left it
+    elif status(own := find_record(runs_dir, overrides)) == "interrupted":
         print(f"stopped with a checkpoint at step {json.loads(own.read_text()).get('steps')}, too large to park "
               f"beside its record: only this machine resumes it: {' '.join(overrides)}", flush=True)
     else:

@@ -63,12 +63,16 @@ def save(fig: plt.Figure, out: Path) -> Path:
     return out
 
 
+def test_error_curve(record: dict) -> dict[int, float]:
+    """{epoch: test error %} from a run's per-epoch history."""
+    return {h["epoch"]: 100 * h["test/error"] for h in record.get("history", []) if "test/error" in h}
+
+
 def error_curves(records: list[dict]) -> dict[str, tuple[dict, list[dict[int, float]]]]:
     """{label: (a run's config, per-seed {epoch: test error %})} from the per-epoch history of each run."""
     curves = {}
     for r in records:
-        points = {h["epoch"]: 100 * h["test/error"] for h in r.get("history", []) if "test/error" in h}
-        if points:
+        if points := test_error_curve(r):
             curves.setdefault(describe(r["config"]), (r["config"], []))[1].append(points)
     return curves
 
@@ -179,8 +183,7 @@ def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
 
 def plot_gaps(ax, runs: list[dict]) -> None:
     """lstm − max test error per epoch (points), a line per seed that has both runs."""
-    curve = lambda r: {h["epoch"]: 100 * h["test/error"] for h in r.get("history", []) if "test/error" in h}
-    by = {(r["config"]["pooling"]["kind"], r["seed"]): curve(r) for r in runs}
+    by = {(r["config"]["pooling"]["kind"], r["seed"]): test_error_curve(r) for r in runs}
     paired = sorted(seed for kind, seed in by if kind == "lstm" and ("max", seed) in by)
     for seed in paired:
         lstm, cnn = by[("lstm", seed)], by[("max", seed)]

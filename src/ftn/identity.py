@@ -155,7 +155,11 @@ def run_folder_name(overrides: Iterable[str]) -> str:
     kept = sorted(o.input_line for o in parsed
                   if not (_is_display_only(o.key_or_group) or o.key_or_group in NAME_ONLY_GROUPS
                           or _is_later_default(o.key_or_group, o.value())))
-    name = ",".join(kept).replace("%", "%25").replace("/", "%2F") or "defaults"
+    return short_name(",".join(kept).replace("%", "%25").replace("/", "%2F") or "defaults")
+
+
+def short_name(name: str) -> str:
+    """``name`` if at most ``MAX_NAME`` long, else its start and a hash of the whole: unique, and a file name."""
     if len(name) > MAX_NAME:
         name = f"{name[:MAX_NAME - 17]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     return name
