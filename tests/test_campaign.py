@@ -15,9 +15,9 @@ def test_campaign_archives_records_and_resumes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     runs = [[*TINY, "seed=0"], [*TINY, "seed=1"]]
     dirs = dict(runs_dir=tmp_path / "runs", records_dir=tmp_path / "results" / "runs", logs_dir=tmp_path / "logs")
-    assert run_campaign(runs, jobs=2, **dirs) == 0
-    records = sorted((tmp_path / "results" / "runs").glob("**/summary.json"))
-    assert [json.loads(p.read_text())["status"] for p in records] == ["finished", "finished"]
+    assert run_campaign(runs, jobs=2, threads=2, **dirs) == 0
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "results" / "runs").glob("**/summary.json"))]
+    assert [(r["status"], r["threads"]) for r in records] == [("finished", 2), ("finished", 2)]
     assert run_campaign(runs, jobs=2, **dirs) == 0  # a rerun, as a later session would start it
     assert "2 of 2 runs already recorded; 0 to run" in capsys.readouterr().out
 
@@ -42,7 +42,8 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [(["conv16", "--dry-run"], "needs --init"),
                                            (["init_study,nope", "--dry-run"], "campaign 'nope' is unknown"),
                                            (["init_study", "--seeds", "0-x", "--dry-run"], "--seeds='0-x'"),
-                                           (["conv16", "--init", "median", "--dry-run"], "--init: invalid choice: 'median'")])
+                                           (["conv16", "--init", "median", "--dry-run"], "--init: invalid choice: 'median'"),
+                                           (["vgg16_cpu", "--threads", "0", "--dry-run"], "--threads=0: allowed are")])
 def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     with pytest.raises(SystemExit):
         campaign_main(argv)

@@ -3,7 +3,7 @@
 A campaign is a list of runs, each a list of Hydra overrides. A run whose finished (or
 diverged) record is already under ``results/runs/`` is skipped, so rerunning the same command,
 in this session or a later one on a fresh clone, continues where it stopped. Each run is its own
-``python -m ftn.train`` process with one thread, which copies its record to ``results/runs/`` as soon
+``python -m ftn.train`` process with one thread (``--threads``), which copies its record to ``results/runs/`` as soon
 as it ends, ready to be committed. A run cut off mid-way leaves its running record and last epoch's
 checkpoint there (``ftn.parking``): where that checkpoint is (it is never committed), the run continues.
 SIGTERM or SIGINT (Ctrl-C) to the campaign starts no new run and passes SIGTERM to the running ones, which stop
@@ -196,15 +196,15 @@ def _command(job: list[list[str]], packed: bool) -> list[str]:
 
 
 def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: Path, logs_dir: Path,
-                 device: str = "cpu", pack: int = 0) -> int:
-    """Run what is not recorded yet, ``jobs`` processes at a time (with ``pack``, each a pack of up to that many
-    runs); returns the number of runs that left no record.
+                 device: str = "cpu", pack: int = 0, threads: int = 1) -> int:
+    """Run what is not recorded yet, ``jobs`` processes of ``threads`` threads each at a time (with ``pack``,
+    each a pack of up to that many runs); returns the number of runs that left no record.
 
     Each run keeps its folder under ``runs_dir`` and copies its own record to ``records_dir`` (the ``paths``
     group's FTN_RUNS and FTN_RECORDS), where the next call finds it: in their ``gpu/`` subfolders for
     ``device="gpu"``, as the ``paths`` group places them.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_SILENT": "true",
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "WANDB_SILENT": "true",
            "FTN_RUNS": str(runs_dir), "FTN_RECORDS": str(records_dir)}
     records_dir, runs_dir = records_dir / device_folder(device), runs_dir / device_folder(device)
     todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
@@ -335,7 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=_seed_list, help="seeds to run, e.g. 0-4 or 0,2 (default: the campaign's)")
     parser.add_argument("--trainer", choices=("cpu", "gpu"), default="cpu",
                         help="the device of every run (Table 2 campaigns; Table 1 picks its own)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs (or packs) at once, one thread each")
+    parser.add_argument("--jobs", type=int, default=2, help="runs (or packs) at once")
+    # one run alone on both cores (--jobs 1 --threads 2) ends in about half the time: what a run too large to park
+    # (VGG16) needs to finish within one session
+    parser.add_argument("--threads", type=int, default=1, help="threads of each run (default 1)")
     parser.add_argument("--pack", type=int, default=0, metavar="K",
                         help="train runs that differ only in seed and pooling as packs of up to K (ftn.packing); "
                              "add dataset.augmentation=crop_flip, which packs need")
@@ -346,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="treat records no table may trust as absent (their runs are trained again)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
     args = parser.parse_intermixed_args(argv)
+    for key in ("jobs", "threads"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from 1")
     if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
         parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
     runs = []
@@ -366,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer,
-                              args.pack)
+                              args.pack, args.threads)
     except Interrupted as err:
         err.exit()
     sys.exit(1 if failed else 0)

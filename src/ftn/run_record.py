@@ -100,7 +100,7 @@ class RunRecord(pl.Callback):
                      # the job's own overrides: for a sweep, the command that reruns this one cell
                      "command": " ".join(["python -m ftn.train", *(overrides or sys.argv[1:])]),
                      "commit": git_commit(),
-                     "hardware": hardware(), "torch": torch.__version__}
+                     "hardware": hardware(), "threads": torch.get_num_threads(), "torch": torch.__version__}
         self.started = time.time()
         previous = {} if fresh else read_summary(self.path)
         self.previous_wall = previous.get("wall_time_s", 0.0)
