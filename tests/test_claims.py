@@ -145,6 +145,15 @@ def test_convergence_reads_vgg16s_curves_once_a_table4_record_exists():
     assert evidence(findings).startswith("**CIFAR-10, 20000 it, GPU, VGG16, 3 seeds, a validation every 1000 it**:")
 
 
+def test_convergence_reads_a_short_vgg16_run_where_its_curves_reach_and_waits_for_seeds():
+    # 6 validations (the CPU's first 6 epochs): read after 5, not 10; one seed shows its gap but judges nothing
+    findings = BY_NUMBER[14].rule([vgg16_run("lstm", 0, 30, history=[50, 45, 40, 35, 30, 30]),
+                                   vgg16_run("max", 0, 32, history=[60, 50, 44, 38, 34, 32])])
+    assert [(f.network.name, f.verdict, [n for n, _ in f.measures]) for f in findings] == [("VGG16", NOT_YET_TESTED,
+                                                                                           [5])]
+    assert evidence(findings).endswith("error after 5 validations: lstm − max -4.00 (1 pair); a verdict needs 3 seeds")
+
+
 @pytest.mark.parametrize("impl", ["reference", "fused"])
 def test_the_proposition_a_unit_with_nonpositive_w_g_and_zero_b_g_never_moves(impl):
     # ReLU modulation, non-negative inputs, w_g <= 0, b_g = 0: g = relu(w_g x + r_g h) = 0 from h = 0 on, so the
@@ -199,7 +208,7 @@ def test_claim_16_judges_vgg16_once_a_table4_record_exists_and_says_it_has_none_
     assert [(f.network.name, f.verdict) for f in findings][-1] == ("VGG16", SUPPORTED)
     assert "no record yet" not in evidence(findings)
     assert ("**VGG16 lstm (CIFAR-10, 20000 it, GPU)**: supported. 60 LSTM parameters for 5 unit(s) (12 each: True); "
-            "one unit is 0.00 % of the network's 15000000") in evidence(findings)
+            "one unit is 8e-05 % of the network's 15000000") in evidence(findings)
     # a unit more than the paper's 12 parameters is no longer the paper's claim
     assert verdict(16, [{**vgg16[0], "params_lstm": 61}]) is NOT_SUPPORTED
 

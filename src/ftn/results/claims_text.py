@@ -120,8 +120,10 @@ def _gains_so_far(f: GainsSoFar) -> tuple[str, str]:
 @sentences.register
 def _convergence(f: Convergence) -> tuple[str, str]:
     proxy = "" if f.network.name == "VGG16" else " (Conv N as a proxy: the paper's curves are VGG16's)"
+    pending = f"; a verdict needs {MIN_PAIRS} seeds" if f.verdict is Verdict.NOT_YET_TESTED else ""
     return (f"{network(f.network)}, a validation every {f.every} it{proxy}",
-            "; ".join(f"error after {n} validations: lstm − max {difference}" for n, difference in f.measures))
+            "; ".join(f"error after {n} validations: lstm − max {difference}" for n, difference in f.measures)
+            + pending)
 
 
 @sentences.register
@@ -150,7 +152,7 @@ def _parameter_share(f: ParameterShare) -> tuple[str, str]:
     vgg16 = "" if f.vgg16_recorded else ". The paper says it of VGG16: no record yet"
     return (f"{f.network.name} {f.pooling} ({setting(f.network.setting)})",
             f"{f.lstm} LSTM parameters for {f.units} unit(s) ({paper.UNIT_PARAMETERS} each: {f.per_unit}); one unit "
-            f"is {100 * f.share:.2f} % of the network's {f.total} (negligible: under {100 * paper.NEGLIGIBLE:g} %)"
+            f"is {100 * f.share:.2g} % of the network's {f.total} (negligible: under {100 * paper.NEGLIGIBLE:g} %)"
             + vgg16)
 
 

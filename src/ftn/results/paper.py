@@ -43,6 +43,15 @@ TRAINING_COST = (2.0, 3.0)
 # methods, by the zoo's names: LEAP [17], stochastic [14], rank-based [15], mixed [18] and tree pooling [19].
 TABLE4_ERROR = {("cifar10", "lstm"): 5.79, ("cifar100", "lstm"): 26.89}
 TABLE4_POOLING_RIVALS = ("leap", "stochastic", "rank", "mixed", "tree")
+# The paper's dataset a run's stands in for (by config name): the JPEG copy for CIFAR-10, labelled so everywhere.
+PAPER_DATASET = {"cifar10_jpeg": "cifar10"}
+
+
+def table4_error(dataset: str, pooling: str) -> float | None:
+    """The paper's Table 4 error (%) beside a run on ``dataset`` (a config name); None where it reports none."""
+    return TABLE4_ERROR.get((PAPER_DATASET.get(dataset, dataset), pooling))
+
+
 # Section 4.2.1: the schedule's length, 122k iterations (lr 0.01, divided by 10 after 50k and again 40k later);
 # section 4.3 names none for VGG16, which our `paper` schedule trains with too (docs/deviations.md).
 PAPER_ITERATIONS = 122_000
