@@ -1,6 +1,6 @@
 """max_pool2d vs the reference LSTM pooling vs the fused one, measured side by side in one run.
 
-    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda] [--threads N] [--out FILE.md]
+    python scripts/bench_pooling.py [--repeats 7] [--device cpu|cuda] [--threads N] [--out FILE.md] [--quick]
 
 Prints median times and their interquartile ranges (torch.utils.benchmark; forward+backward
 and forward only) and the ratios of the medians to max_pool2d
@@ -8,7 +8,8 @@ for k = 2, 4, 8 on 100x64x32x32 and on the Conv 8 shapes (100x8x32x32 with k=4, 
 each in the NCHW and the channels_last layout (every op gets the same tensor: max_pool2d runs in the same layout),
 and the memory each keeps for its backward (saved tensors, the input included). The forward+backward rows are also
 written, as a generated section between <!-- pooling_op --> markers, into ``--out`` (default
-results/throughput_cpu.md, or results/throughput_gpu.md on a GPU).
+results/throughput_cpu.md, or results/throughput_gpu.md on a GPU). ``--quick``: the Conv 8 shapes only, seconds on a
+CPU (the GPU kit's rehearsal).
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from ftn.provenance import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 from ftn.results.markdown import replace_block
 
-CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8),
-         ((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
+CONV8_CASES = [((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
+CASES = [((100, 64, 32, 32), 2), ((100, 64, 32, 32), 4), ((100, 64, 32, 32), 8), *CONV8_CASES]
 LAYOUTS = {"NCHW": torch.contiguous_format, "NHWC": torch.channels_last}
 
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown report that gets the fwd+bwd rows")
+    parser.add_argument("--quick", action="store_true", help="the Conv 8 shapes only")
     args = parser.parse_args()
     start, load = time.time(), os.getloadavg()[0]
     table = ["| shape | k | layout | max_pool2d ms | reference ms | fused ms | reference / max | fused / max |",
@@ -65,7 +67,7 @@ def main() -> None:
     print("times: median ms (interquartile range ms)")
     print(f"{'shape':>18} {'k':>2} {'layout':>6} | {'max ms':>13} {'ref ms':>15} {'fused ms':>13} | "
           f"{'ref/max':>7} {'fused/max':>9} | pass")
-    cases = [(shape, k, layout) for shape, k in CASES for layout in LAYOUTS]
+    cases = [(shape, k, layout) for shape, k in (CONV8_CASES if args.quick else CASES) for layout in LAYOUTS]
     for shape, k, layout in tqdm(cases, desc="cases", leave=False):
         x = torch.rand(shape, device=device).to(memory_format=LAYOUTS[layout]).requires_grad_()
         params = init_params("lasagne", k * k).to(device).requires_grad_()

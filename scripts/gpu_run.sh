@@ -110,7 +110,8 @@ tests() {
 bench() {
     local rc=0
     if [ "$TINY" = 1 ]; then
-        "$PYTHON" scripts/bench_pooling.py --device cpu --repeats 1 || rc=1
+        "$PYTHON" scripts/bench_pooling.py --device cpu --repeats 1 --quick \
+            --out "$OUT/staging/results/pooling_rehearsal.md" || rc=1
         "$PYTHON" scripts/bench_table3.py --repeats 2 --batches 1 --out "$OUT/staging/results/table3_rehearsal.md" \
             --record "$OUT/staging/records" || rc=1
         "$PYTHON" scripts/bench_throughput.py --device cpu --quick --seconds 1 --rounds 1 --warmup 3 --no-compile \
