@@ -294,17 +294,20 @@ def gain_by_width(records: list[dict]) -> list[Finding]:
 
 def convergence(records: list[dict]) -> list[Finding]:
     """Figure 5's claim, per network (VGG16's, the paper's, and Conv N's as a proxy): per seed, the error after 5
-    and 10 validations (those all its curves reach), paired with max pooling (lstm − max). (A count of validations to within 1 point of each
-    run's own final error would favour max, whose final error is higher.)"""
+    and 10 validations (those all its curves reach), paired with max pooling (lstm − max). (A count of validations
+    to within 1 point of each run's own final error would favour max, whose final error is higher.)"""
     def curve(r: dict) -> list[float]:
         return [100 * h["test/error"] for h in r.get("history", []) if "test/error" in h]
 
     findings = []
     for where, name, runs in every_network(records):
         lstm, max_ = headline(runs, "lstm"), headline(runs, "max")
+        if not (lstm and max_):
+            continue
         # the counts every curve reaches: a run cut short (VGG16's first epochs on the CPU) is read where it can be
-        counts = [n for n in VALIDATIONS if all(len(curve(r)) >= n for r in lstm + max_)]
-        if not (lstm and max_ and counts):
+        reach = min(len(curve(r)) for r in lstm + max_)
+        counts = [n for n in VALIDATIONS if n <= reach]
+        if not counts:
             continue
         measures = tuple((n, paired({r["seed"]: curve(r)[n - 1] for r in lstm},
                                     {r["seed"]: curve(r)[n - 1] for r in max_})) for n in counts)
@@ -338,7 +341,7 @@ def vgg16(records: list[dict]) -> list[Finding]:
     for g in cells(of(records, "table4")):
         c = g[0]["config"]
         dataset = c["dataset"]["name"]
-        if paper.PAPER_DATASET.get(dataset, dataset) != "cifar10" or c["pooling"]["kind"] != "lstm":
+        if paper.paper_dataset(dataset) != "cifar10" or c["pooling"]["kind"] != "lstm":
             continue
         reported = paper.table4_error(dataset, "lstm")
         mean = statistics.mean(error_percent(r) for r in g)

@@ -47,9 +47,14 @@ TABLE4_POOLING_RIVALS = ("leap", "stochastic", "rank", "mixed", "tree")
 PAPER_DATASET = {"cifar10_jpeg": "cifar10"}
 
 
+def paper_dataset(dataset: str) -> str:
+    """The paper's name for the data of a run on ``dataset`` (a config name)."""
+    return PAPER_DATASET.get(dataset, dataset)
+
+
 def table4_error(dataset: str, pooling: str) -> float | None:
     """The paper's Table 4 error (%) beside a run on ``dataset`` (a config name); None where it reports none."""
-    return TABLE4_ERROR.get((PAPER_DATASET.get(dataset, dataset), pooling))
+    return TABLE4_ERROR.get((paper_dataset(dataset), pooling))
 
 
 # Section 4.2.1: the schedule's length, 122k iterations (lr 0.01, divided by 10 after 50k and again 40k later);
