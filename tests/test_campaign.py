@@ -17,7 +17,7 @@ def test_campaign_archives_records_and_resumes(tmp_path, monkeypatch, capsys):
     dirs = dict(runs_dir=tmp_path / "runs", records_dir=tmp_path / "results" / "runs", logs_dir=tmp_path / "logs")
     assert run_campaign(runs, jobs=2, threads=2, **dirs) == 0
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "results" / "runs").glob("**/summary.json"))]
-    assert [(r["status"], r["threads"]) for r in records] == [("finished", 2), ("finished", 2)]
+    assert [(r["status"], r["threads"], r["threads_at_steps"]) for r in records] == [("finished", 2, {"0": 2})] * 2
     assert run_campaign(runs, jobs=2, **dirs) == 0  # a rerun, as a later session would start it
     assert "2 of 2 runs already recorded; 0 to run" in capsys.readouterr().out
 

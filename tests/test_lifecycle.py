@@ -775,6 +775,19 @@ def test_a_run_resumed_on_a_later_commit_names_every_commit_it_ran(tmp_path, mon
     assert ftn.run_record.RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0).base["commits"] == ["aaaaaaa"]
 
 
+def test_a_run_resumed_with_more_threads_records_each_segments_threads(tmp_path, monkeypatch):
+    from ftn.run_record import RunRecord
+
+    # written before threads_at_steps: its last segment (from step 424) ran on 1 thread
+    (tmp_path / SUMMARY).write_text(json.dumps({"status": "running", "steps": 500, "threads": 1,
+                                                "resumed_at_steps": [424]}))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    record = RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
+    record.on_train_start(types.SimpleNamespace(global_step=500), pl.LightningModule())
+    assert record.base["threads"] == 2 and record.resumed_at == [424, 500]
+    assert record.threads_at == {"424": 1, "500": 2}
+
+
 def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     archive = write_image_folder_archive(tmp_path)
     common = ["dataset=cifar10_jpeg", f"dataset.root={archive}", f"dataset.cache_dir={tmp_path}/cache",

@@ -107,6 +107,10 @@ class RunRecord(pl.Callback):
         self.metrics: dict = previous.get("metrics", {})  # fit metrics stay when test adds its own
         self.history: list[dict] = previous.get("history", [])  # metrics after every validation: the curves
         self.resumed_at: list[int] = previous.get("resumed_at_steps", [])
+        # the threads of each training segment, by the step it started at: a campaign may resume a run with more.
+        # A record written before this key knew its last segment's threads only.
+        self.threads_at: dict[str, int] = previous.get("threads_at_steps") or (
+            {str((self.resumed_at or [0])[-1]): previous["threads"]} if "threads" in previous else {})
         # every tree the run trained under, in order: a run resumed on a later commit names both
         ran = previous.get("commits") or ([previous["commit"]] if previous.get("commit") else [])
         self.base["commits"] = ran + ([] if ran[-1:] == [self.base["commit"]] else [self.base["commit"]])
@@ -147,6 +151,7 @@ class RunRecord(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.global_step > 0:
             self.resumed_at.append(trainer.global_step)
+        self.threads_at[str(trainer.global_step)] = self.base["threads"]
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # now: trainer.test attaches the task's callbacks afresh, and its new LearningRateMonitor holds no values
@@ -161,7 +166,7 @@ class RunRecord(pl.Callback):
         record = {**self.base, "status": status,
                   "wall_time_s": round(self.previous_wall + time.time() - self.started, 1),
                   "epochs": epochs, "steps": steps,
-                  "resumed_at_steps": self.resumed_at,
+                  "resumed_at_steps": self.resumed_at, "threads_at_steps": self.threads_at,
                   "wandb_run_id": getattr(logger, "version", None) if logged else None,
                   "wandb_dir": run.dir if logged else None,
                   "metrics": self.metrics, "history": self.history}
