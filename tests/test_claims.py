@@ -101,6 +101,11 @@ def test_the_gain_shrinking_with_width_compares_widths_of_one_setting():
     # Conv 8 against Conv 16 alone tests nothing: the paper's own gain grows there
     assert verdict(8, small + [run(k, s, m + NOISE[s], width=16) for k, m in (("lstm", 40), ("max", 42))
                                for s in range(5)]) is NOT_YET_TESTED
+    # a large network with too few seeds waits, and the evidence shows its gain per pair so far
+    one_seed = BY_NUMBER[8].rule(small + [run("lstm", 0, 40, width=32), run("max", 0, 45, width=32)])
+    assert overall(one_seed) is NOT_YET_TESTED
+    assert "Conv 32 (CIFAR-10 (JPEG copy), 15000 it, CPU) +5.00 (1 pair)" in evidence(one_seed)
+    assert "Conv 8 (CIFAR-10 (JPEG copy), 15000 it, CPU) +10.00 ± 0.00 (5 pairs" in evidence(one_seed)
 
 
 def test_the_zoo_rivals_are_read_against_table2s_lstm_and_wait_until_each_has_its_seeds():

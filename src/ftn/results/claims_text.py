@@ -112,9 +112,10 @@ def _gain_by_width(f: GainByWidth) -> tuple[str, str]:
 
 @sentences.register
 def _gains_so_far(f: GainsSoFar) -> tuple[str, str]:
-    measured = ", ".join(f"Conv {width} ({setting(s)})" for s, width in f.gains)
-    return ("—", f"gains measured so far: {measured or 'none'}; the claim needs {either(paper.SMALL_WIDTHS)} and "
-                 f"{either(paper.LARGE_WIDTHS)} on one device and budget")
+    measured = "; ".join(f"Conv {width} ({setting(s)}) {gain}" for s, width, gain in f.gains)
+    return ("—", f"gains over max (max − lstm) measured so far: {measured or 'none'}; the claim needs "
+                 f"{either(paper.SMALL_WIDTHS)} and {either(paper.LARGE_WIDTHS)} on one device and budget, "
+                 f"{MIN_PAIRS} seeds each")
 
 
 @sentences.register

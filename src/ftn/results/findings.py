@@ -164,8 +164,9 @@ class GainByWidth(Finding):
 
 @dataclass(frozen=True)
 class GainsSoFar(Finding):
-    """No setting with a small and a large network yet: the (setting, width) of each gain measured."""
-    gains: tuple[tuple[Setting, int], ...]
+    """No setting with a small and a large network yet: each gain over max measured, (setting, width, max − lstm),
+    those with fewer seeds than a verdict needs too."""
+    gains: tuple[tuple[Setting, int, Paired], ...]
 
 
 @dataclass(frozen=True)
