@@ -18,6 +18,21 @@ def test_histogram_counts_distinct_argmax_locations():
     assert location_histogram(same, 4, patches=50)[1] == 50
 
 
+def test_a_max_pooling_run_measures_itself_as_its_checkpoint_measures_it(tmp_path, compose_cfg):
+    common = ["experiment=table2", "dataset=synthetic", "schedule=smoke", "logger.mode=disabled",
+              "trainer.enable_progress_bar=false", "trainer.accelerator=cpu", "records_dir=null"]
+    run(compose_cfg([*common, "pooling=max"], tmp_path / "max"))
+    run(compose_cfg([*common, "pooling=lstm"], tmp_path / "lstm"))
+    summary = tmp_path / "max" / SUMMARY
+    record = json.loads(summary.read_text())
+    itself = record.pop("max_locations")
+    assert sum(itself["histogram"]) == 5000 and "max_locations" not in json.loads((tmp_path / "lstm" / SUMMARY)
+                                                                                  .read_text())
+    summary.write_text(json.dumps(record))  # as a run recorded before runs measured themselves
+    assert update(tmp_path, tmp_path / "records") == [summary]
+    assert json.loads(summary.read_text())["max_locations"] == itself
+
+
 def test_update_adds_the_measurement_to_both_records(tmp_path, compose_cfg):
     run_dir = tmp_path / "runs" / "table2" / "r"
     run(compose_cfg(["experiment=table2", "pooling=max", "dataset=synthetic", "schedule=smoke",
@@ -25,6 +40,8 @@ def test_update_adds_the_measurement_to_both_records(tmp_path, compose_cfg):
     archived = tmp_path / "results" / "runs" / "table2" / "r" / SUMMARY
     archived.parent.mkdir(parents=True)
     archived.write_text(json.dumps({**json.loads((run_dir / SUMMARY).read_text()), "commit_note": "records only"}))
+    for path in (run_dir / SUMMARY, archived):  # as records made before runs measured themselves
+        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "max_locations"}))
     assert update(tmp_path / "runs", tmp_path / "results" / "runs") == [run_dir / SUMMARY]
     for path in (run_dir / SUMMARY, archived):
         measured = json.loads(path.read_text())["max_locations"]

@@ -80,6 +80,9 @@ def test_a_packed_sweep_gives_every_member_its_solo_run_and_resumes_after_sigkil
             assert step == twin_step and abs(loss - twin_loss) < 1e-3, name
         assert abs(record["metrics"]["final_test/loss"] - twin["metrics"]["final_test/loss"]) < 1e-3
         assert record["params_total"] == twin["params_total"] and record["wandb_run_id"] != twin["wandb_run_id"]
+        # figure 3, measured by each max member on its own trained weights as by its solo run
+        assert record.get("max_locations") == twin.get("max_locations") and ("max_locations" in record) == (
+            "pooling=max" in name)
     assert len({r["wandb_run_id"] for r in together.values()}) == 4
     # one checkpoint file for the pack, in every member's folder
     assert len({(packed / name / CHECKPOINT).stat().st_ino for name in together}) == 1
@@ -159,6 +162,7 @@ def test_a_diverged_member_is_recorded_as_alone_while_its_pack_mate_finishes(tmp
     for key in ("status", "steps", "epochs", "history"):
         assert dead[key] == solo[key], key
     assert mate["status"] == "finished" and mate["steps"] == 12 and len(_curve(mate)) == 3
+    assert "max_locations" in mate and "max_locations" not in dead  # a dead member is not measured
     assert all(torch.isfinite(torch.tensor(loss)) for _, loss in _curve(mate))
 
 

@@ -8,7 +8,7 @@ A session trains one or more run folders (its ``Member``s) with one trainer, in 
    the checkpoint to resume (one parked beside the record included, ``ftn.parking``), and that the run and records
    folders are writable. A rejected run is one line on stderr and leaves no run folder behind.
 3. loggers and records: each member's wandb run (``ftn.tracking``) and record (``ftn.run_record``); then fit and
-   test.
+   test (a Table 2 max-pooling run then measures figure 3 into its record, ``ftn.locations``).
 4. clean-up, in ``finally``: each member's record is written with its status, its checkpoint parked (interrupted)
    or dropped (ended), and its wandb run finished.
 
@@ -34,6 +34,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .data.sources import DatasetError
+from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
 from .progress import ProgressLines
 from .run_record import RunRecord, record_folder
@@ -258,7 +259,8 @@ class RunSession:
                 member.park = ParkRun(member.run_dir, member.parked, member.cfg.park_max_mib, parked_once)
         # the parks after the checkpoint and the records: they copy what those wrote at the epoch end
         callbacks = [*self.guards(), self.checkpoint(identity), *(m.record for m in self.members),
-                     *(m.park for m in self.members if m.park), ProgressLines()]
+                     *(m.park for m in self.members if m.park), ProgressLines(),
+                     *(MaxLocations(m.record) for m in self.members if measures_locations(m.cfg.name, m.config))]
         trainer = instantiate(self.cfg.trainer, logger=False, callbacks=callbacks,
                               default_root_dir=str(self.members[0].run_dir), plugins=[AtomicCheckpointIO()],
                               enable_checkpointing=False)  # the session's checkpoint is the one checkpoint writer

@@ -6,6 +6,10 @@ set at the first pooling layer and count, per window, the distinct argmax locati
 channels. The histogram (how many windows keep 1, 2, ..., 16 locations) is added to the run's
 record, from which ``ftn.figures`` draws results/fig3_max_locations.png.
 
+A Table 2 max-pooling run measures itself once it is tested (``MaxLocations``, which the run lifecycle adds):
+its checkpoint stays on the machine that trained it, its record travels. Runs recorded before that are measured
+from their checkpoints:
+
     python -m ftn.locations [--runs runs] [--records results/runs]
 """
 from __future__ import annotations
@@ -14,15 +18,21 @@ import argparse
 import json
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
 from .atomic import atomic_write_text
-from .run_record import SUMMARY
+from .run_record import SUMMARY, RunRecord
 
 PATCHES = 5000
+
+
+def measures_locations(experiment: str, config: dict) -> bool:
+    """Figure 3 is measured on Table 2's max-pooling runs."""
+    return experiment == "table2" and config["pooling"]["kind"] == "max"
 
 
 def first_pool_input(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, nn.MaxPool2d]:
@@ -51,19 +61,39 @@ def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = 
 
 
 @torch.no_grad()
+def measure_model(model: nn.Module, images: torch.Tensor, patches: int = PATCHES) -> dict:
+    """Figure 3 for a trained ``model`` on its (whitened) test ``images`` (N, 3, H, W), on their device."""
+    training = model.training
+    model.eval()
+    used = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:patches]
+    features, pool = first_pool_input(model, images[used.to(images.device)])
+    model.train(training)
+    return {"patches": patches, "kernel_size": pool.kernel_size,
+            "histogram": location_histogram(features.float().cpu(), pool.kernel_size, patches)}
+
+
 def measure(record: dict, checkpoint: Path, patches: int = PATCHES) -> dict:
     """Rebuild the run's model and data from its record, load its weights, and measure figure 3."""
     config = record["config"]
-    model = instantiate(config["model"]).eval()
+    model = instantiate(config["model"])
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     data = instantiate(config["dataset"])
     data.setup()
-    images = data.splits["test"][0]
-    used = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:patches]
-    features, pool = first_pool_input(model, images[used])
-    return {"patches": patches, "kernel_size": pool.kernel_size,
-            "histogram": location_histogram(features, pool.kernel_size, patches)}
+    return measure_model(model, data.splits["test"][0], patches)
+
+
+class MaxLocations(pl.Callback):
+    """Figure 3's measurement into ``record`` once its run is tested, while the trained model and the whitened
+    test split are at hand (a run that ended otherwise, or a pack's diverged member, is not measured)."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.record.status(trainer, "finished") == "finished":
+            model = self.record.trained_model(pl_module)
+            self.record.base["max_locations"] = measure_model(model, trainer.datamodule.splits["test"][0])
 
 
 def update(runs_dir: Path, records_dir: Path) -> list[Path]:
@@ -72,8 +102,8 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
     for path in sorted(runs_dir.glob(f"**/{SUMMARY}")):
         record = json.loads(path.read_text())
         checkpoint = path.parent / "checkpoints" / "last.ckpt"
-        if (record.get("experiment") != "table2" or record.get("status") != "finished" or "max_locations" in record
-                or record["config"]["pooling"]["kind"] != "max" or not checkpoint.exists()):
+        if (not measures_locations(record.get("experiment"), record["config"]) or record.get("status") != "finished"
+                or "max_locations" in record or not checkpoint.exists()):
             continue
         measured = measure(record, checkpoint)
         for target in (path, records_dir / path.relative_to(runs_dir)):

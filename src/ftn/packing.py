@@ -100,6 +100,10 @@ class MemberRecord(RunRecord):
     def _model(self, pl_module: pl.LightningModule) -> torch.nn.Module:
         return self.solo_model
 
+    def trained_model(self, pl_module: pl.LightningModule) -> torch.nn.Module:
+        self.solo_model.load_state_dict(pl_module.model.member_state_dict(self.member))
+        return self.solo_model.to(pl_module.device)
+
     def _ended_at(self, trainer: pl.Trainer) -> tuple[int, int]:
         task = trainer.lightning_module
         if self.alive(trainer):

@@ -126,6 +126,10 @@ class RunRecord(pl.Callback):
     def _model(self, pl_module: pl.LightningModule) -> nn.Module:
         return pl_module
 
+    def trained_model(self, pl_module: pl.LightningModule) -> nn.Module:
+        """The run's network with the weights it trained (a measurement's input, ``ftn.locations``)."""
+        return pl_module.model
+
     def _ended_at(self, trainer: pl.Trainer) -> tuple[int, int]:
         return trainer.current_epoch, trainer.global_step
 
