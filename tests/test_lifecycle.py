@@ -802,6 +802,19 @@ def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     assert len(cache) == 3 and not [n for n in cache if n.startswith(".")]  # one split, one whitening, one tree
 
 
+def test_a_rerun_spelled_otherwise_replaces_the_record_of_its_run_instead_of_adding_a_second(tmp_path):
+    from ftn.run_record import record_folder
+
+    config = {"dataset": {"name": "cifar10_jpeg"}, "model": {"width": 8}, "pooling": {"kind": "lstm"}, "seed": 0}
+    recorded = tmp_path / "records" / "table2" / "pooling.init=avg_soft,pooling=lstm,seed=0"
+    recorded.mkdir(parents=True)
+    (recorded / SUMMARY).write_text(json.dumps({"config": config, "status": "finished"}))
+    folder = lambda cfg: record_folder(str(tmp_path / "records"), "table2", tmp_path / "runs" / "pooling=lstm,seed=0",
+                                       cfg, ["pooling=lstm", "seed=0"])
+    assert folder(config) == recorded
+    assert folder({**config, "seed": 1}) == tmp_path / "records" / "table2" / "pooling=lstm,seed=0"
+
+
 def test_generated_smoke_data_never_enters_the_committed_records(tmp_path, compose_cfg):
     from ftn.train import run
 
