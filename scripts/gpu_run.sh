@@ -2,8 +2,9 @@
 # The one command for the GPU machine (docs/scaling.md, "GPU kit"). Stages, each under its own time budget; a stage that
 # fails or runs out of time is logged and the next one runs; whatever finished is packed into $OUT at the end.
 #
-#   device run, call 1:  bash scripts/gpu_run.sh                       (STAGES="setup info tests bench smoke")
-#   device run, call 2:  STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 bash scripts/gpu_run.sh
+#   device run, call 1:  FTN_COMMIT=<commit> bash scripts/gpu_run.sh    (STAGES="setup info tests bench smoke")
+#   device run, call 2:  FTN_COMMIT=<commit> STAGES="setup campaign" CAMPAIGNS="init_study --seeds 0-4" JOBS=16 \
+#                        bash scripts/gpu_run.sh  (<commit>: git rev-parse --short HEAD here; every record names it)
 #                        (a run cut off by the limit parks its checkpoint in results/runs/gpu/; the records come
 #                        back as records.tar.gz, in 15 MiB parts records.tar.gz.0, .1, ... when larger. Unpack them
 #                        into the tree to commit (cat records.tar.gz* | tar -xzf -), and put them in .gpu_carry/ for

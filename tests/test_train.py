@@ -173,6 +173,7 @@ def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
         if cell["cell_type"] == "code":
             exec("".join(cell["source"]), namespace)
     assert any("| 2x2 | 8.97 | 1.00 (1 seed) |" in s for s in shown)
+    assert (tmp_path / "runs" / "figures").is_dir() and not (tmp_path / "results").exists()  # committed ones untouched
 
 
 def test_table2_headline_detail_and_paired_differences():

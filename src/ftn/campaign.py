@@ -130,7 +130,7 @@ def table2_paper(init: str | None, seeds: tuple[int, ...] | None = None) -> Iter
 
 def vgg16_cpu(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     """VGG16's first 6 epochs of the paper's schedule, max against lstm (Figure 5(b)), seed by seed. Run it with
-    ``--jobs 1 --threads 2`` at a session's start: one run on both cores takes under two hours (a pair on one core
+    ``--jobs 1 --threads 2`` at a session's start: one run on both cores takes about two hours (a pair on one core
     each, nearly three), and a run cut off by a session's end resumes on the same machine only (its checkpoints,
     one every 500 steps in its run folder, are too large to park)."""
     for seed in seeds or (0, 1):
