@@ -258,3 +258,26 @@ def test_the_table_has_every_claim_once_and_only_known_verdicts():
     assert [int(r.split(" | ")[0][2:]) for r in rows] == list(range(1, len(CLAIMS) + 1))
     assert all(r.rstrip(" |").rsplit("**", 2)[-2] in {v.value for v in Verdict} for r in rows)
     assert "issue" not in "\n".join(lines)  # the records and the history hold where a gap is tracked
+
+
+def test_figure_readings_give_figure_3s_shares_and_where_figure_4s_units_lie():
+    from ftn.results.figure_readings import figure_readings
+
+    kept = {**run("max", 0, 60), "max_locations": {"patches": 4, "kernel_size": 4,
+                                                    "histogram": [0, 0, 0, 0, 1, 1, 0, 2] + [0] * 9}}
+    # layer 0: constant 100 (the gates open, the forget gate shut, g = ψ(b_g)): above max on every window;
+    # layer 1: the window's last value (g = ψ(x)): never above max
+    units = {}
+    for layer, (w_g, b_g) in ((0, (0.0, 100.0)), (1, (1.0, 0.0))):
+        values = {"b_i": 100.0, "b_f": -100.0, "b_o": 100.0, "w_g": w_g, "b_g": b_g}
+        units |= {f"lstm/features.{layer}/{c}_{g}": values.get(f"{c}_{g}", 0.0) for g in "ifog" for c in "wrb"}
+    lstm = run("lstm", 0, 50)
+    lstm["config"]["model"] |= {"pool_sizes": (2, 2), "negative_slope": 0.0}
+    lstm["metrics"] |= units
+    text = "\n".join(figure_readings([kept, lstm]))
+    # mean (4 + 5 + 2 * 7) / 4, most often 7, > 4: 3 of 4, > 6: 2 of 4, all 16: none
+    assert "| Conv 8 | CIFAR-10 (JPEG copy), 15000 it, CPU | 0 | 5.75 | 7 | 75.0 | 50.0 | 0.0 |" in text
+    assert "| features.0 (2x2) | 0 | 0.0 | 100.0 | 0.0 |" in text
+    row = next(line for line in text.splitlines() if "features.1 (2x2)" in line)
+    between, above, below = (float(v) for v in row.split("|")[5:8])
+    assert above == 0.0 and between > 0 and below > 0 and between + below == 100.0

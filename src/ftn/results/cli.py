@@ -1,6 +1,6 @@
 """Build results/<table>.md from the run records; nothing is typed by hand.
 
-    python -m ftn.results table1 table2 pooling_zoo claims headline [--runs runs results/runs] [--out results]
+    python -m ftn.results table1 table2 pooling_zoo claims headline figure_readings [--runs ...] [--out results]
 
 Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
 ``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own, and
@@ -18,6 +18,7 @@ from ..atomic import atomic_write_text
 from ..identity import device_folder
 from ..run_record import SUMMARY
 from .claims_text import claims
+from .figure_readings import figure_readings
 from .headline import headline
 from .readme import update_readme
 from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on
@@ -34,9 +35,9 @@ READMES = (Path("README.md"), DEFAULT_OUT / "README.md")
 EXPERIMENTS = {"table1": ("table1", "table1_paper"), "table2": ("table2",), "table4": ("table4",),
                "pooling_zoo": ("zoo", "table2", "pooling_cost"),
                "claims": ("table1", "table1_paper", "table2", "table3", "table4", "zoo"),
-               "headline": ("table1", "table2")}
+               "headline": ("table1", "table2"), "figure_readings": ("table2",)}
 BUILDERS = {"table1": table1, "table2": table2, "table4": table4, "pooling_zoo": pooling_zoo, "claims": claims,
-            "headline": headline}
+            "headline": headline, "figure_readings": figure_readings}
 
 
 def table_records(name: str, runs_dir: Path | Iterable[Path], experiment: str | None = None, skip_bad: bool = False,
