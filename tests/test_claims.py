@@ -101,6 +101,10 @@ def test_the_gain_shrinking_with_width_compares_widths_of_one_setting():
     # Conv 8 against Conv 16 alone tests nothing: the paper's own gain grows there
     assert verdict(8, small + [run(k, s, m + NOISE[s], width=16) for k, m in (("lstm", 40), ("max", 42))
                                for s in range(5)]) is NOT_YET_TESTED
+    # two large networks are no small one against a large one
+    large = [run(k, s, m + NOISE[s], width=w) for w, m in ((32, 40), (64, 30)) for k in ("lstm", "max")
+             for s in range(5)]
+    assert verdict(8, large) is NOT_YET_TESTED
     # a large network with too few seeds waits, and the evidence shows its gain per pair so far
     one_seed = BY_NUMBER[8].rule(small + [run("lstm", 0, 40, width=32), run("max", 0, 45, width=32)])
     assert overall(one_seed) is NOT_YET_TESTED
@@ -120,7 +124,7 @@ def test_the_zoo_rivals_are_read_against_table2s_lstm_and_wait_until_each_has_it
     findings = BY_NUMBER[17].rule(lstm + zoo({k: 50 for k in rivals if k != "rank"}) + zoo({"rank": 50}, n=2))
     assert overall(findings) is NOT_YET_TESTED
     written = evidence(findings)
-    assert "lstm − mixed" in written and "waiting for 3 pairs: lstm − rank (2 pairs)" in written
+    assert "lstm − mixed" in written and "waiting for 3 pairs: lstm − rank -10.00 ± 0.00 (2 pairs" in written
     assert verdict(9, lstm + zoo({"lstm_shared": 50})) is NOT_YET_TESTED  # Table 2's claims read Table 2's runs only
 
 
@@ -132,6 +136,9 @@ def test_scan_order_needs_equivalence_within_a_point_and_a_difference_contradict
     assert verdict(1, rows + level) is SUPPORTED
     assert verdict(1, rows + noisy) is NOT_SUPPORTED  # no difference detected, but none excluded either
     assert verdict(1, rows + worse) is CONTRADICTED
+    # a significant difference inside the ±1 point margin is equivalence, not a contradiction
+    close = [run("lstm", s, 50.3 + NOISE[s], scan="column") for s in range(5)]
+    assert verdict(1, rows + close) is SUPPORTED
 
 
 def test_convergence_pairs_each_seeds_curve_with_max():
@@ -281,3 +288,39 @@ def test_figure_readings_give_figure_3s_shares_and_where_figure_4s_units_lie():
     row = next(line for line in text.splitlines() if "features.1 (2x2)" in line)
     between, above, below = (float(v) for v in row.split("|")[5:8])
     assert above == 0.0 and between > 0 and below > 0 and between + below == 100.0
+
+
+def test_a_network_the_claim_names_is_shown_waiting_until_it_has_its_seeds_or_its_measurement():
+    one_seed = [run(k, 0, m, width=32) for k, m in (("lstm", 40), ("lstm_shared", 42))]
+    findings = BY_NUMBER[9].rule(cells(lstm=50, lstm_shared=55) + one_seed)
+    assert overall(findings) is SUPPORTED  # the tested network's verdict; Conv 32 waits beside it
+    assert "**CIFAR-10 (JPEG copy), 15000 it, CPU, Conv 32, 1 seed**: not yet tested. waiting for 3 pairs: " \
+           "lstm − lstm_shared -2.00 (1 pair)" in evidence(findings)
+    measured = {**run("max", 0, 60), "max_locations": {"histogram": [0] * 5 + [1] + [0] * 11}}
+    findings = BY_NUMBER[10].rule([measured])
+    assert overall(findings) is SUPPORTED
+    assert {"Conv 16", "Conv 64"} <= {f"Conv {f.width}" for f in findings if f.verdict is NOT_YET_TESTED}
+
+
+def test_claim_11_reads_each_layers_correlation_with_avg_beside_the_untrained_init():
+    from ftn.pooling import init_params
+
+    def unit_metrics(layer: int, params: torch.Tensor) -> dict:
+        return {f"lstm/features.{layer}/{c}_{g}": params[row, col].item()
+                for row, g in enumerate("ifog") for col, c in enumerate("wrb")}
+
+    last_value = torch.zeros(4, 3)  # the window's last value: gates open, forget shut, g = ψ(x)
+    last_value[:, 2] = torch.tensor([100.0, -100.0, 100.0, 0.0])
+    last_value[3, 0] = 1.0
+    records = []
+    for s in range(3):
+        r = run("lstm", s, 50)
+        r["config"]["model"] |= {"pool_sizes": (4, 8), "negative_slope": 0.0}
+        r["metrics"] |= unit_metrics(6, init_params("avg_soft", 16)) | unit_metrics(13, last_value)
+        records.append(r)
+    findings = BY_NUMBER[11].rule(records)
+    assert overall(findings) is SUPPORTED  # layer 1 an (untrained) weighted mean, layer 2 far from avg
+    assert "the unit at its init, untrained: 0.98" in evidence(findings)
+    records[0]["metrics"] |= unit_metrics(6, last_value)
+    records[1]["metrics"] |= unit_metrics(6, last_value)
+    assert overall(BY_NUMBER[11].rule(records)) is not SUPPORTED  # layer 1 no longer tracks avg

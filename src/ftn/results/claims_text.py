@@ -8,7 +8,7 @@ from . import paper
 from .claims import CLAIMS
 from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding, GainByWidth, GainsSoFar,
                        LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, ScanOrders, Setting, SizeSpread,
-                       StepCost, Verdict, VggError)
+                       StepCost, Unmeasured, Verdict, VggError)
 from .markdown import row
 from .records import DATASET_LABELS
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, seeds
@@ -45,8 +45,9 @@ def sentences(finding: Finding) -> tuple[str, str]:
 def _comparisons(f: Comparisons) -> tuple[str, str]:
     evidence = "; ".join(f"{a} − {b} {difference}" for a, b, difference in f.done)
     if f.waiting:
-        waiting = ", ".join(f"{a} − {b} ({n} pairs)" for a, b, n in f.waiting)
-        evidence = f"so far {evidence}; waiting for {MIN_PAIRS} pairs: {waiting}"
+        waiting = ", ".join(f"{a} − {b} {difference}" for a, b, difference in f.waiting)
+        evidence = f"so far {evidence}; waiting for {MIN_PAIRS} pairs: {waiting}" if f.done else \
+            f"waiting for {MIN_PAIRS} pairs: {waiting}"
     return network(f.network), evidence
 
 
@@ -98,9 +99,15 @@ def _locations_kept(f: LocationsKept) -> tuple[str, str]:
 @sentences.register
 def _avg_tracking(f: AvgTracking) -> tuple[str, str]:
     return (network(f.network),
-            f"correlation with avg, layer 1 per seed {numbers(f.first)} (tracks it: mean ≥ {paper.TRACKS_AVG:g}); "
+            f"correlation with avg, layer 1 per seed {numbers(f.first)} (tracks it: mean ≥ {paper.TRACKS_AVG:g}; "
+            f"the unit at its init, untrained: {f.untrained_first:.2f}); "
             f"last layer {numbers(f.last)}; output not explained by avg {f.unexplained_first:.2f} against "
             f"{f.unexplained_last:.2f} (much more: over {paper.VARIES_MORE:g}×)")
+
+
+@sentences.register
+def _unmeasured(f: Unmeasured) -> tuple[str, str]:
+    return f"Conv {f.width}", f"no max-pooling run measured yet (`make table2 WIDTHS={f.width} POOLINGS=max`)"
 
 
 @sentences.register

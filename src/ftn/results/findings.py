@@ -62,10 +62,10 @@ class Finding:
 @dataclass(frozen=True)
 class Comparisons(Finding):
     """Paired differences a − b of test error between headline cells; ``waiting``: the pairs with fewer than
-    ``MIN_PAIRS`` seeds yet, as (a, b, pairs), which leave the network not yet tested."""
+    ``MIN_PAIRS`` seeds yet, with their differences so far, which leave the network not yet tested."""
     network: Network
     done: tuple[tuple[str, str, Paired], ...]
-    waiting: tuple[tuple[str, str, int], ...]
+    waiting: tuple[tuple[str, str, Paired], ...]
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,13 @@ class AvgTracking(Finding):
     last: tuple[float, ...]
     unexplained_first: float
     unexplained_last: float
+    untrained_first: float  # the first layer's correlation at the run's init, before any training
+
+
+@dataclass(frozen=True)
+class Unmeasured(Finding):
+    """A network the claim names (Conv ``width``) that no run has measured yet."""
+    width: int
 
 
 @dataclass(frozen=True)

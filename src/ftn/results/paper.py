@@ -58,7 +58,7 @@ def table4_error(dataset: str, pooling: str) -> float | None:
 
 
 # Section 4.2.1: the schedule's length, 122k iterations (lr 0.01, divided by 10 after 50k and again 40k later);
-# section 4.3 names none for VGG16, which our `paper` schedule trains with too (docs/deviations.md).
+# section 4.3 trains VGG16 with "the training procedure ... the same as in Subsection 4.2" (docs/deviations.md).
 PAPER_ITERATIONS = 122_000
 # Section 4.3: "one LSTM unit only introduces 12 parameters".
 UNIT_PARAMETERS = 12
