@@ -802,17 +802,18 @@ def test_two_different_runs_on_an_empty_cache_both_finish(tmp_path):
     assert len(cache) == 3 and not [n for n in cache if n.startswith(".")]  # one split, one whitening, one tree
 
 
-def test_a_rerun_spelled_otherwise_replaces_the_record_of_its_run_instead_of_adding_a_second(tmp_path):
-    from ftn.run_record import record_folder
+def test_a_rerun_spelled_otherwise_replaces_the_record_of_its_run_instead_of_adding_a_second(tmp_path, compose_cfg):
+    from ftn.results.records import read_records
+    from ftn.train import run
 
-    config = {"dataset": {"name": "cifar10_jpeg"}, "model": {"width": 8}, "pooling": {"kind": "lstm"}, "seed": 0}
-    recorded = tmp_path / "records" / "table2" / "pooling.init=avg_soft,pooling=lstm,seed=0"
-    recorded.mkdir(parents=True)
-    (recorded / SUMMARY).write_text(json.dumps({"config": config, "status": "finished"}))
-    folder = lambda cfg: record_folder(str(tmp_path / "records"), "table2", tmp_path / "runs" / "pooling=lstm,seed=0",
-                                       cfg, ["pooling=lstm", "seed=0"])
-    assert folder(config) == recorded
-    assert folder({**config, "seed": 1}) == tmp_path / "records" / "table2" / "pooling=lstm,seed=0"
+    records = tmp_path / "records"
+    common = [*_tiny_jpeg(tmp_path), "logger.mode=disabled", f"records_dir={records}"]
+    run(compose_cfg([*common, "seed=0"], tmp_path / "runs" / "table2" / "first-spelling"))
+    run(compose_cfg([*common, "seed=1"], tmp_path / "runs" / "table2" / "another-run"))
+    run(compose_cfg([*common, "seed=0"], tmp_path / "runs" / "table2" / "second-spelling"))
+    folders = sorted(p.parent.name for p in records.glob(f"*/*/{SUMMARY}"))
+    assert folders == ["another-run", "second-spelling"]  # the same run's first record replaced, another kept
+    assert len(read_records(records)) == 2  # and the tables take them
 
 
 def test_generated_smoke_data_never_enters_the_committed_records(tmp_path, compose_cfg):

@@ -22,7 +22,7 @@ from .pooling import KINDS, lstm_scan  # noqa: E402
 from .results import (DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe,  # noqa: E402
                       device, is_headline, load_runs, seeds)
 from .results import zoo  # noqa: E402
-from .results.units import layer_order, learned_units, probe_windows  # noqa: E402
+from .results.units import layer_order, layer_windows, learned_units, probe_windows  # noqa: E402
 from .results.records import BadRecords  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
@@ -41,8 +41,7 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
                     key=layer_order)
     fig, axes = plt.subplots(len(rows), len(layers), figsize=(6 * len(layers), 4 * len(rows)), squeeze=False)
     for row, (width, where) in zip(axes, sorted(rows)):
-        sizes = rows[(width, where)][0]["config"]["model"].get("pool_sizes", (4, 8))
-        for ax, layer, k in zip(row, layers, sizes):
+        for ax, (layer, k) in zip(row, layer_windows(rows[(width, where)][0])):
             x = probe_windows(k * k)
             ax.plot(x.max(0).values, "k--", label="max pooling")
             ax.plot(x.mean(0), "k:", label="average pooling")

@@ -37,7 +37,7 @@ from .data.sources import DatasetError
 from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
 from .progress import ProgressLines
-from .run_record import RunRecord, record_folder
+from .run_record import SUMMARY, RunRecord, record_folder, same_run_elsewhere
 from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
                    RunError, RunLock, forget_checkpoint, resume_checkpoint)
 from .tracking import WANDB_ID, finish_wandb, link_wandb_run, wandb_group, wandb_tags
@@ -112,7 +112,7 @@ class Member:
         self.cfg, self.overrides, self.choices = cfg, overrides, choices
         self.run_dir = Path(cfg.run_dir)
         self.config: dict = {}  # resolved, once the session prepares it
-        self.parked: Path | None = None  # its records folder, where a checkpoint from another machine may wait
+        self.records_folder: Path | None = None  # where its record goes, and a checkpoint from another machine may wait
         self.logger = self.record = self.park = None
         self.status: str | None = None  # once the session ended
 
@@ -128,15 +128,16 @@ class Member:
     def resolve(self) -> None:
         """Its resolved config, checked (``ftn.validation``), and its records folder."""
         self.config = OmegaConf.to_container(self.cfg, resolve=True)
-        self.parked = record_folder(self.cfg.records_dir, self.cfg.name, self.run_dir, self.config, self.overrides)
+        self.records_folder = record_folder(self.cfg.records_dir, self.cfg.name, self.run_dir, self.config,
+                                            self.overrides)
         validate(self.config)
 
     def check_writable(self) -> None:
         """Its checkpoints folder and records folder take files: checked before the checkpoints folder exists, so a
         rejected run leaves none."""
         require_writable((self.run_dir / CHECKPOINT).parent, "run_dir")
-        if self.parked:  # where the record goes when the run ends
-            require_writable(self.parked, "records_dir")
+        if self.records_folder:  # where the record goes when the run ends
+            require_writable(self.records_folder, "records_dir")
 
     def make_ready(self, fresh: bool) -> None:
         """Its checkpoints folder made; ``fresh`` (``ckpt_path=null``): no stale checkpoint, wandb run or parked
@@ -145,8 +146,8 @@ class Member:
         if fresh:
             forget_checkpoint(self.run_dir)
             (self.run_dir / WANDB_ID).unlink(missing_ok=True)
-            if self.parked:
-                drop(self.parked)
+            if self.records_folder:
+                drop(self.records_folder)
 
     def open_logger(self):
         """Its wandb logger, named by its overrides, in its configuration's group (its run starts at first use)."""
@@ -181,7 +182,13 @@ class Member:
             if self.park and status == "interrupted":
                 self.park.park(trainer.global_step)
             elif self.park and status != "failed":  # an ended run needs no checkpoint in git; a crashed one resumes
-                drop(self.parked)
+                drop(self.records_folder)
+            if self.records_folder and status in ("finished", "diverged"):  # its record, copied there, is the run's one
+                for other in same_run_elsewhere(self.records_folder, self.config):
+                    drop(other)
+                    (other / SUMMARY).unlink()
+                    with contextlib.suppress(OSError):  # a folder holding anything else stays
+                        other.rmdir()
         finally:
             finish_wandb(self.logger, status)
 
@@ -241,8 +248,8 @@ class RunSession:
         identity = self.prepare()
         if self.cfg.ckpt_path == "last":
             for member in self.members:
-                if member.parked:  # a checkpoint the records folder brought, put where "last" looks
-                    unpark(member.run_dir, member.parked, identity)
+                if member.records_folder:  # a checkpoint the records folder brought, put where "last" looks
+                    unpark(member.run_dir, member.records_folder, identity)
         ckpt_path = resume_checkpoint(self.cfg.ckpt_path, self.members[0].run_dir, identity)
         for member in self.members:
             member.check_writable()
@@ -255,8 +262,8 @@ class RunSession:
         for index, member in enumerate(self.members):
             member.open_logger()
             member.record = self.record(index, member, fresh=self.cfg.ckpt_path is None)
-            if member.parked:
-                member.park = ParkRun(member.run_dir, member.parked, member.cfg.park_max_mib, parked_once)
+            if member.records_folder:
+                member.park = ParkRun(member.run_dir, member.records_folder, member.cfg.park_max_mib, parked_once)
         # the parks after the checkpoint and the records: they copy what those wrote at the epoch end
         callbacks = [*self.guards(), self.checkpoint(identity), *(m.record for m in self.members),
                      *(m.park for m in self.members if m.park), ProgressLines(),

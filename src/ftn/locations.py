@@ -26,6 +26,7 @@ from torch import nn
 
 from .atomic import atomic_write_text
 from .run_record import SUMMARY, RunRecord
+from .runs import CHECKPOINT
 
 PATCHES = 5000
 
@@ -101,7 +102,7 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
     done = []
     for path in sorted(runs_dir.glob(f"**/{SUMMARY}")):
         record = json.loads(path.read_text())
-        checkpoint = path.parent / "checkpoints" / "last.ckpt"
+        checkpoint = path.parent / CHECKPOINT
         if (not measures_locations(record.get("experiment"), record["config"]) or record.get("status") != "finished"
                 or "max_locations" in record or not checkpoint.exists()):
             continue

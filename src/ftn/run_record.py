@@ -71,8 +71,7 @@ COMMITTED_RECORDS = REPO / "results" / "runs"
 
 def record_folder(records_dir: str | None, experiment: str, run_dir: Path, config: dict,
                   overrides: list[str]) -> Path | None:
-    """``<records_dir>/<experiment>/<run folder>/`` (or the folder recording the same run under another name), where
-    a run's committed record goes; None without
+    """``<records_dir>/<experiment>/<run folder>/``, where a run's committed record goes; None without
     ``records_dir``, for generated smoke data (``dataset.source=synthetic``), and, where ``records_dir`` is this
     checkout's committed ``results/runs/``, for a run that is no result (``ftn.identity.not_a_result``: a smoke
     schedule or a budget override). Other records folders (a rehearsal's, a test's) take every run."""
@@ -81,23 +80,21 @@ def record_folder(records_dir: str | None, experiment: str, run_dir: Path, confi
     folder = Path(records_dir)
     if folder.resolve().is_relative_to(COMMITTED_RECORDS) and not_a_result(overrides):
         return None
-    return recorded_folder(folder / experiment, config) or folder / experiment / run_dir.name
+    return folder / experiment / run_dir.name
 
 
-def recorded_folder(experiment_dir: Path, config: dict) -> Path | None:
-    """The folder under ``experiment_dir`` that already records this config's run under another name (its overrides
-    spelled otherwise, say ``pooling.init`` left to its default): a rerun's record replaces that one instead of
-    becoming a second record of one run, which the tables refuse (``ftn.results.records``)."""
+def same_run_elsewhere(folder: Path, config: dict) -> list[Path]:
+    """The records folders beside ``folder`` that record this config's run under another name (its overrides
+    spelled otherwise, say ``pooling.init`` left to its default): a second record of one run, which the tables
+    refuse (``ftn.results.records``), so the run that ends in ``folder`` replaces them."""
     wanted = config_hash(config)
-    for path in sorted(experiment_dir.glob(f"*/{SUMMARY}")):
-        record = read_summary(path)
-        if "config" in record and config_hash(record["config"]) == wanted:
-            return path.parent
-    return None
+    return [path.parent for path in sorted(folder.parent.glob(f"*/{SUMMARY}"))
+            if path.parent != folder and "config" in (record := read_summary(path))
+            and config_hash(record["config"]) == wanted]
 
 
 class RunRecord(pl.Callback):
-    """Writes ``summary.json`` after each validation ("running") and when the run ends (``finish``).
+    """Writes ``summary.json`` after each validation ("running") and, through ``write``, when its session ends.
 
     A rerun or resumed run keeps the metrics and history it had and adds to them; ``fresh`` (ckpt_path=null)
     starts a new record.

@@ -26,7 +26,7 @@ from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
 from .records import cells, device
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
 from .table2 import by_seed
-from .units import layer_order, learned_units, probe_windows
+from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
 
 TABLE1_RECIPES = ("table1", "table1_paper")  # our recipe, and the paper's as written
 TABLE1_DEVICE = "CPU"   # where Table 1's single units train (older records name only the accelerator, auto)
@@ -234,12 +234,8 @@ def max_locations(records: list[dict]) -> list[Finding]:
         if width not in paper.MAX_LOCATIONS or not kept:
             continue
         measure, floor = paper.MAX_LOCATIONS[width]
-        values = []
-        for m in kept:
-            counts = torch.tensor(m["histogram"], dtype=torch.float64)
-            locations = torch.arange(len(counts), dtype=torch.float64)
-            values.append((counts @ locations / counts.sum()).item() if measure == "mean"
-                          else (counts[-1] / counts.sum()).item())
+        shares = [kept_shares(m["histogram"]) for m in kept]
+        values = [mean_kept(s) if measure == "mean" else s[-1].item() for s in shares]
         findings.append(LocationsKept(Verdict.share(v > floor for v in values),
                                       Network(where, f"Conv {width}", len(values)), measure, tuple(values), floor))
     return findings + [Unmeasured(Verdict.NOT_YET_TESTED, width) for width in paper.MAX_LOCATIONS
@@ -261,14 +257,14 @@ def learned_functions(records: list[dict]) -> list[Finding]:
         units = headline(runs, "lstm")
         if width not in paper.SMALL_WIDTHS or len(units) < 2:
             continue
-        layers = sorted(learned_units(units[0]["metrics"]), key=layer_order)
-        sizes = units[0]["config"]["model"].get("pool_sizes", (4, 8))
+        windows = layer_windows(units[0])
         slope = units[0]["config"]["model"]["negative_slope"]
         correlations = []  # per layer, per seed
-        for layer, k in zip(layers, sizes):
+        for layer, k in windows:
             correlations.append([avg_correlation(learned_units(r["metrics"])[layer], k, slope) for r in units])
         # the first layer's unit before training: an init that is already a weighted mean tracks avg untrained
-        init = init_params(units[0]["config"]["pooling"]["init"], sizes[0] ** 2,
+        first_k = windows[0][1]
+        init = init_params(units[0]["config"]["pooling"]["init"], first_k ** 2,
                            generator=torch.Generator().manual_seed(0))
         first, last = correlations[0], correlations[-1]
         unexplained = lambda rs: statistics.mean((1 - min(r * r, 1.0)) ** 0.5 for r in rs)
@@ -276,7 +272,7 @@ def learned_functions(records: list[dict]) -> list[Finding]:
         varies = unexplained(last) > paper.VARIES_MORE * unexplained(first)
         findings.append(AvgTracking(Verdict.share([tracks, varies]), Network(where, f"Conv {width}", len(units)),
                                     tuple(first), tuple(last), unexplained(first), unexplained(last),
-                                    avg_correlation(init, sizes[0], slope)))
+                                    avg_correlation(init, first_k, slope)))
     return findings
 
 

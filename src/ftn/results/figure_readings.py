@@ -9,7 +9,7 @@ from .claims import headline, networks, setting as setting_of
 from .claims_text import setting
 from .labels import describe
 from .markdown import provenance
-from .units import layer_order, learned_units, probe_windows
+from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
 
 # A probe window's output counts as at max (or avg) pooling's value within this, not above (below) it.
 TOLERANCE = 1e-6
@@ -18,11 +18,9 @@ TOLERANCE = 1e-6
 def location_row(name: str, where: str, seed: int, measured: dict) -> str:
     """Figure 3, one run: the mean and most common count of kept locations and the share of windows keeping more
     than 4, more than 6, and all of them."""
-    counts = torch.tensor(measured["histogram"], dtype=torch.float64)
-    share = counts / counts.sum()
-    kept = torch.arange(len(counts), dtype=torch.float64)
+    share = kept_shares(measured["histogram"])
     over = lambda n: f"{100 * share[n + 1:].sum().item():.1f}"
-    return (f"| {name} | {where} | {seed} | {(share @ kept).item():.2f} | {int(counts.argmax())} | {over(4)} | "
+    return (f"| {name} | {where} | {seed} | {mean_kept(share):.2f} | {int(share.argmax())} | {over(4)} | "
             f"{over(6)} | {100 * share[-1].item():.1f} |")
 
 
@@ -65,8 +63,7 @@ def figure_readings(records: list[dict]) -> list[str]:
         units = sorted(headline(runs, "lstm"), key=lambda r: r["seed"])
         if not units:
             continue
-        layers = sorted(learned_units(units[0]["metrics"]), key=layer_order)
-        for layer, k in zip(layers, units[0]["config"]["model"].get("pool_sizes", (4, 8))):
+        for layer, k in layer_windows(units[0]):
             lines += [function_row(f"Conv {width}", setting(where), layer, k, r) for r in units]
         read += units
     label = lambda r: f"{setting(setting_of(r))} Conv {r['config']['model']['width']} {describe(r['config'])}"

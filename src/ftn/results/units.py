@@ -1,13 +1,19 @@
-"""The learned LSTM units of a run, read back from its record, and the probe windows that show what they compute
-(the paper's figure 4, and claim 11 of ``claims``)."""
+"""What a Conv N record holds for figures 3 and 4, read back: its learned LSTM units with the windows they pool,
+the probe windows that show what they compute, and the locations its max pooling keeps (read by ``claims``,
+``figure_readings`` and ``ftn.figures``)."""
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 
 import torch
 
+from ..models import ConvNet
 from ..pooling.module import COLUMNS, GATES
+
+# ConvNet's pool sizes, which a record's config holds only when a run overrode them
+POOL_SIZES = inspect.signature(ConvNet).parameters["pool_sizes"].default
 
 PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
@@ -32,3 +38,20 @@ def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 
     x = torch.rand(count, length, generator=gen, dtype=torch.float64) * peak
     x[torch.arange(count), torch.randint(length, (count,), generator=gen)] = peak
     return x[x.mean(1).argsort()].t()
+
+
+def layer_windows(record: dict) -> list[tuple[str, int]]:
+    """(layer, k) for each learned pooling layer of a Conv N record, in network order: it pools k x k windows."""
+    layers = sorted(learned_units(record["metrics"]), key=layer_order)
+    return list(zip(layers, record["config"]["model"].get("pool_sizes", POOL_SIZES)))
+
+
+def kept_shares(histogram: list[int]) -> torch.Tensor:
+    """Figure 3's histogram as shares: [n], the share of windows whose channels' maxima keep n locations."""
+    counts = torch.tensor(histogram, dtype=torch.float64)
+    return counts / counts.sum()
+
+
+def mean_kept(shares: torch.Tensor) -> float:
+    """The mean number of locations a window keeps."""
+    return (shares @ torch.arange(len(shares), dtype=torch.float64)).item()
