@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import median_seconds, write_bench_record
+from ftn.benchmark import measure, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -50,7 +50,7 @@ def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> f
             with torch.no_grad():
                 model(x)
 
-    return median_seconds(step, repeats, device, warmup=3)
+    return measure(step, repeats, warmup=3).median  # torch's Timer synchronises the device itself
 
 
 def main() -> None:

@@ -198,7 +198,7 @@ def test_a_packable_kind_pools_each_members_channels_as_its_own_layer_and_anothe
 
 
 def test_member_health_is_the_solo_rule_per_member():
-    from ftn.runs import MemberHealth
+    from ftn.health import MemberHealth
 
     health = MemberHealth(3)
     health.note_losses(torch.tensor([2.3, float("nan"), 2.0]), step=0, epoch=0)

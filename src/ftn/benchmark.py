@@ -23,11 +23,6 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
     return Measurement.merge(timer.timeit(1) for _ in range(repeats))[0]
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> float:
-    """The median of ``measure``; ``device`` is kept for the callers, torch's Timer synchronises it itself."""
-    return measure(fn, repeats, warmup).median
-
-
 def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
     """A benchmark's record at ``path`` (a ``summary.json`` under a records folder): its ``fields`` with what every
     record holds (hardware, commit, torch, date, the command that made it), so a table can cite it."""

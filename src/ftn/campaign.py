@@ -30,7 +30,7 @@ from .identity import device_folder, short_name
 from .pack_rule import shared_overrides, split_into_packs
 from .pooling import INITS, TRAINABLE_INITS, ZOO_KINDS
 from .results.records import BadRecords, read_records
-from .run_record import SUMMARY
+from .run_record import ENDED, SUMMARY
 from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
@@ -38,7 +38,6 @@ from .runs import STOP_SIGNALS, Interrupted
 COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", "trainer.enable_progress_bar=false"]
 STUDY_INITS = ("lasagne", "lasagne_unit_g", "avg_soft", "avg_exact")
 LSTM_POOLINGS = ("lstm", "lstm_shared")
-DONE = ("finished", "diverged")
 
 
 def _cells(width: int, seed: int, inits: tuple[str, ...]) -> Iterator[list[str]]:
@@ -165,7 +164,7 @@ PICK_THEIR_DEVICE = ("table1", "table1_long")  # Table 1's scalar unit: its expe
 
 def find_record(root: Path, overrides: list[str]) -> Path | None:
     """The ``root/<experiment>/<run folder>/summary.json`` whose run was started with exactly these overrides
-    (finished or diverged: ``DONE``; running or interrupted, with its checkpoint parked: to resume). Not deeper:
+    (finished or diverged: ``ENDED``; running or interrupted, with its checkpoint parked: to resume). Not deeper:
     ``root/gpu/`` holds another device's records, and a Table 1 run's overrides do not name its device."""
     wanted = sorted(overrides)
     for path in root.glob(f"*/*/{SUMMARY}"):
@@ -209,7 +208,7 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "WANDB_SILENT": "true",
            "FTN_RUNS": str(runs_dir), "FTN_RECORDS": str(records_dir)}
     records_dir, runs_dir = records_dir / device_folder(device), runs_dir / device_folder(device)
-    todo = [r for r in runs if status(find_record(records_dir, r)) not in DONE]
+    todo = [r for r in runs if status(find_record(records_dir, r)) not in ENDED]
     print(f"campaign: {len(runs) - len(todo)} of {len(runs)} runs already recorded; {len(todo)} to run", flush=True)
     todo = packs(todo, pack)
     logs_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +219,7 @@ def run_campaign(runs: list[list[str]], jobs: int, runs_dir: Path, records_dir: 
             while todo and not stopped and len(running) < jobs:
                 job = []
                 for overrides in todo.pop(0):
-                    if status(find_record(records_dir, overrides)) in DONE:  # another campaign finished it meanwhile
+                    if status(find_record(records_dir, overrides)) in ENDED:  # another campaign finished it meanwhile
                         print(f"skip   {' '.join(overrides)}: recorded since this campaign started", flush=True)
                     else:
                         job.append(overrides)
@@ -262,7 +261,7 @@ def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: fl
     """Say how a run that ended did; False if it left no record to show for it."""
     record = find_record(records_dir, overrides)
     state = status(record)
-    if state in DONE:  # finished, or diverged (exit 1, recorded: a result too)
+    if state in ENDED:  # finished, or diverged (exit 1, recorded: a result too)
         metrics = json.loads(record.read_text())["metrics"]
         name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
         print(f"done   {state} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}", flush=True)

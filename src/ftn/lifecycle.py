@@ -37,7 +37,7 @@ from .data.sources import DatasetError
 from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
 from .progress import ProgressLines
-from .run_record import SUMMARY, RunRecord, record_folder, same_run_elsewhere
+from .run_record import ENDED, SUMMARY, RunRecord, record_folder, same_run_elsewhere
 from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
                    RunError, RunLock, forget_checkpoint, resume_checkpoint)
 from .tracking import WANDB_ID, finish_wandb, link_wandb_run, wandb_group, wandb_tags
@@ -183,7 +183,7 @@ class Member:
                 self.park.park(trainer.global_step)
             elif self.park and status != "failed":  # an ended run needs no checkpoint in git; a crashed one resumes
                 drop(self.records_folder)
-            if self.records_folder and status in ("finished", "diverged"):  # its record, copied there, is the run's one
+            if self.records_folder and status in ENDED:  # its record, copied there, is the run's one
                 for other in same_run_elsewhere(self.records_folder, self.config):
                     drop(other)
                     (other / SUMMARY).unlink()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from .atomic import atomic_link, atomic_write
-from .run_record import SUMMARY, read_summary
+from .run_record import ENDED, SUMMARY, read_summary
 from .runs import CHECKPOINT, RunError, resume_checkpoint
 
 PARKED = "resume.ckpt"
@@ -74,7 +74,7 @@ class ParkRun(pl.Callback):
             return
         if read_summary(summary).get("steps") != step:  # no validation (no summary) this epoch
             return
-        if (ended := read_summary(self.folder / SUMMARY).get("status")) in ("finished", "diverged"):
+        if (ended := read_summary(self.folder / SUMMARY).get("status")) in ENDED:
             if not self.warned:
                 warnings.warn(f"{self.folder} holds a {ended} record: this rerun is not parked there, so that "
                               "record stays until the rerun ends", stacklevel=2)

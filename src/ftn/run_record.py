@@ -67,6 +67,8 @@ def read_summary(path: Path) -> dict:
 
 
 COMMITTED_RECORDS = REPO / "results" / "runs"
+# A run that ended with a result (a diverged run's record is one too): its record is copied to the records folder.
+ENDED = ("finished", "diverged")
 
 
 def record_folder(records_dir: str | None, experiment: str, run_dir: Path, config: dict,
@@ -186,7 +188,7 @@ class RunRecord(pl.Callback):
                   "metrics": self.metrics, "history": self.history}
         text = json.dumps(record, indent=1, default=str)
         atomic_write_text(self.path, text)
-        if self.copy_path is not None and status in ("finished", "diverged"):
+        if self.copy_path is not None and status in ENDED:
             atomic_write_text(self.copy_path, text)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -7,8 +7,8 @@
   It carries the config hash and the global RNG state (augmentation, dropout); the batch order is the data
   module's state (``DeviceBatches.position``), which Lightning saves and restores.
 - ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
-- ``MemberHealth``: the divergence rule, on the device, for one run or a pack's members; ``DivergenceGuard``: a solo
-  run it finds dead raises ``Diverged`` (on the CPU before the optimizer step applies it; on a GPU within
+- ``DivergenceGuard``: a solo run that the divergence rule (``ftn.health.MemberHealth``) finds dead raises
+  ``Diverged`` (on the CPU before the optimizer step applies it; on a GPU within
   ``every_n_steps`` steps, without a host sync per step).
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hydra.errors import CompactHydraException
 from pytorch_lightning.plugins import TorchCheckpointIO
 
 from .atomic import atomic_torch_save
+from .health import MemberHealth
 from .identity import config_hash, differing_keys, result_config
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -263,45 +264,6 @@ class RunCheckpoint(pl.Callback):
         legacy = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).pop("combined_loader", None)
         if legacy and trainer.datamodule is not None:
             trainer.datamodule.load_state_dict({"train_position": legacy[0]})
-
-
-class MemberHealth(torch.nn.Module):
-    """The one divergence rule, for K runs at once on the device: a run dies at the first loss or gradient norm that
-    is not finite, or loss that exceeds ``EXPLODED`` times its own first one (finite, but no result: a momentum of 2
-    "finished" at 1.3e11). K = 1 is a solo run (``DivergenceGuard``), K > 1 a pack's members
-    (``ftn.tasks.packed``). Every update is a tensor op, so nothing here waits for the device: reading ``alive`` is
-    the one host sync, and the caller decides when to make it. The buffers go into checkpoints."""
-
-    EXPLODED = 1e6
-
-    def __init__(self, size: int = 1) -> None:
-        super().__init__()
-        self.register_buffer("alive", torch.ones(size, dtype=torch.bool))
-        self.register_buffer("died_at", torch.full((size,), -1, dtype=torch.long))  # optimizer step; -1: alive
-        self.register_buffer("died_in_epoch", torch.full((size,), -1, dtype=torch.long))
-        self.register_buffer("loss_limit", torch.full((size,), float("nan")))  # EXPLODED x the first loss
-
-    def _mark(self, healthy: torch.Tensor, step: int, epoch: int) -> None:
-        if self.alive.device != healthy.device:
-            self.to(healthy.device)
-        dying = self.alive & ~healthy
-        self.died_at.copy_(torch.where(dying, step, self.died_at))
-        self.died_in_epoch.copy_(torch.where(dying, epoch, self.died_in_epoch))
-        self.alive &= healthy
-
-    @torch.no_grad()
-    def note_losses(self, losses: torch.Tensor, step: int, epoch: int) -> None:
-        """(K,) training losses of one step."""
-        if self.loss_limit.device != losses.device:
-            self.to(losses.device)
-        limit = self.EXPLODED * losses.abs().clamp_min(torch.finfo(losses.dtype).tiny)
-        self.loss_limit.copy_(torch.where(self.loss_limit.isnan(), limit, self.loss_limit))
-        self._mark(losses.isfinite() & (losses <= self.loss_limit), step, epoch)
-
-    @torch.no_grad()
-    def note_grad_norms(self, norms: torch.Tensor, step: int, epoch: int) -> None:
-        """(K,) gradient norms of one step, before it is applied."""
-        self._mark(norms.isfinite(), step, epoch)
 
 
 class DivergenceGuard(pl.Callback):

@@ -6,14 +6,12 @@ backward): slower than the fused LSTM kernels, and enough to compare the two uni
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from .module import SOFT_SPAN
+from .module import logit, soft_forget
 from .reference import gru_scan_reference
-from .windows import SCANS, check_window, extract_windows
+from .windows import check_scan, check_window, extract_windows
 
 # Rows of the (3, 3) block: update gate z, reset gate s, candidate n; columns w, r, b.
 Z, S, N = range(3)
@@ -27,8 +25,8 @@ def gru_init(seq_len: int) -> torch.Tensor:
     L inputs weighs SOFT_SPAN times less than the newest) and w_n = 1 / (1 - z^L), so the weights sum to 1;
     r_n = START_RECURRENT, everything else 0 (the reset gate at 1/2)."""
     p = torch.zeros(3, 3)
-    z = SOFT_SPAN ** (-1.0 / (seq_len - 1)) if seq_len > 1 else 0.5
-    p[Z, B] = math.log(z / (1 - z))
+    z = soft_forget(seq_len)
+    p[Z, B] = logit(z)
     p[N, W] = 1.0 / (1.0 - z**seq_len)
     p[N, R] = START_RECURRENT
     return p
@@ -45,8 +43,7 @@ class GRUPool2d(nn.Module):
 
     def __init__(self, kernel_size: int, negative_slope: float = 0.0, scan: str = "row") -> None:
         super().__init__()
-        if scan not in SCANS:
-            raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")
+        check_scan(scan)
         check_window(kernel_size, kernel_size, 0)
         self.kernel_size, self.negative_slope, self.scan = kernel_size, negative_slope, scan
         self.params = nn.Parameter(gru_init(kernel_size**2))

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .functional import check_impl, lstm_pool2d
-from .windows import SCANS, check_window
+from .windows import check_scan, check_window
 
 # Initialisations. Trainable ones leave every gate unsaturated, so each of the 12 parameters
 # gets gradient; the *_exact ones reproduce max/avg pooling exactly with saturated gates.
@@ -29,8 +29,14 @@ SHARPNESS, SATURATE = 1e5, 30.0
 SOFT_SPAN, SOFT_OUTPUT_BIAS = 2.0, 2.0
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
+
+
+def soft_forget(seq_len: int) -> float:
+    """avg_soft's forget gate (and the GRU's update gate): the oldest of ``seq_len`` inputs weighs SOFT_SPAN times
+    less than the newest in the weighted mean."""
+    return SOFT_SPAN ** (-1.0 / (seq_len - 1)) if seq_len > 1 else 0.5
 
 
 def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=None) -> torch.Tensor:
@@ -67,9 +73,9 @@ def init_params(kind: str, seq_len: int, shape: tuple[int, ...] = (), generator=
         if kind == "lasagne_unit_g":
             p[G, W] = 1.0
     elif kind == "avg_soft":
-        f = SOFT_SPAN ** (-1.0 / (seq_len - 1)) if seq_len > 1 else 0.5
-        p[F, B] = _logit(f)
-        p[I, B] = _logit((1.0 - f) / (1.0 - f**seq_len))
+        f = soft_forget(seq_len)
+        p[F, B] = logit(f)
+        p[I, B] = logit((1.0 - f) / (1.0 - f**seq_len))
         p[O, B] = SOFT_OUTPUT_BIAS
         p[G, W] = 1.0 / torch.sigmoid(torch.tensor(SOFT_OUTPUT_BIAS)).item()
     elif kind == "max_exact":
@@ -142,8 +148,7 @@ class LSTMPool2d(nn.Module):
         impl: str = "auto",
     ) -> None:
         super().__init__()
-        if scan not in SCANS:
-            raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")
+        check_scan(scan)
         check_impl(impl)
         stride = kernel_size if stride is None else stride
         check_window(kernel_size, stride, padding)  # at construction, not at the first forward

@@ -12,8 +12,15 @@ import torch.nn.functional as F
 SCANS = ("row", "column", "snake", "row_reversed")
 
 
+def check_scan(scan: str) -> None:
+    """One line naming a scan order that is not one, shared by the function and the modules' constructors."""
+    if scan not in SCANS:
+        raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")
+
+
 def scan_permutation(kernel_size: int, scan: str) -> torch.Tensor:
     """Order in which the k*k row-major window positions are fed to the LSTM."""
+    check_scan(scan)
     k = kernel_size
     grid = torch.arange(k * k).view(k, k)
     if scan == "row":
@@ -23,10 +30,8 @@ def scan_permutation(kernel_size: int, scan: str) -> torch.Tensor:
     elif scan == "snake":  # boustrophedon: every second row read right to left
         order = grid.clone()
         order[1::2] = order[1::2].flip(1)
-    elif scan == "row_reversed":
+    else:  # row_reversed
         order = grid.flatten().flip(0)
-    else:
-        raise ValueError(f"scan={scan!r} is not a scan order; allowed: {', '.join(SCANS)}")
     return order.reshape(-1)
 
 

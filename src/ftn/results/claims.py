@@ -25,7 +25,7 @@ from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding,
 from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
 from .records import cells, device
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
-from .table2 import by_seed
+from .table2 import error_difference
 from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
 
 TABLE1_RECIPES = ("table1", "table1_paper")  # our recipe, and the paper's as written
@@ -87,10 +87,6 @@ def headline(runs: list[dict], kind: str) -> list[dict]:
     """The cell the paper's table shows for ``kind`` (the one with most seeds)."""
     return max((g for g in cells(runs) if g[0]["config"]["pooling"]["kind"] == kind and is_headline(g[0]["config"])),
                key=len, default=[])
-
-
-def error_difference(a: list[dict], b: list[dict]) -> Paired:
-    return paired(by_seed(a), by_seed(b))
 
 
 # ---- the rules ------------------------------------------------------------------------------------------------

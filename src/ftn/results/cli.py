@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..run_record import SUMMARY
+from ..run_record import ENDED, SUMMARY
 from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
@@ -79,7 +79,7 @@ def collect(runs_dirs: Iterable[Path], records_dir: Path, skip_bad: bool = False
     for path, record in read_records(runs_dirs, skip_bad):
         where = device_folder(trained_on(record))  # as the paths group places a new run's record
         target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
-        if record.get("status") in ("finished", "diverged") and target.resolve() != path.resolve():
+        if record.get("status") in ENDED and target.resolve() != path.resolve():
             atomic_write_text(target, path.read_text())
             copied += 1
     return copied

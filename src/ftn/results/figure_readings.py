@@ -2,8 +2,6 @@
 about them needs a number typed by hand (``python -m ftn.results figure_readings``)."""
 from __future__ import annotations
 
-import torch
-
 from ..pooling import lstm_scan
 from .claims import headline, networks, setting as setting_of
 from .claims_text import setting

@@ -11,16 +11,16 @@ from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_sca
 from .markdown import provenance, row, slot
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
 from .records import DATASET_LABELS, cells, device
-from .stats import mean_std, paired, seeds
+from .stats import Paired, mean_std, paired, seeds
 
 
 def by_seed(cell: list[dict]) -> dict[int, float]:
     return {r["seed"]: error_percent(r) for r in cell}
 
 
-def paired_difference(cell: list[dict], baseline: list[dict]) -> str:
-    """Test error minus the baseline's, seed by seed (``stats.Paired``)."""
-    return str(paired(by_seed(cell), by_seed(baseline)))
+def error_difference(cell: list[dict], baseline: list[dict]) -> Paired:
+    """Test error (%) minus the baseline's, seed by seed."""
+    return paired(by_seed(cell), by_seed(baseline))
 
 
 # A baseline: its name, and which cell is the baseline of a given cell (both given by their configs).
@@ -47,7 +47,7 @@ def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASE
 
     def difference(g: list[dict], is_baseline: Callable[[dict, dict], bool]) -> str:
         base = baseline_of(groups, g, is_baseline)
-        return "—" if g is base else paired_difference(g, base)
+        return "—" if g is base else str(error_difference(g, base))
 
     # no column without a baseline
     baselines = [b for b in baselines if any(baseline_of(groups, g, b[1]) for g in groups)]
@@ -83,7 +83,7 @@ def init_study(records: list[dict]) -> list[str]:
             *network_detail(runs, [(f"`{HEADLINE_INIT}`, same architecture", same_kind_headline)])]
 
 
-def learned_units(records: list[dict]) -> list[str]:
+def learned_units_table(records: list[dict]) -> list[str]:
     """Mean over seeds of each LSTM cell's learned unit parameters, per pooling layer (the lstm/* metrics)."""
     lines = ["| cell | layer | " + " | ".join(f"{c}_{g}" for g in GATES for c in COLUMNS) + " |",
              "|---|---|" + "---|" * 12]
@@ -139,7 +139,7 @@ def table2(records: list[dict]) -> list[str]:
                 lines += [f"### Conv {width}, {label}: LSTM inits", "", *inits, ""]
             if scans := scan_order(network):
                 lines += [f"### Conv {width}, {label}: scan order (section 3)", "", *scans, ""]
-            if units := learned_units(network):
+            if units := learned_units_table(network):
                 lines += [f"### Conv {width}, {label}: learned units (mean over seeds)", "", *units, ""]
     describe_run = lambda r: (f"{DATASET_LABELS.get(r['config']['dataset']['name'])} Conv "
                               f"{r['config']['model']['width']} {describe(r['config'])} "

@@ -7,7 +7,7 @@ from .labels import error_percent
 from .markdown import provenance, slot
 from .paper import PAPER_ITERATIONS, table4_error
 from .records import DATASET_LABELS, device
-from .table2 import paired_difference
+from .table2 import error_difference
 
 
 def table4(records: list[dict]) -> list[str]:
@@ -27,7 +27,7 @@ def table4(records: list[dict]) -> list[str]:
         elif steps < PAPER_ITERATIONS:
             paper = f"{paper} (at {PAPER_ITERATIONS})"
         baseline = groups.get((dataset, "max", steps, where))
-        gap = paired_difference(runs, baseline) if baseline and pooling != "max" else "—"
+        gap = str(error_difference(runs, baseline)) if baseline and pooling != "max" else "—"
         lines.append(f"| {DATASET_LABELS.get(dataset, dataset)} | {pooling} | {steps} | {where} | {paper} | "
                      f"{slot(runs, error_percent)} | {gap} |")
     if any(steps < PAPER_ITERATIONS for _, _, steps, _ in groups):

@@ -9,8 +9,8 @@ from ..pooling import ZOO_KINDS
 from .labels import changed_hyperparameters, describe, error_percent, is_headline
 from .markdown import provenance
 from .records import DATASET_LABELS, cells, device
-from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, paired, seeds
-from .table2 import by_seed, per_seed
+from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, seeds
+from .table2 import error_difference, per_seed
 
 # The record experiment of a cost benchmark (scripts/bench_zoo.py): {"ms_per_step": {kind: ms}, ...}.
 COST = "pooling_cost"
@@ -90,7 +90,7 @@ def other_readings(groups: list[list[dict]]) -> list[str]:
         if not changed_hyperparameters(g[0]["config"]):
             continue
         default = next((d for d in groups if kind_of(d) == kind_of(g) and is_headline(d[0]["config"])), None)
-        if default is None or (d := paired(by_seed(g), by_seed(default))).n < MIN_PAIRS:
+        if default is None or (d := error_difference(g, default)).n < MIN_PAIRS:
             continue
         train = [train_error(c) for c in (g, default)]
         fits = "" if None in train else f"; final training error {train[0]:.1f}% against {train[1]:.1f}%"
@@ -107,7 +107,7 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
     Holm's correction runs over the distinct pairs of cells read (lstm against max counts once)."""
     read: list[tuple[list[dict], str, Paired]] = [
         (g, b, d) for b in ("lstm", "max") if base[b] for g in groups
-        if g is not base[b] and (d := paired(by_seed(g), by_seed(base[b]))).n >= MIN_PAIRS]
+        if g is not base[b] and (d := error_difference(g, base[b])).n >= MIN_PAIRS]
     pair = lambda g, b: frozenset((id(g), id(base[b])))
     family = {pair(g, b): d.p for g, b, d in read}
     survives = {key for key, kept in zip(family, holm(list(family.values()))) if kept}
@@ -183,7 +183,7 @@ def pooling_zoo(records: list[dict]) -> list[str]:
         for g in groups:
             kind = kind_of(g)
             extra = f"{added[kind]:+d}" if kind in added else "—"
-            diffs = ["—" if g is base[b] or not base[b] else str(paired(by_seed(g), by_seed(base[b])))
+            diffs = ["—" if g is base[b] or not base[b] else str(error_difference(g, base[b]))
                      for b in ("max", "lstm")]
             measured = cost(g[0]["config"], relative)
             lines.append(f"| {describe(g[0]['config'])} | {extra} | {len(g)} | "

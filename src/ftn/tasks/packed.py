@@ -3,7 +3,7 @@
 Every metric is logged per member under ``m<k>/<metric>`` (``ftn.packing`` hands member k the ones under its
 prefix, renamed to the solo run's names), as epoch means accumulated on the device and logged once per epoch.
 
-Divergence, per member and on the device, by the rule of a solo run (``ftn.runs.MemberHealth``, ``health``): a
+Divergence, per member and on the device, by the rule of a solo run (``ftn.health.MemberHealth``, ``health``): a
 member whose loss or gradient norm is not finite, or whose loss explodes, dies at that step. From then on its
 loss is left out of the backward, its gradients and optimizer state are zeroed (so it stops updating), and the
 others go on; nothing a member computes reaches another (``ftn.models.packed``). The host reads ``health.alive``
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..models.packed import Pack
 from ..pooling import LSTMPool2d, unit_values
 from ..pooling.packed import PackedPool
-from ..runs import MemberHealth
+from ..health import MemberHealth
 from .classification import Classification
 
 STAGES = ("train", "test", "final_test")
