@@ -25,6 +25,7 @@ from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding,
 from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
 from .records import cells, device
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
+from .table1 import epochs, pool_size, worst_mae
 from .table2 import error_difference
 from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
 
@@ -164,15 +165,9 @@ def table1_runs(records: list[dict], experiment: str, target: str) -> dict[int, 
     by_size = defaultdict(list)
     for r in of(records, experiment):
         if r["config"]["task"]["target"] == target:
-            by_size[round(r["config"]["dataset"]["seq_len"] ** 0.5)].append(r)
-    longest = lambda runs: [r for r in runs if r["config"]["schedule"]["max_epochs"] ==
-                            max(q["config"]["schedule"]["max_epochs"] for q in runs)]
+            by_size[pool_size(r)].append(r)
+    longest = lambda runs: [r for r in runs if epochs(r) == max(epochs(q) for q in runs)]
     return {k: longest(runs) for k, runs in sorted(by_size.items())}
-
-
-def worst_mae(record: dict) -> float:
-    """The largest of the three test sets' MAE, in 1e-5."""
-    return max(record["metrics"][f"test/{t}_mae_1e5"] for t in ("T1", "T2", "T3"))
 
 
 def late_change(record: dict, last: int = LATE_EPOCHS) -> float | None:
@@ -196,12 +191,12 @@ def below(limit: float, sizes: tuple[int, ...] | None, experiments=TABLE1_RECIPE
             results = []
             for k, v in runs.items():
                 v = sorted(v, key=lambda r: r["seed"])
-                results.append(SizeRuns(k, v[0]["config"]["schedule"]["max_epochs"],
+                results.append(SizeRuns(k, epochs(v[0]),
                                         sum(worst_mae(r) < limit for r in v), tuple(worst_mae(r) for r in v),
                                         tuple(late_change(r) if trend else None for r in v)))
             findings.append(MaeBelow(Verdict.share(worst_mae(r) < limit for r in everything), target, experiment,
                                      TABLE1_DEVICE,
-                                     tuple(sorted({r["config"]["schedule"]["max_epochs"] for r in everything})),
+                                     tuple(sorted({epochs(r) for r in everything})),
                                      limit, LATE_EPOCHS if trend else None, tuple(results)))
         return findings
     return rule

@@ -11,7 +11,7 @@ from .markdown import row
 from .records import cells
 from .stats import seeds
 from .paper import TABLE1_MAE, TABLE2_ERROR, TABLE2_POOLINGS
-from .table1 import epochs
+from .table1 import epochs, side
 from .table2 import headline_cell, settings
 
 # The dense test set (values uniform in [0, 300]): its metric and its place in the paper's (T1, T2, T3) triples.
@@ -42,7 +42,7 @@ def table1_lines(records: list[dict]) -> list[str]:
     mae = lambda r: r["metrics"][f"test/{TABLE1_TEST_SET}_mae_1e5"]
     ours = [mean_of_largest_cell([r for r in runs if epochs(r) == budget and r["config"]["dataset"]["seq_len"] == n],
                                  mae) for n in lengths]
-    sizes = [f"{round(n ** 0.5)}x{round(n ** 0.5)}" for n in lengths]
+    sizes = [f"{side(n)}x{side(n)}" for n in lengths]
     return [row([f"Table 1: max pooling learned by one LSTM unit, MAE (1e-5) on {TABLE1_TEST_SET}", *sizes]),
             "|---|" + "---|" * len(sizes),
             row(["paper", *(f"{TABLE1_MAE[n][TABLE1_COLUMN]:.2f}" for n in lengths)]),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..data.sequences import TEST_ZERO_FRACTIONS
 from ..pooling.module import COLUMNS, GATES
 from .markdown import provenance, slot
 from .paper import TABLE1_MAE
@@ -12,9 +13,26 @@ RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "th
            "table1_quick": "our recipe, QUICK (rough)"}
 
 
+TEST_SETS = tuple(TEST_ZERO_FRACTIONS)  # T1, T2, T3
+
+
 def epochs(record: dict) -> int:
     """The run's epoch cap (plateau: 20; plateau_long: 60)."""
     return record["config"]["schedule"]["max_epochs"]
+
+
+def side(seq_len: int) -> int:
+    """k of the k x k window whose ``seq_len`` values a Table 1 sequence holds."""
+    return round(seq_len ** 0.5)
+
+
+def pool_size(record: dict) -> int:
+    return side(record["config"]["dataset"]["seq_len"])
+
+
+def worst_mae(record: dict) -> float:
+    """The largest of the three test sets' MAE, in 1e-5."""
+    return max(record["metrics"][f"test/{t}_mae_1e5"] for t in TEST_SETS)
 
 
 def unit_table(records: list[dict]) -> list[str]:
@@ -25,10 +43,9 @@ def unit_table(records: list[dict]) -> list[str]:
         unit = learned_units(r["metrics"]).get("unit")
         if unit is None:
             continue
-        k = round(r["config"]["dataset"]["seq_len"] ** 0.5)
-        worst = max(r["metrics"][f"test/{t}_mae_1e5"] for t in ("T1", "T2", "T3"))
-        lines.append(f"| {k}x{k} | {r['seed']} | {worst:.3g} | " + " | ".join(f"{v:.3g}" for v in unit.flatten().tolist())
-                     + " |")
+        k = pool_size(r)
+        lines.append(f"| {k}x{k} | {r['seed']} | {worst_mae(r):.3g} | "
+                     + " | ".join(f"{v:.3g}" for v in unit.flatten().tolist()) + " |")
     return lines
 
 
@@ -47,10 +64,10 @@ def table1(records: list[dict]) -> list[str]:
             runs = groups[(experiment, target, budget, length)]
             paper = TABLE1_MAE.get(length) if target == "max" else None
             cells = []
-            for i, name in enumerate(("T1", "T2", "T3")):
+            for i, name in enumerate(TEST_SETS):
                 cells += [f"{paper[i]:.2f}" if paper else "—",
                           slot(runs, lambda r, name=name: r["metrics"][f"test/{name}_mae_1e5"])]
-            k = round(length ** 0.5)
+            k = side(length)
             lines.append(f"| {k}x{k} | " + " | ".join(cells) + " |")
         lines.append("")
         if target == "avg":  # where a unit that does not learn average pooling got stuck
