@@ -19,11 +19,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .pooling import KINDS, lstm_scan  # noqa: E402
-from .results import (DATASET_LABELS, EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe,  # noqa: E402
-                      device, is_headline, load_runs, seeds)
+from .results import (EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe, device,  # noqa: E402
+                      is_headline, load_runs, seeds)
 from .results import zoo  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, probe_windows  # noqa: E402
-from .results.records import BadRecords  # noqa: E402
+from .results.records import BadRecords, setting  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
@@ -128,25 +128,18 @@ def panels_by(records: list[dict], key) -> dict[tuple, list[dict]]:
     return {k: v for k, v in sorted(groups.items()) if error_curves(v)}
 
 
-def setting(record: dict) -> tuple[str, int, str]:
-    """(data, budget, device): what a panel holds fixed."""
-    config = record["config"]
-    return (DATASET_LABELS.get(config["dataset"]["name"], config["dataset"]["name"]), config["schedule"]["max_steps"],
-            device(record))
-
-
 def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     """Test error per epoch of Table 2's headline cells (max, avg and both LSTM poolings with the headline init;
     the init study's other cells are in results/table2.md): a panel per (data, budget, device, network), bands
     over seeds."""
     records = [r for r in records if is_headline(r["config"])]
-    panels = panels_by(records, lambda r: (*setting(r), r["config"]["model"]["width"]))
+    panels = panels_by(records, lambda r: (setting(r), r["config"]["model"]["width"]))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
-    for ax, ((dataset, steps, where, width), runs) in zip(axes[0], panels.items()):
+    for ax, ((where, width), runs) in zip(axes[0], panels.items()):
         plot_bands(ax, error_curves(runs))
-        ax.set_title(f"Conv {width}, {dataset}, {steps} iterations, {where}")
+        ax.set_title(f"Conv {width}, {where.label('iterations')}")
     return save(fig, out)
 
 
@@ -163,10 +156,10 @@ def plot_vgg_error_curves(records: list[dict], out: Path) -> Path | None:
     if not panels:
         return None
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.5 * len(panels)), squeeze=False)
-    for row, ((dataset, steps, where), runs) in zip(axes, panels.items()):
+    for row, (where, runs) in zip(axes, panels.items()):
         curves = error_curves(runs)
         epochs = max(max(run) + 1 for _, per_seed in curves.values() for run in per_seed)
-        head = f"VGG16, {dataset}, {steps} iterations, {where}"
+        head = f"VGG16, {where.label('iterations')}"
         if epochs > ZOOM_EPOCHS:
             for ax, last, part in ((row[0], None, "(a) the whole run"),
                                    (row[1], ZOOM_EPOCHS, f"(b) the first {ZOOM_EPOCHS} epochs")):
@@ -201,14 +194,14 @@ def plot_pooling_zoo(records: list[dict], out: Path) -> Path | None:
     kind's test error per epoch, a row per zoo setting (network, data, budget, device)."""
     relative = zoo.costs(records)
     runs = zoo.selected(records)
-    settings = sorted({zoo.setting(r) for r in runs if r["experiment"] == "zoo"})
-    if not settings:
+    networks = sorted({zoo.network(r) for r in runs if r["experiment"] == "zoo"})
+    if not networks:
         return None
-    fig, axes = plt.subplots(len(settings), 2, figsize=(17, 6 * len(settings)), squeeze=False)
-    for (cost_ax, curve_ax), key in zip(axes, settings):
-        dataset, steps, where, width = key
-        here = [r for r in runs if zoo.setting(r) == key]
-        title = f"Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}"
+    fig, axes = plt.subplots(len(networks), 2, figsize=(17, 6 * len(networks)), squeeze=False)
+    for (cost_ax, curve_ax), key in zip(axes, networks):
+        where, width = key
+        here = [r for r in runs if zoo.network(r) == key]
+        title = f"Conv {width}, {where.label('iterations')}"
         for cell in cells(here):
             config = cell[0]["config"]
             if (x := zoo.cost(config, relative)) is None:

@@ -20,10 +20,10 @@ import torch
 from ..pooling import init_params, lstm_scan
 from . import paper
 from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding, GainByWidth, GainsSoFar,
-                       LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, Probe, ScanOrders, Setting,
+                       LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, Probe, ScanOrders,
                        SizeRuns, SizeSpread, StepCost, Unmeasured, Verdict, VggError)
 from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
-from .records import cells, device
+from .records import Setting, cells, setting
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
 from .table1 import epochs, pool_size, worst_mae
 from .table2 import error_difference
@@ -59,11 +59,6 @@ def sign(difference: Paired, claimed: int) -> Verdict | None:
 # ---- the records --------------------------------------------------------------------------------------------
 def of(records: list[dict], experiment: str) -> list[dict]:
     return [r for r in records if r.get("experiment") == experiment]
-
-
-def setting(record: dict) -> Setting:
-    c = record["config"]
-    return Setting(c["dataset"]["name"], c["schedule"]["max_steps"], device(record))
 
 
 def networks(records: list[dict], experiments: tuple[str, ...] = ("table2",)) -> dict[tuple[Setting, int], list[dict]]:

@@ -7,7 +7,7 @@ from functools import singledispatch
 from . import paper
 from .claims import CLAIMS
 from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding, GainByWidth, GainsSoFar,
-                       LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, ScanOrders, Setting, SizeSpread,
+                       LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, ScanOrders, SizeSpread,
                        StepCost, Unmeasured, Verdict, VggError)
 from .markdown import row
 from .records import DATASET_LABELS
@@ -19,12 +19,8 @@ MISSING = {3: "no Table 3 record: `make bench` writes results/runs/table3/",
            4: "no Table 4 run yet: `make table4 DEVICE=gpu`"}
 
 
-def setting(s: Setting) -> str:
-    return f"{DATASET_LABELS.get(s.dataset, s.dataset)}, {s.steps} it, {s.device}"
-
-
 def network(n: Network) -> str:
-    return f"{setting(n.setting)}, {n.name}, {seeds(n.seeds)}"
+    return f"{n.setting.label()}, {n.name}, {seeds(n.seeds)}"
 
 
 def numbers(values, spec: str = ".2f") -> str:
@@ -112,14 +108,14 @@ def _unmeasured(f: Unmeasured) -> tuple[str, str]:
 
 @sentences.register
 def _gain_by_width(f: GainByWidth) -> tuple[str, str]:
-    return (f"{setting(f.setting)}, Conv {f.small} against Conv {f.large}",
+    return (f"{f.setting.label()}, Conv {f.small} against Conv {f.large}",
             f"gain over max: Conv {f.small} {f.small_gain.mean:+.2f}, Conv {f.large} {f.large_gain.mean:+.2f} points; "
             f"difference {f.test}")
 
 
 @sentences.register
 def _gains_so_far(f: GainsSoFar) -> tuple[str, str]:
-    measured = "; ".join(f"Conv {width} ({setting(s)}) {gain}" for s, width, gain in f.gains)
+    measured = "; ".join(f"Conv {width} ({s.label()}) {gain}" for s, width, gain in f.gains)
     return ("—", f"gains over max (max − lstm) measured so far: {measured or 'none'}; the claim needs "
                  f"{either(paper.SMALL_WIDTHS)} and {either(paper.LARGE_WIDTHS)} on one device and budget, "
                  f"{MIN_PAIRS} seeds each")
@@ -158,7 +154,7 @@ def _vgg_error(f: VggError) -> tuple[str, str]:
 @sentences.register
 def _parameter_share(f: ParameterShare) -> tuple[str, str]:
     vgg16 = "" if f.vgg16_recorded else ". The paper says it of VGG16: no record yet"
-    return (f"{f.network.name} {f.pooling} ({setting(f.network.setting)})",
+    return (f"{f.network.name} {f.pooling} ({f.network.setting.label()})",
             f"{f.lstm} LSTM parameters for {f.units} unit(s) ({paper.UNIT_PARAMETERS} each: {f.per_unit}); one unit "
             f"is {100 * f.share:.2g} % of the network's {f.total} (negligible: under {100 * paper.NEGLIGIBLE:g} %)"
             + vgg16)

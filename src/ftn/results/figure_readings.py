@@ -3,10 +3,10 @@ about them needs a number typed by hand (``python -m ftn.results figure_readings
 from __future__ import annotations
 
 from ..pooling import lstm_scan
-from .claims import headline, networks, setting as setting_of
-from .claims_text import setting
+from .claims import headline, networks
 from .labels import describe
 from .markdown import provenance
+from .records import setting
 from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
 
 # A probe window's output counts as at max (or avg) pooling's value within this, not above (below) it.
@@ -48,7 +48,7 @@ def figure_readings(records: list[dict]) -> list[str]:
     read = []  # the runs behind the rows, for the provenance
     for (where, width), runs in groups.items():
         measured = sorted((r for r in runs if "max_locations" in r), key=lambda r: r["seed"])
-        lines += [location_row(f"Conv {width}", setting(where), r["seed"], r["max_locations"]) for r in measured]
+        lines += [location_row(f"Conv {width}", where.label(), r["seed"], r["max_locations"]) for r in measured]
         read += measured
     lines += ["", "## Figure 4: each layer's learned function on probe windows", "",
               "The headline `lstm` cell's units (one per layer) on 200 random windows of the layer's size whose "
@@ -62,7 +62,7 @@ def figure_readings(records: list[dict]) -> list[str]:
         if not units:
             continue
         for layer, k in layer_windows(units[0]):
-            lines += [function_row(f"Conv {width}", setting(where), layer, k, r) for r in units]
+            lines += [function_row(f"Conv {width}", where.label(), layer, k, r) for r in units]
         read += units
-    label = lambda r: f"{setting(setting_of(r))} Conv {r['config']['model']['width']} {describe(r['config'])}"
+    label = lambda r: f"{setting(r).label()} Conv {r['config']['model']['width']} {describe(r['config'])}"
     return lines + provenance(read, label)

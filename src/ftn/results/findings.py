@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
 
+from .records import Setting
 from .stats import Paired, Welch
 
 
@@ -37,14 +38,6 @@ class Verdict(Enum):
     @classmethod
     def holds(cls, check: bool) -> Verdict:
         return cls.share([check])
-
-
-@dataclass(frozen=True, order=True)
-class Setting:
-    """One dataset, budget and device: the runs a comparison stays within."""
-    dataset: str  # the config's name ("cifar10_jpeg")
-    steps: int
-    device: str   # "CPU", "GPU"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -42,6 +43,23 @@ def device(record: dict) -> str:
     so CPU and GPU seeds are different draws and each device's seed 0 is its own run."""
     return "+".join(DEVICE_LABELS.get(part, part) for part in trained_on(record).split("+"))
 
+
+
+@dataclass(frozen=True, order=True)
+class Setting:
+    """One dataset, budget and device: the runs a comparison, a table's section or a figure's panel stays within."""
+    dataset: str  # the config's name ("cifar10_jpeg")
+    steps: int
+    device: str   # "CPU", "GPU"
+
+    def label(self, steps: str = "it") -> str:
+        """"CIFAR-10 (JPEG copy), 15000 it, CPU", the iterations named ``steps``."""
+        return f"{DATASET_LABELS.get(self.dataset, self.dataset)}, {self.steps} {steps}, {self.device}"
+
+
+def setting(record: dict) -> Setting:
+    config = record["config"]
+    return Setting(config["dataset"]["name"], config["schedule"]["max_steps"], device(record))
 
 class BadRecords(ValueError):
     """Records no table may trust, as one line: each file and what is wrong with it."""

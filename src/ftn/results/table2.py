@@ -10,7 +10,7 @@ from ..pooling.module import COLUMNS, GATES
 from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
 from .markdown import provenance, row, slot
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
-from .records import DATASET_LABELS, cells, device
+from .records import DATASET_LABELS, cells, device, setting
 from .stats import Paired, mean_std, paired, seeds
 
 
@@ -102,10 +102,9 @@ def settings(records: list[dict]) -> list[tuple[str, list[dict]]]:
     and within it the device with the most runs: the order of the table's sections."""
     groups = defaultdict(list)
     for r in records:
-        groups[(r["config"]["dataset"]["name"], r["config"]["schedule"]["max_steps"], device(r))].append(r)
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1], -len(kv[1])))
-    return [(f"{DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}", runs)
-            for (dataset, steps, where), runs in ordered]
+        groups[setting(r)].append(r)
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0].dataset, -kv[0].steps, -len(kv[1])))
+    return [(where.label("iterations"), runs) for where, runs in ordered]
 
 
 def headline_cell(runs: list[dict], width: int, pooling: str) -> list[dict]:

@@ -8,7 +8,7 @@ import statistics
 from ..pooling import ZOO_KINDS
 from .labels import changed_hyperparameters, describe, error_percent, is_headline
 from .markdown import provenance
-from .records import DATASET_LABELS, cells, device
+from .records import Setting, cells, device, setting
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, seeds
 from .table2 import error_difference, per_seed
 
@@ -17,9 +17,9 @@ COST = "pooling_cost"
 BASELINE_ORDER = ("max", "avg", "lstm_shared", "lstm")
 
 
-def setting(record: dict) -> tuple:
-    c = record["config"]
-    return c["dataset"]["name"], c["schedule"]["max_steps"], device(record), c["model"]["width"]
+def network(record: dict) -> tuple[Setting, int]:
+    """(setting, width): the Conv N of one setting that a zoo table's section holds."""
+    return setting(record), record["config"]["model"]["width"]
 
 
 def newest_bench(records: list[dict]) -> dict | None:
@@ -158,7 +158,7 @@ def what_the_seeds_show(groups: list[list[dict]], base: dict[str, list[dict]], a
 def pooling_zoo(records: list[dict]) -> list[str]:
     runs = selected(records)
     relative = costs(records)
-    zoo_settings = {setting(r) for r in runs if r["experiment"] == "zoo"}
+    zoo_networks = {network(r) for r in runs if r["experiment"] == "zoo"}
     lines = ["# The pooling zoo: Conv N on CIFAR-10, test error (%)", "",
              "Each pooling method of the literature (`ftn.pooling.zoo`, formulas and sources in its docstrings) and "
              "the GRU unit, trained under Table 2's protocol: the same network, schedule, augmentation and seeds "
@@ -167,16 +167,16 @@ def pooling_zoo(records: list[dict]) -> list[str]:
              "lower error); p is two-sided and per comparison, not corrected for the number of comparisons this "
              "table makes.", "", *_cost_line(records), ""]
     shown: list[dict] = []
-    for key in sorted(zoo_settings, key=lambda s: (s[0], -s[1], s[2], s[3])):
-        dataset, steps, where, width = key
-        here = [r for r in runs if setting(r) == key]
+    for key in sorted(zoo_networks, key=lambda n: (n[0].dataset, -n[0].steps, n[0].device, n[1])):
+        where, width = key
+        here = [r for r in runs if network(r) == key]
         groups = cells(here)
         order = {k: i for i, k in enumerate(BASELINE_ORDER)}
         groups.sort(key=lambda g: (order.get(kind_of(g), len(order)), statistics.mean(map(error_percent, g))))
         base = {k: max((g for g in groups if kind_of(g) == k), key=len, default=[]) for k in ("max", "lstm")}
         params_max = base["max"][0]["params_total"] if base["max"] else None
         added = {} if params_max is None else {kind_of(g): g[0]["params_total"] - params_max for g in groups}
-        lines += [f"## Conv {width}, {DATASET_LABELS.get(dataset, dataset)}, {steps} iterations, {where}", "",
+        lines += [f"## Conv {width}, {where.label('iterations')}", "",
                   "| pooling | parameters added | seeds | test error (%) | per seed | paired difference to max "
                   "(points) | paired difference to lstm (points) | cost per step (× max) |",
                   "|---|---|---|---|---|---|---|---|"]
