@@ -16,7 +16,7 @@ from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..run_record import ENDED, SUMMARY
+from ..run_record import ENDED, SUMMARY, record_folder
 from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
@@ -74,13 +74,16 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
 
 def collect(runs_dirs: Iterable[Path], records_dir: Path, skip_bad: bool = False) -> int:
     """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/[gpu/]<experiment>/<run folder>/``
-    (what ``records_dir`` does for new runs; this is for runs made before it existed). Returns the count."""
+    by the rule a run's own copy follows (``run_record.record_folder``: no smoke data, and no run that is no result
+    into the committed records); for runs made before ``records_dir`` existed, or in another worktree. Returns the
+    count."""
     copied = 0
     for path, record in read_records(runs_dirs, skip_bad):
-        where = device_folder(trained_on(record))  # as the paths group places a new run's record
-        target = records_dir / where / str(record.get("experiment")) / path.parent.name / SUMMARY
-        if record.get("status") in ENDED and target.resolve() != path.resolve():
-            atomic_write_text(target, path.read_text())
+        where = records_dir / device_folder(trained_on(record))  # as the paths group places a new run's record
+        folder = record_folder(str(where), str(record.get("experiment")), path.parent, record.get("config", {}),
+                               record.get("overrides", []))
+        if record.get("status") in ENDED and folder and (folder / SUMMARY).resolve() != path.resolve():
+            atomic_write_text(folder / SUMMARY, path.read_text())
             copied += 1
     return copied
 
