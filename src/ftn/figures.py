@@ -18,11 +18,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .pooling import KINDS, lstm_scan  # noqa: E402
+from .pooling import KINDS  # noqa: E402
 from .results import (EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe, device,  # noqa: E402
                       is_headline, load_runs, seeds)
 from .results import zoo  # noqa: E402
-from .results.units import layer_order, layer_windows, learned_units, probe_windows  # noqa: E402
+from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
 from .results.records import BadRecords, setting  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
@@ -46,9 +46,8 @@ def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
             ax.plot(x.max(0).values, "k--", label="max pooling")
             ax.plot(x.mean(0), "k:", label="average pooling")
             for r in sorted(rows[(width, where)], key=lambda r: r["seed"]):
-                params = learned_units(r["metrics"])[layer].double()
-                ax.plot(lstm_scan(x, params, r["config"]["model"]["negative_slope"]),
-                        label=f"{describe(r['config'])} s{r['seed']}")
+                _, response = on_probes(learned_units(r["metrics"])[layer], k, r["config"]["model"]["negative_slope"])
+                ax.plot(response, label=f"{describe(r['config'])} s{r['seed']}")
             ax.set(title=f"Conv {width}, layer {layer} ({k}x{k}), {budget} iterations, {where}",
                    xlabel="window (sorted by average)", ylabel="output")
             ax.legend(fontsize=7)

@@ -27,7 +27,7 @@ from .records import Setting, cells, setting
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
 from .table1 import epochs, pool_size, worst_mae
 from .table2 import error_difference
-from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
+from .units import kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
 TABLE1_RECIPES = ("table1", "table1_paper")  # our recipe, and the paper's as written
 TABLE1_DEVICE = "CPU"   # where Table 1's single units train (older records name only the accelerator, auto)
@@ -213,10 +213,11 @@ def size_insensitivity(records: list[dict]) -> list[Finding]:
 def max_locations(records: list[dict]) -> list[Finding]:
     """Figure 3: the locations of a first-layer window that at least one channel's max keeps; a network the claim
     names that no run has measured yet is shown as such."""
-    findings = []
-    measured = {width for (_, width), runs in networks(records).items() if any("max_locations" in r for r in runs)}
+    findings, measured = [], set()
     for (where, width), runs in networks(records).items():
         kept = [r["max_locations"] for r in runs if "max_locations" in r]
+        if kept:
+            measured.add(width)
         if width not in paper.MAX_LOCATIONS or not kept:
             continue
         measure, floor = paper.MAX_LOCATIONS[width]
@@ -230,8 +231,8 @@ def max_locations(records: list[dict]) -> list[Finding]:
 
 def avg_correlation(unit: torch.Tensor, k: int, negative_slope: float) -> float:
     """The correlation of a (4, 3) unit's output with average pooling on figure 4's k x k probe windows."""
-    x = probe_windows(k * k)
-    return torch.corrcoef(torch.stack([lstm_scan(x, unit.double(), negative_slope), x.mean(0)]))[0, 1].item()
+    x, out = on_probes(unit, k, negative_slope)
+    return torch.corrcoef(torch.stack([out, x.mean(0)]))[0, 1].item()
 
 
 def learned_functions(records: list[dict]) -> list[Finding]:
@@ -266,11 +267,11 @@ def gain_by_width(records: list[dict]) -> list[Finding]:
     """The LSTM gain over max (max − lstm, per seed) of the smallest and the largest network of one setting. The
     paper's own gain grows from Conv 8 to Conv 16 (Table 2): its claim sets the small networks against the large."""
     measured = {}  # every gain with a pair, shown while the claim waits
-    gains = defaultdict(dict)
     for (where, width), runs in networks(records).items():
-        difference = error_difference(headline(runs, "max"), headline(runs, "lstm"))
-        if difference.n:
+        if (difference := error_difference(headline(runs, "max"), headline(runs, "lstm"))).n:
             measured[where, width] = difference
+    gains = defaultdict(dict)  # those with the seeds a verdict needs
+    for (where, width), difference in measured.items():
         if difference.n >= MIN_PAIRS:
             gains[where][width] = difference
     findings = []

@@ -2,12 +2,11 @@
 about them needs a number typed by hand (``python -m ftn.results figure_readings``)."""
 from __future__ import annotations
 
-from ..pooling import lstm_scan
 from .claims import headline, networks
 from .labels import describe
 from .markdown import provenance
 from .records import setting
-from .units import kept_shares, layer_windows, learned_units, mean_kept, probe_windows
+from .units import kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
 # A probe window's output counts as at max (or avg) pooling's value within this, not above (below) it.
 TOLERANCE = 1e-6
@@ -25,8 +24,7 @@ def location_row(name: str, where: str, seed: int, measured: dict) -> str:
 def function_row(name: str, where: str, layer: str, k: int, record: dict) -> str:
     """Figure 4, one layer of one run: the share of probe windows whose output lies between average and max
     pooling's, above max's, and below average's."""
-    x = probe_windows(k * k)
-    out = lstm_scan(x, learned_units(record["metrics"])[layer].double(), record["config"]["model"]["negative_slope"])
+    x, out = on_probes(learned_units(record["metrics"])[layer], k, record["config"]["model"]["negative_slope"])
     above, below = out > x.max(0).values + TOLERANCE, out < x.mean(0) - TOLERANCE
     percent = lambda mask: f"{100 * mask.double().mean().item():.1f}"
     return (f"| {name} | {where} | {layer} ({k}x{k}) | {record['seed']} | {percent(~above & ~below)} | "

@@ -44,7 +44,6 @@ def device(record: dict) -> str:
     return "+".join(DEVICE_LABELS.get(part, part) for part in trained_on(record).split("+"))
 
 
-
 @dataclass(frozen=True, order=True)
 class Setting:
     """One dataset, budget and device: the runs a comparison, a table's section or a figure's panel stays within."""
@@ -60,6 +59,7 @@ class Setting:
 def setting(record: dict) -> Setting:
     config = record["config"]
     return Setting(config["dataset"]["name"], config["schedule"]["max_steps"], device(record))
+
 
 class BadRecords(ValueError):
     """Records no table may trust, as one line: each file and what is wrong with it."""

@@ -10,6 +10,7 @@ from collections import defaultdict
 import torch
 
 from ..models import ConvNet
+from ..pooling import lstm_scan
 from ..pooling.module import COLUMNS, GATES
 
 # ConvNet's pool sizes, which a record's config holds only when a run overrode them
@@ -38,6 +39,12 @@ def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 
     x = torch.rand(count, length, generator=gen, dtype=torch.float64) * peak
     x[torch.arange(count), torch.randint(length, (count,), generator=gen)] = peak
     return x[x.mean(1).argsort()].t()
+
+
+def on_probes(unit: torch.Tensor, k: int, negative_slope: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Figure 4's k x k probe windows (k*k, count) and a (4, 3) unit's output on each (count,)."""
+    x = probe_windows(k * k)
+    return x, lstm_scan(x, unit.double(), negative_slope)
 
 
 def layer_windows(record: dict) -> list[tuple[str, int]]:
