@@ -3,9 +3,8 @@ about them needs a number typed by hand (``python -m ftn.results figure_readings
 from __future__ import annotations
 
 from .claims import headline, networks
-from .labels import describe
 from .markdown import provenance
-from .records import setting
+from .table2 import run_label
 from .units import kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
 # A probe window's output counts as at max (or avg) pooling's value within this, not above (below) it.
@@ -62,5 +61,4 @@ def figure_readings(records: list[dict]) -> list[str]:
         for layer, k in layer_windows(units[0]):
             lines += [function_row(f"Conv {width}", where.label(), layer, k, r) for r in units]
         read += units
-    label = lambda r: f"{setting(r).label()} Conv {r['config']['model']['width']} {describe(r['config'])}"
-    return lines + provenance(read, label)
+    return lines + provenance(read, run_label)

@@ -10,7 +10,7 @@ from ..pooling.module import COLUMNS, GATES
 from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
 from .markdown import provenance, row, slot
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
-from .records import DATASET_LABELS, cells, device, setting
+from .records import cells, setting
 from .stats import Paired, mean_std, paired, seeds
 
 
@@ -107,6 +107,11 @@ def settings(records: list[dict]) -> list[tuple[str, list[dict]]]:
     return [(where.label("iterations"), runs) for where, runs in ordered]
 
 
+def run_label(record: dict) -> str:
+    """One Table 2 run in a provenance section: "CIFAR-10 (JPEG copy), 15000 it, CPU Conv 8 lstm"."""
+    return f"{setting(record).label()} Conv {record['config']['model']['width']} {describe(record['config'])}"
+
+
 def headline_cell(runs: list[dict], width: int, pooling: str) -> list[dict]:
     """The runs of the paper's cell (Conv ``width``, ``pooling``) among ``runs``: LSTM with the headline init."""
     return [r for r in runs if r["config"]["model"]["width"] == width and is_headline(r["config"])
@@ -140,7 +145,4 @@ def table2(records: list[dict]) -> list[str]:
                 lines += [f"### Conv {width}, {label}: scan order (section 3)", "", *scans, ""]
             if units := learned_units_table(network):
                 lines += [f"### Conv {width}, {label}: learned units (mean over seeds)", "", *units, ""]
-    describe_run = lambda r: (f"{DATASET_LABELS.get(r['config']['dataset']['name'])} Conv "
-                              f"{r['config']['model']['width']} {describe(r['config'])} "
-                              f"{r['config']['schedule']['max_steps']} it {device(r)}")
-    return lines + provenance(records, describe_run)
+    return lines + provenance(records, run_label)
