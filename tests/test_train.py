@@ -129,6 +129,28 @@ def test_figures_from_fabricated_records(tmp_path):
         assert (tmp_path / "out" / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_gain_figure_draws_each_seeds_gain_over_max_at_each_width(tmp_path, monkeypatch):
+    import ftn.figures as figures
+
+    def record(kind, width, seed, error):
+        pooling = {"kind": kind, **({"init": HEADLINE_INIT, "scan": "row"} if kind.startswith("lstm") else {})}
+        config = {"seed": seed, "dataset": {"name": "cifar10_jpeg"}, "schedule": {"max_steps": 15000},
+                  "model": {"width": width}, "pooling": pooling}
+        return {**_record("table2", config, {"final_test/error": error / 100}, seed, "id"), "device": "cpu"}
+
+    errors = {(8, "max"): (60, 58), (8, "lstm"): (50, 51), (32, "max"): (30, 31), (32, "lstm"): (28, 27)}
+    records = [record(kind, width, seed, e) for (width, kind), pair in errors.items() for seed, e in enumerate(pair)]
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, out: drawn.append(fig) or out)
+    assert figures.plot_gain_by_width(records, tmp_path / "gain.png") == tmp_path / "gain.png"
+    (ax,) = drawn[0].axes
+    dots = sorted(y for c in ax.collections if c.get_offsets().shape[1] == 2 and len(c.get_offsets()) == 2
+                  for _, y in c.get_offsets().tolist())
+    assert dots == pytest.approx(sorted([10.0, 7.0, 2.0, 4.0]))  # max − lstm per seed: Conv 8 seeds 0, 1, Conv 32 seeds 0, 1
+    # one width has no gain to set against another's
+    assert figures.plot_gain_by_width([r for r in records if r["config"]["model"]["width"] == 8], tmp_path / "x") is None
+
+
 @pytest.mark.parametrize("epochs", [6, 25], ids=["the CPU's first epochs", "a whole run"])
 def test_figure_5_draws_a_short_run_as_panel_b_beside_each_seeds_gap(epochs, tmp_path):
     import matplotlib.pyplot as plt

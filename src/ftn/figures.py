@@ -1,5 +1,6 @@
 """Figures from the run records: the paper's figures 3 (max locations), 4 (learned pooling) and 5 (VGG16 test
-error), the Conv N test-error curves of Table 2, and the pooling zoo's error against cost.
+error), the Conv N test-error curves of Table 2 and its LSTM gain over max by width, and the pooling zoo's error
+against cost.
 
     python -m ftn.figures [--runs runs results/runs] [--out results]
 """
@@ -21,7 +22,9 @@ import torch  # noqa: E402
 from .pooling import KINDS  # noqa: E402
 from .results import (EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe, device,  # noqa: E402
                       is_headline, load_runs, seeds)
-from .results import zoo  # noqa: E402
+from .results import paper, zoo  # noqa: E402
+from .results.claims import headline, networks  # noqa: E402
+from .results.table2 import error_difference  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
 from .results.records import BadRecords, setting  # noqa: E402
 
@@ -142,6 +145,38 @@ def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     return save(fig, out)
 
 
+def plot_gain_by_width(records: list[dict], out: Path) -> Path | None:
+    """Claims 7 and 8 in one picture: each LSTM architecture's gain over max pooling (max − lstm, points), seed by
+    seed and mean ± std, against the network's width, a panel per (data, budget, device); the paper's gain at its
+    122k iterations beside it. Only seeds that have both runs count, as in the claims."""
+    panels = defaultdict(dict)
+    for (where, width), runs in networks(records).items():
+        panels[where][width] = runs
+    panels = {where: by_width for where, by_width in sorted(panels.items()) if len(by_width) > 1}
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, (where, by_width) in zip(axes[0], panels.items()):
+        widths = sorted(by_width)
+        for offset, kind in ((-0.08, "lstm"), (0.08, "lstm_shared")):
+            style = kind_style(kind)
+            for width in widths:
+                gain = error_difference(headline(by_width[width], "max"), headline(by_width[width], kind))
+                x = width * 2 ** offset  # the two architectures side by side on the log axis
+                ax.scatter([x] * gain.n, gain.diffs, color=style["color"], s=12, alpha=0.6)
+                if gain.n:
+                    ax.errorbar(x, gain.mean, yerr=gain.std, fmt=style["marker"], color=style["color"], capsize=3,
+                                label=f"max − {kind} (mean ± std, dots: seeds)" if width == widths[0] else None)
+        ax.plot(list(paper.TABLE2_ERROR), [e["max"] - e["lstm"] for e in paper.TABLE2_ERROR.values()], "kx--",
+                label="paper: max − lstm (122k iterations)")
+        ax.axhline(0, color="k", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set(title=where.label("iterations"), xlabel="network (Conv N)", xticks=list(paper.TABLE2_ERROR),
+               xticklabels=[f"Conv {w}" for w in paper.TABLE2_ERROR], ylabel="gain over max pooling (points)")
+        ax.legend(fontsize=7)
+    return save(fig, out)
+
+
 # Figure 5(b) zooms on the first 20 epochs of the paper's run.
 ZOOM_EPOCHS = 20
 
@@ -248,6 +283,7 @@ def draw_all(runs_dirs: Iterable[Path], out: Path, skip_bad: bool = False) -> di
     figures = {"fig3_max_locations.png": lambda path: plot_max_locations(table2, path),
                "fig4_learned_pooling.png": lambda path: plot_learned_pooling(table2, path),
                "convnet_test_error.png": lambda path: plot_convnet_error_curves(table2, path),
+               "gain_by_width.png": lambda path: plot_gain_by_width(table2, path),
                "fig5_vgg16_test_error.png": lambda path: plot_vgg_error_curves(table4, path),
                "pooling_zoo.png": lambda path: plot_pooling_zoo(pooling_zoo, path)}
     return {name: draw(out / name) for name, draw in figures.items()}
