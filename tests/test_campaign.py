@@ -22,11 +22,13 @@ def test_campaign_archives_records_and_resumes(tmp_path, monkeypatch, capsys):
     assert "2 of 2 runs already recorded; 0 to run" in capsys.readouterr().out
 
 
-def test_a_failing_run_is_counted_and_leaves_no_record(tmp_path, monkeypatch):
+def test_a_failing_run_is_counted_leaves_no_record_and_says_why(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     dirs = dict(runs_dir=tmp_path / "runs", records_dir=tmp_path / "results" / "runs", logs_dir=tmp_path / "logs")
     assert run_campaign([[*TINY, "seed=abc"]], jobs=1, **dirs) == 1  # rejected up front
     assert not (tmp_path / "results").exists()
+    failed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FAILED"))
+    assert "seed='abc' is invalid" in failed  # the run's own one-line rejection, not only its log's path
 
 
 def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
@@ -43,7 +45,10 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
                                            (["init_study,nope", "--dry-run"], "campaign 'nope' is unknown"),
                                            (["init_study", "--seeds", "0-x", "--dry-run"], "--seeds='0-x'"),
                                            (["conv16", "--init", "median", "--dry-run"], "--init: invalid choice: 'median'"),
-                                           (["vgg16_cpu", "--threads", "0", "--dry-run"], "--threads=0: allowed are")])
+                                           (["vgg16_cpu", "--threads", "0", "--dry-run"], "--threads=0: allowed are"),
+                                           # an empty range or a negative pack would run the default seeds or nothing
+                                           (["init_study", "--seeds", "3-1", "--dry-run"], "--seeds='3-1'"),
+                                           (["vgg16_cpu", "--pack", "-1", "--dry-run"], "--pack=-1: allowed are")])
 def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     with pytest.raises(SystemExit):
         campaign_main(argv)
@@ -159,7 +164,7 @@ def test_a_run_stopped_with_a_checkpoint_too_large_to_park_is_reported_stopped_n
     own.parent.mkdir(parents=True)
     own.write_text(json.dumps({"overrides": overrides, "status": "interrupted", "steps": 1655}))
     assert _report(records, runs, overrides, 0.0, tmp_path / "log", 143)  # the records folder has nothing
-    assert capsys.readouterr().out.startswith("stopped with a checkpoint at step 1655, too large to park")
+    assert capsys.readouterr().out.startswith("stopped with a checkpoint at step 1655 in its run folder, not parked")
     own.unlink()
     assert not _report(records, runs, overrides, 0.0, tmp_path / "log", 143)
     assert capsys.readouterr().out.startswith("FAILED exit 143")

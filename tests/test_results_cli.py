@@ -133,9 +133,29 @@ def rename_seed2_to_seed5(folder):
     (folder / CONV16_MAX.format(2)).rename(folder / CONV16_MAX.format(5))
 
 
+def drop_seed1_metrics(folder):
+    path = folder / CONV16_MAX.format(1) / SUMMARY
+    record = json.loads(path.read_text())
+    del record["metrics"]
+    path.write_text(json.dumps(record))
+
+
+def move_seed1_to_table4(folder):
+    (folder.parent / "table4").mkdir()
+    (folder / CONV16_MAX.format(1)).rename(folder.parent / "table4" / CONV16_MAX.format(1))
+
+
+def move_seed1_under_gpu(folder):
+    (folder.parent / "gpu" / "table2").mkdir(parents=True)
+    (folder / CONV16_MAX.format(1)).rename(folder.parent / "gpu" / "table2" / CONV16_MAX.format(1))
+
+
 @pytest.mark.parametrize("damage, why", [(truncate, "not a readable JSON record"),
                                          (copy_seed0_over_seed1, "its overrides belong in folder"),
-                                         (rename_seed2_to_seed5, "its overrides belong in folder")])
+                                         (rename_seed2_to_seed5, "its overrides belong in folder"),
+                                         (drop_seed1_metrics, "it lacks metrics"),
+                                         (move_seed1_to_table4, "its experiment 'table2' belongs in folder table2/"),
+                                         (move_seed1_under_gpu, "it trained on the CPU, so it belongs under no gpu/")])
 def test_a_bad_record_stops_the_tables_the_figures_and_the_campaign_in_one_line(committed_copy, damage, why,
                                                                                  tmp_path, capsys):
     from ftn.campaign import main as campaign_main

@@ -268,15 +268,24 @@ def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: fl
     elif state == "interrupted":
         print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
               f"{' '.join(overrides)}", flush=True)
-    # the run folder's own record: where a run stopped with a checkpoint too large to park left it
+    # the run folder's own record: where a run stopped with a checkpoint that was not parked (ftn.parking: one too
+    # large to park, or a run whose record is not committed, such as a smoke run's) left it
     elif status(own := find_record(runs_dir, overrides)) == "interrupted":
-        print(f"stopped with a checkpoint at step {json.loads(own.read_text()).get('steps')}, too large to park "
-              f"beside its record: only this machine resumes it: {' '.join(overrides)}", flush=True)
+        print(f"stopped with a checkpoint at step {json.loads(own.read_text()).get('steps')} in its run folder, not "
+              f"parked beside a record: only this machine resumes it: {' '.join(overrides)}", flush=True)
     else:
-        print(f"FAILED exit {returncode}, no finished record in {records_dir}: {' '.join(overrides)} (log {log})",
-              flush=True)
+        print(f"FAILED exit {returncode}, no finished record in {records_dir}: {' '.join(overrides)} (log {log}: "
+              f"{_last_line(log)})", flush=True)
         return False
     return True
+
+
+def _last_line(log: Path) -> str:
+    """A log's last line: the one line in which a run rejects a bad override, or its error's last line."""
+    with contextlib.suppress(OSError):
+        return next((line.strip() for line in reversed(log.read_text(errors="replace").splitlines()) if line.strip()),
+                    "empty")
+    return "unreadable"
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -322,10 +331,15 @@ def _seed_list(text: str) -> tuple[int, ...]:
     try:
         if "-" in text:
             first, last = (int(t) for t in text.split("-"))
-            return tuple(range(first, last + 1))
-        return tuple(int(t) for t in text.split(","))
+            seeds = tuple(range(first, last + 1))
+        else:
+            seeds = tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds={text!r}: allowed are a range like 0-4 or a list like 0,2,3")
+        seeds = ()
+    if not seeds or min(seeds) < 0:  # an empty range (3-1) would fall back to the campaign's own seeds
+        raise argparse.ArgumentTypeError(f"--seeds={text!r}: allowed are a range like 0-4 (first <= last) or a list "
+                                         "like 0,2,3, of seeds from 0")
+    return seeds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -350,9 +364,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="treat records no table may trust as absent (their runs are trained again)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
     args = parser.parse_intermixed_args(argv)
-    for key in ("jobs", "threads"):
-        if getattr(args, key) < 1:
-            parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from 1")
+    for key, least in (("jobs", 1), ("threads", 1), ("pack", 0)):
+        if getattr(args, key) < least:
+            parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from {least}")
     if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
         parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
     runs = []

@@ -5,8 +5,9 @@ Records are read from every runs folder given (by default the local ``runs/`` an
 runs whose result-changing configs differ in the seed alone (``ftn.identity.cell_key``).
 
 A record no table may trust stops every reader (``BadRecords``, one line naming each file): one that cannot be
-parsed, whose seed disagrees with its config, whose folder name disagrees with its overrides (a record copied or
-renamed into another run's folder), or that repeats another folder's run. ``skip_bad=True`` skips them instead,
+parsed or lacks a key of a run's record, whose seed disagrees with its config, whose folders disagree with it (its
+run folder with its overrides: a record copied or renamed into another run's folder; its experiment folder with its
+experiment; a gpu/ folder with its device), or that repeats another folder's run. ``skip_bad=True`` skips them instead,
 with a warning each.
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..identity import cell_key, config_hash, folder_identity, not_a_result, run_folder_name
+from ..identity import cell_key, config_hash, device_folder, folder_identity, not_a_result, run_folder_name
 from ..run_record import SUMMARY
 
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
+# What every record a Hydra run writes holds (ftn.run_record.RunRecord); the tables and the campaign read them.
+RUN_KEYS = ("experiment", "status", "config", "metrics", "seed")
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "cifar10_jpeg": "CIFAR-10 (JPEG copy)",
                   "synthetic": "synthetic (generated)"}
@@ -79,9 +82,18 @@ def _problem(path: Path, record: dict | None) -> str | None:
         return f"its seed {record.get('seed')!r} disagrees with its config's seed {record['config'].get('seed')!r}"
     if not record.get("overrides"):  # made outside a Hydra app (a composed config): its folder is its caller's
         return None
+    if missing := [key for key in RUN_KEYS if key not in record]:
+        return f"it lacks {', '.join(missing)} (a run's record has {', '.join(RUN_KEYS)})"
     expected = run_folder_name(record["overrides"])
     if path.parent.name != expected and folder_identity(path.parent.name) != folder_identity(expected):
         return f"its overrides belong in folder {expected!r}, not {path.parent.name!r}"
+    if path.parent.parent.name != record["experiment"]:
+        return f"its experiment {record['experiment']!r} belongs in folder {record['experiment']}/, not " \
+               f"{path.parent.parent.name}/"
+    # <records>/gpu/<experiment>/<run folder>/ for a run on a GPU (ftn.identity.device_folder), none for the CPU's
+    if (path.parents[2].name == "gpu") != (device_folder(trained_on(record)) == "gpu"):
+        where = "a gpu/ folder" if device_folder(trained_on(record)) else "no gpu/ folder"
+        return f"it trained on the {device(record)}, so it belongs under {where}"
     return None
 
 
