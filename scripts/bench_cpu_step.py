@@ -30,6 +30,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from ftn.benchmark import positive_float, positive_int  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.pooling import constrain_lstm_pools_  # noqa: E402
 from ftn.results.markdown import replace_block  # noqa: E402
@@ -151,8 +152,8 @@ def compile_rows(nets: list[str], seconds: float, rounds: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=4.0, help="timing window per cell and round")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=positive_float, default=4.0, help="timing window per cell and round")
+    parser.add_argument("--rounds", type=positive_int, default=2)
     parser.add_argument("--nets", default=",".join(NETS), help=f"some of {', '.join(NETS)}")
     parser.add_argument("--out", type=Path, default=Path("results/throughput_cpu.md"))
     args = parser.parse_args()

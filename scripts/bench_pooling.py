@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import measure
+from ftn.benchmark import device_name, measure, positive_int
 from ftn.provenance import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 from ftn.results.markdown import replace_block
@@ -49,9 +49,9 @@ def saved_megabytes(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--repeats", type=positive_int, default=7)
+    parser.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--out", type=Path, default=None, help="the Markdown report that gets the fwd+bwd rows")
     parser.add_argument("--quick", action="store_true", help="the Conv 8 shapes only")
     args = parser.parse_args()

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import measure, write_bench_record
+from ftn.benchmark import measure, positive_int, positive_ints, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -55,15 +55,14 @@ def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--batches", default="1,100")
+    parser.add_argument("--repeats", type=positive_int, default=20)
+    parser.add_argument("--batches", type=positive_ints, default="1,100")
     parser.add_argument("--out", type=Path, default=Path("results/table3.md"))
     parser.add_argument("--record", type=Path, help="records folder for the times (e.g. results/runs)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cudnn_modes = (True, False) if device.type == "cuda" else (None,)
-    batches = [int(b) for b in args.batches.split(",")]
-    settings = {network: [(b, mode, cudnn) for b in (batches if network.startswith("Conv 64") else [100])
+    settings = {network: [(b, mode, cudnn) for b in (args.batches if network.startswith("Conv 64") else [100])
                           for mode in ("train", "test") for cudnn in cudnn_modes] for network in NETWORKS}
     times: dict[tuple, float] = {}
     for network, columns in settings.items():

@@ -41,6 +41,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ftn.benchmark import device_name, positive_float, positive_int, positive_ints
 from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
 from ftn.packing import PackCheckpoint, pack_identity
@@ -378,23 +379,23 @@ def measure_a_c_d(args: argparse.Namespace, device: torch.device) -> tuple[list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--quick", action="store_true", help="short windows: a few seconds per measurement")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for (a), (c), (d)")
-    parser.add_argument("--seconds", type=float, default=None, help="window per measurement")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads for (a), (c), (d)")
+    parser.add_argument("--seconds", type=positive_float, default=None, help="window per measurement")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=None)
-    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--rounds", type=positive_int, default=None)
+    parser.add_argument("--width", type=positive_int, default=8)
     parser.add_argument("--poolings", default="max,lstm")
     parser.add_argument("--concurrent-pooling", default="lstm")
-    parser.add_argument("--runs", default=None, help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
+    parser.add_argument("--runs", type=positive_ints, default=None, help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--packs", default=None, help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
-    parser.add_argument("--pack-widths", default="8,16", help="Conv N widths for (e)")
+    parser.add_argument("--packs", type=positive_ints, default=None, help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
+    parser.add_argument("--pack-widths", type=positive_ints, default="8,16", help="Conv N widths for (e)")
     parser.add_argument("--pack-variants", default=None,
                         help=f"(e)'s variants, of {','.join(PACK_VARIANTS)} (CPU: eager; GPU: all)")
-    parser.add_argument("--row-limit", type=int, default=120, help="seconds at most per row of (e)")
-    parser.add_argument("--train-images", type=int, default=None)
+    parser.add_argument("--row-limit", type=positive_int, default=120, help="seconds at most per row of (e)")
+    parser.add_argument("--train-images", type=positive_int, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pooling", default="lstm", help=argparse.SUPPRESS)
@@ -406,10 +407,9 @@ def main() -> None:
     if args.worker:
         return worker(args)
     args.poolings = args.poolings.split(",")
-    args.packs = [int(k) for k in (args.packs or ("4,16,48" if gpu else "2,4,8")).split(",")]
-    args.pack_widths = [int(w) for w in args.pack_widths.split(",")]
+    args.packs = args.packs or ([4, 16, 48] if gpu else [2, 4, 8])
     args.pack_variants = (args.pack_variants or (",".join(PACK_VARIANTS) if gpu else "eager")).split(",")
-    runs = [int(n) for n in (args.runs or ("1,4,8,16" if gpu else "1,2")).split(",")]
+    runs = args.runs or ([1, 4, 8, 16] if gpu else [1, 2])
     args.out = args.out or Path(f"results/throughput_{'gpu' if gpu else 'cpu'}.md")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ftn.benchmark import write_bench_record
+from ftn.benchmark import positive_int, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
@@ -43,11 +43,11 @@ def stepper(kind: str, width: int, batch: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per kind and round")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--width", type=positive_int, default=16)
+    parser.add_argument("--batch", type=positive_int, default=100)
+    parser.add_argument("--repeats", type=positive_int, default=5, help="interleaved rounds")
+    parser.add_argument("--steps", type=positive_int, default=3, help="timed steps per kind and round")
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--record", type=Path, help="records folder to write the result into (results/runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -149,6 +149,17 @@ def test_corrupt_caches_are_rebuilt_with_a_warning_that_names_them(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([split.name, whitening.name])  # no temp files left
 
 
+def test_a_cache_that_reads_but_holds_other_content_is_rebuilt(tmp_path):
+    dm = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8)
+    dm.setup()
+    split = tmp_path / f"{dm._cache_key()}.pt"
+    torch.save({"train": dm.splits["train"]}, split)  # no test split: a run would fail at its test
+    fresh = CifarData("synthetic", "synthetic", ".", cache_dir=str(tmp_path), batch_size=16, synthetic_size=8)
+    with pytest.warns(UserWarning, match=f"cache {split} is unreadable"):
+        fresh.setup()
+    assert torch.equal(fresh.splits["test"][1], dm.splits["test"][1])
+
+
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     target = tmp_path / "summary.json"
     atomic_write_text(target, "old")
@@ -203,6 +214,12 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["dataset=cifar100", "dataset.root={tmp}/c100"], r"dataset.root=.*c100: cifar100 is not there and downloading it failed"),
     (["ckpt_path={garbage}"], r"ckpt_path=.*garbage.ckpt is not a readable checkpoint"),
     (["ckpt_path={tmp}/none.ckpt"], r"ckpt_path=.*none.ckpt is not a file"),
+    (["dataset=cifar10_jpeg", "dataset.root={garbage}"], r"dataset.root=.*garbage.ckpt: not a readable tar archive "
+                                                         r"\(.*\); allowed: a complete"),
+    # the Trainer is built after the logger: its own checks would leave a run folder and a wandb run behind
+    (["trainer.accelerator=tpuu"], r"trainer.accelerator='tpuu' is invalid; allowed: cpu or gpu or cuda or auto"),
+    (["trainer.max_epochs=-5"], r"trainer.max_epochs=-5 is invalid; allowed: null or -1 \(no limit\)"),
+    (["dataset.cache_dir={garbage}"], r"dataset.cache_dir: .*garbage.ckpt is not writable \(Not a directory\)"),
 ]
 
 

@@ -210,3 +210,25 @@ def test_member_health_is_the_solo_rule_per_member():
     fresh.note_losses(torch.tensor([2.3, 2.3]), step=0, epoch=0)
     fresh.note_losses(torch.tensor([2.3e5, 2.3]), step=1, epoch=0)  # far up, still within 10^6 of its start
     assert fresh.alive.all() and fresh.died_at.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("argv, message", [([], "no pack member given"),
+                                           (["notjson"], "pack member 0 is 'notjson'; allowed: a JSON list"),
+                                           (['["seed=0", 1]'], "pack member 0 is"),
+                                           (['["model.widht=4"]'], "Could not override 'model.widht'")])
+def test_bad_pack_arguments_stop_in_one_line(argv, message):
+    from ftn.packing import main as packing_main
+
+    with pytest.raises(SystemExit) as stop:
+        packing_main(argv)
+    assert message in str(stop.value.code) and "\n" not in str(stop.value.code)
+
+
+def test_the_same_run_twice_is_refused_before_the_locks(tmp_path, monkeypatch):
+    from ftn.packing import main as packing_main
+
+    monkeypatch.setenv("FTN_RUNS", str(tmp_path / "runs"))
+    run = '["experiment=table2", "dataset=synthetic", "seed=0"]'
+    with pytest.raises(SystemExit) as stop:
+        packing_main([run, run])
+    assert stop.value.code == "a pack holds the same run twice; allowed: members that differ in seed or pooling"

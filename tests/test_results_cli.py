@@ -193,3 +193,16 @@ def test_the_same_run_in_two_folders_is_a_bad_record(committed_copy, tmp_path):
     copy.mkdir(parents=True)
     (copy / SUMMARY).write_text((committed_copy / CONV16_MAX.format(0) / SUMMARY).read_text())
     assert len(read_records([tmp_path / "runs", tmp_path / "results" / "runs"])) == 3
+
+
+def test_a_mistyped_runs_folder_is_refused_instead_of_read_as_no_runs(tmp_path, capsys):
+    from ftn.figures import main as figures_main
+
+    missing = tmp_path / "ruins"
+    for command in (lambda: results_main(["table2", "--runs", str(missing), "--out", str(tmp_path / "out")]),
+                    lambda: figures_main(["--runs", str(missing), "--out", str(tmp_path / "out")])):
+        with pytest.raises(SystemExit) as stop:
+            command()
+        assert stop.value.code == 2
+        assert f"--runs {missing} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

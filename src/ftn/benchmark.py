@@ -1,7 +1,9 @@
-"""Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators), and the
-record a benchmark leaves for the tables that read it."""
+"""Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators), the
+record a benchmark leaves for the tables that read it, and the argument types the scripts share (a bad value is
+argparse's one line, before anything is timed)."""
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import shlex
@@ -36,3 +38,40 @@ def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     print(f"record -> {path}")
     return path
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number from 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed are whole numbers from 1")
+    return value
+
+
+def positive_ints(text: str) -> list[int]:
+    """An argparse type: whole numbers from 1, comma-separated ("1,100")."""
+    try:
+        return [positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed are whole numbers from 1, comma-separated") from None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed are numbers above 0")
+    return value
+
+
+def device_name(text: str) -> str:
+    """An argparse type: ``cpu``, or ``cuda`` where a GPU is visible."""
+    if text not in ("cpu", "cuda") or (text == "cuda" and not torch.cuda.is_available()):
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed are cpu, and cuda where a GPU is visible")
+    return text

@@ -26,7 +26,7 @@ from .results import paper, zoo  # noqa: E402
 from .results.claims import headline, networks  # noqa: E402
 from .results.table2 import error_difference  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
-from .results.records import BadRecords, setting  # noqa: E402
+from .results.records import BadRecords, absent, setting  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
@@ -297,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out records no figure may trust, with a warning each, instead of stopping")
     args = parser.parse_args(argv)
+    if missing := absent(args.runs):
+        parser.error(f"--runs {missing[0]} does not exist; allowed: folders of run records")
     try:
         drawn = draw_all(args.runs, args.out, args.skip_bad_records)
     except BadRecords as error:

@@ -133,11 +133,13 @@ class Member:
         validate(self.config)
 
     def check_writable(self) -> None:
-        """Its checkpoints folder and records folder take files: checked before the checkpoints folder exists, so a
-        rejected run leaves none."""
+        """Its checkpoints folder, records folder and data cache take files: checked before the checkpoints folder
+        exists, so a rejected run leaves none."""
         require_writable((self.run_dir / CHECKPOINT).parent, "run_dir")
         if self.records_folder:  # where the record goes when the run ends
             require_writable(self.records_folder, "records_dir")
+        if cache := self.config.get("dataset", {}).get("cache_dir"):  # the decoded and whitened data
+            require_writable(Path(cache), "dataset.cache_dir")
 
     def make_ready(self, fresh: bool) -> None:
         """Its checkpoints folder made; ``fresh`` (``ckpt_path=null``): no stale checkpoint, wandb run or parked
@@ -245,14 +247,14 @@ class RunSession:
         the checkpoint to resume from (None: from scratch)."""
         for member in self.members:
             member.resolve()
+        for member in self.members:  # before the data are prepared: they write the cache
+            member.check_writable()
         identity = self.prepare()
         if self.cfg.ckpt_path == "last":
             for member in self.members:
                 if member.records_folder:  # a checkpoint the records folder brought, put where "last" looks
                     unpark(member.run_dir, member.records_folder, identity)
         ckpt_path = resume_checkpoint(self.cfg.ckpt_path, self.members[0].run_dir, identity)
-        for member in self.members:
-            member.check_writable()
         for member in self.members:
             member.make_ready(fresh=self.cfg.ckpt_path is None)
         return identity, ckpt_path

@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, run_job
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -318,9 +319,33 @@ def _without_hydra(cfg: DictConfig) -> DictConfig:
     return task
 
 
+def member_overrides(args: list[str]) -> list[list[str]]:
+    """Each argument's list of overrides; ``RunError`` (one line) for no argument or one that is no such list."""
+    if not args:
+        raise RunError("no pack member given; allowed: one JSON list of overrides per member")
+    lists = []
+    for k, arg in enumerate(args):
+        try:
+            overrides = json.loads(arg)
+        except json.JSONDecodeError:
+            overrides = None
+        if not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
+            raise RunError(f"pack member {k} is {arg!r}; allowed: a JSON list of overrides, such as "
+                           '\'["experiment=table2", "seed=0"]\'')
+        lists.append(overrides)
+    return lists
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m ftn.packing '<json list of overrides>' ...``: one pack, a member per argument."""
-    members = [compose_member(json.loads(arg)) for arg in (argv if argv is not None else sys.argv[1:])]
+    try:
+        members = [compose_member(o) for o in member_overrides(argv if argv is not None else sys.argv[1:])]
+    except RunError as err:
+        sys.exit(str(err))
+    except HydraException as err:  # an unknown key or group choice, as Hydra words it, on one line
+        sys.exit(" ".join(str(err).split()))
+    if len({m.run_dir for m in members}) < len(members):  # before the locks, which would refuse the second copy
+        sys.exit("a pack holds the same run twice; allowed: members that differ in seed or pooling")
     try:
         statuses = run_pack(members)
     except Interrupted as err:

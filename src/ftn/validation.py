@@ -34,6 +34,8 @@ def _increasing_steps(v: Any) -> bool:
             and all(a < b for a, b in zip(v, v[1:])))
 
 
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.lifecycle.training_device knows
+
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("seed", lambda v: _integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32 - 1]"),
@@ -55,6 +57,10 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("park_max_mib", lambda v: _number(v) and v >= 0, "a number of MiB >= 0 (0: never park)"),
     # DeviceBatches hands every rank the whole split: several devices would train on duplicated batches
     ("trainer.devices", lambda v: v in (1, "1"), "1 (the on-device batches are not sharded per rank)"),
+    # the Trainer is built once the run has its logger: its own checks would come too late
+    ("trainer.accelerator", lambda v: v in ACCELERATORS, " or ".join(ACCELERATORS)),
+    ("trainer.max_epochs", lambda v: v is None or v == -1 or _positive_int(v),
+     "null or -1 (no limit) or a positive integer"),
 )
 
 

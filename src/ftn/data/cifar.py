@@ -93,6 +93,17 @@ class DeviceBatches:
         self.skip = self.served = position["served"]
 
 
+def _load_splits(path: Path) -> dict:
+    """A cached ``{"train": (images, labels), "test": ...}``; one that reads but holds something else fails here,
+    and is rebuilt, instead of failing mid-run."""
+    splits = torch.load(path)
+    for split in ("train", "test"):
+        images, labels = splits[split]
+        if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor) and len(images) == len(labels)):
+            raise ValueError(f"its {split} split is not images and labels of one length")
+    return splits
+
+
 class CifarData(pl.LightningDataModule):
     """Args:
         name: a label for caches and results ("cifar10", "cifar100", "cifar10_jpeg", ...).
@@ -157,7 +168,7 @@ class CifarData(pl.LightningDataModule):
         return splits
 
     def _raw_splits(self) -> dict:
-        return load_or_rebuild(self.cache_dir / f"{self._cache_key()}.pt", torch.load, self._checked_decode,
+        return load_or_rebuild(self.cache_dir / f"{self._cache_key()}.pt", _load_splits, self._checked_decode,
                                atomic_torch_save)
 
     def _fitted_whitening(self, train_images: torch.Tensor) -> None:

@@ -79,7 +79,8 @@ def extract(archive: Path, cache_dir: Path) -> Path:
                 shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
         except (tarfile.TarError, EOFError, zlib.error) as err:
-            raise DatasetError(f"dataset.root={archive}: not a readable tar archive ({err}); allowed: a complete "
+            reason = " ".join(str(err).split())  # tarfile's message spans lines; the rejection is one
+            raise DatasetError(f"dataset.root={archive}: not a readable tar archive ({reason}); allowed: a complete "
                                ".tar.gz of an ImageFolder tree") from None
         except OSError as err:
             if not (target / ".complete").exists():  # not "another process renamed its copy first"

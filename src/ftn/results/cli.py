@@ -21,7 +21,7 @@ from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
 from .readme import update_readme
-from .records import RUNS_DIRS, BadRecords, load_runs, read_records, trained_on
+from .records import RUNS_DIRS, BadRecords, absent, load_runs, read_records, trained_on
 from .table1 import table1
 from .table2 import table2
 from .table4 import table4
@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if unknown := sorted(set(args.tables) - set(BUILDERS)):
         parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
+    if missing := absent(args.runs):
+        parser.error(f"--runs {missing[0]} does not exist; allowed: folders of run records")
     try:
         read_records(args.runs, args.skip_bad_records)  # a bad record stops us before anything is written
     except BadRecords as error:

@@ -6,8 +6,9 @@ runs whose result-changing configs differ in the seed alone (``ftn.identity.cell
 
 A record no table may trust stops every reader (``BadRecords``, one line naming each file): one that cannot be
 parsed or lacks a key of a run's record, whose seed disagrees with its config, whose folders disagree with it (its
-run folder with its overrides: a record copied or renamed into another run's folder; its experiment folder with its
-experiment; a gpu/ folder with its device), or that repeats another folder's run. ``skip_bad=True`` skips them instead,
+run folder with its overrides: a record copied or renamed into another run's folder; and for a copy in a records
+folder, its experiment folder with its experiment and a gpu/ folder with its device), or that repeats another
+folder's run. ``skip_bad=True`` skips them instead,
 with a warning each.
 """
 from __future__ import annotations
@@ -87,14 +88,23 @@ def _problem(path: Path, record: dict | None) -> str | None:
     expected = run_folder_name(record["overrides"])
     if path.parent.name != expected and folder_identity(path.parent.name) != folder_identity(expected):
         return f"its overrides belong in folder {expected!r}, not {path.parent.name!r}"
+    if path.parent.resolve() == Path(record["config"].get("run_dir", "")).resolve():
+        return None  # the run's own record, in the run folder wherever Hydra put it (hydra.sweep.dir, ...)
+    # a copy in a records folder: <records>/[gpu/]<experiment>/<run folder>/ (run_record.record_folder), the gpu/
+    # folder for a run on a GPU (ftn.identity.device_folder)
     if path.parent.parent.name != record["experiment"]:
         return f"its experiment {record['experiment']!r} belongs in folder {record['experiment']}/, not " \
                f"{path.parent.parent.name}/"
-    # <records>/gpu/<experiment>/<run folder>/ for a run on a GPU (ftn.identity.device_folder), none for the CPU's
     if (path.parents[2].name == "gpu") != (device_folder(trained_on(record)) == "gpu"):
         where = "a gpu/ folder" if device_folder(trained_on(record)) else "no gpu/ folder"
         return f"it trained on the {device(record)}, so it belongs under {where}"
     return None
+
+
+def absent(runs_dirs: Iterable[Path]) -> list[Path]:
+    """The folders among ``runs_dirs`` that do not exist, but the default ones (a fresh clone has no ``runs/``): a
+    mistyped ``--runs`` would otherwise read as "no runs yet"."""
+    return [Path(d) for d in runs_dirs if not Path(d).is_dir() and Path(d) not in RUNS_DIRS]
 
 
 def read_records(runs_dirs: Path | Iterable[Path], skip_bad: bool = False) -> list[tuple[Path, dict]]:

@@ -1,0 +1,32 @@
+"""The benchmark scripts' arguments: a bad value is argparse's one line, before anything is built or timed."""
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftn.benchmark import device_name, positive_float, positive_int, positive_ints
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("parse, text", [(positive_int, "0"), (positive_int, "-3"), (positive_int, "2.5"),
+                                         (positive_ints, "1,x"), (positive_ints, "1,,2"), (positive_ints, "0"),
+                                         (positive_float, "0"), (positive_float, "nan"), (positive_float, "inf"),
+                                         (device_name, "tpu")])
+def test_a_bad_value_is_refused_with_what_is_allowed(parse, text):
+    with pytest.raises(argparse.ArgumentTypeError, match="allowed are"):
+        parse(text)
+
+
+def test_good_values_pass():
+    assert (positive_int("3"), positive_ints("1,100"), positive_float("0.5"), device_name("cpu")) == (3, [1, 100], 0.5,
+                                                                                                     "cpu")
+
+
+def test_a_script_stops_on_a_bad_argument_in_one_line():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_table3.py"), "--batches=1,a"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("bench_table3.py: error: argument --batches: '1,a'")
