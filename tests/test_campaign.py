@@ -138,7 +138,7 @@ def test_a_campaign_groups_runs_into_packs_as_a_packed_sweep_groups_their_config
 
 
 def test_the_zoo_trains_each_kind_then_the_gru_then_each_other_reading_at_three_seeds():
-    runs = list(zoo(None))
+    runs = list(zoo())
     kinds = [next(o.split("=")[1] for o in r if o.startswith("pooling=")) for r in runs]
     assert sorted(set(kinds[:33])) == sorted(ZOO_KINDS[:-1]) and kinds[33:36] == ["gru"] * 3
     assert len(runs) == 3 * (len(ZOO_KINDS) + len(OTHER_READINGS))

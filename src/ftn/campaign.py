@@ -50,7 +50,7 @@ def _cells(width: int, seed: int, inits: tuple[str, ...]) -> Iterator[list[str]]
             yield [*base, f"pooling={pooling}", f"pooling.init={init}"]
 
 
-def init_study(init: str | None, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
+def init_study(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
     """Conv 8 with every study init, seed by seed (so a stopped campaign leaves whole seeds)."""
     for seed in seeds:
         yield from _cells(8, seed, STUDY_INITS)
@@ -82,7 +82,7 @@ def scans(init: str, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
 OTHER_READINGS = (("mixed", "pooling.draw=layer"),)
 
 
-def zoo(init: str | None, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
+def zoo(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
     """The pooling zoo (results/pooling_zoo.md): Conv 16 with each of the literature's kinds, seed by seed, the
     GRU unit (a Python-loop reference, the slowest) after them, then the other readings. Its baselines are the
     conv16 campaign's cells: the same overrides but the pooling, so same-seed runs share their batch order and
@@ -94,7 +94,7 @@ def zoo(init: str | None, seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[s
                 yield [*COMMON, "name=zoo", "model.width=16", f"seed={seed}", f"pooling={kind}", *overrides]
 
 
-def table1_long(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
+def table1_long(seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
     """Table 1's average-pooling cells that were still improving or stalled at 20 epochs (2x2 at one seed, 3x3
     and 8x8), run for 60."""
     for seed in seeds:
@@ -103,7 +103,7 @@ def table1_long(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[l
                    f"seed={seed}", "trainer.enable_progress_bar=false"]
 
 
-def table1(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
+def table1(seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
     """Table 1: the paper's recipe as written (max, 2x2 and 3x3), the row the table shows beside ours, then our
     recipe (max and avg, 2x2 to 8x8)."""
     quiet = "trainer.enable_progress_bar=false"
@@ -116,7 +116,7 @@ def table1(init: str | None, seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[s
                 yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", quiet]
 
 
-def table2_paper(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
+def table2_paper(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     """Table 2 at the paper's schedule (122k iterations): Conv 8, 16, 32 and 64 x max, avg, lstm_shared and lstm
     with the configs' init (the headline's, avg_soft), 5 seeds for Conv 8 and 16 and 3 for Conv 32 and 64 (the GPU
     queue's plan), seed by seed. With ``--pack`` each width's runs train as packs."""
@@ -127,7 +127,7 @@ def table2_paper(init: str | None, seeds: tuple[int, ...] | None = None) -> Iter
                 yield [*paper, f"model.width={width}", f"seed={seed}", f"pooling={pooling}"]
 
 
-def vgg16_cpu(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
+def vgg16_cpu(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     """VGG16's first 6 epochs of the paper's schedule, max against lstm (Figure 5(b)), seed by seed. Run it with
     ``--jobs 1 --threads 2`` at a session's start: one run on both cores takes about two hours (a pair on one core
     each, nearly three), and a run cut off by a session's end resumes on the same machine only (its checkpoints,
@@ -139,7 +139,7 @@ def vgg16_cpu(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterato
                    "checkpoint_every_n_steps=500"]
 
 
-def cpu_science(init: str | None, seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
+def cpu_science(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     """What the 2-core CPU can still answer of the paper, at labelled budgets, in this order: Conv 8 at 15k to 3
     seeds; the Conv 32 row at 15k (claim 8: the gain shrinks with size, on one device and budget); Conv 8 at the
     paper's 122k; Conv 64 at 15k. Every run parks its checkpoint, so it runs two at a time (``--jobs 2``) for as
@@ -150,7 +150,7 @@ def cpu_science(init: str | None, seeds: tuple[int, ...] | None = None) -> Itera
         yield from _cells(8, seed, ("avg_soft",))
     for seed in seeds or (0, 1, 2):
         yield from _cells(32, seed, ("avg_soft",))
-    yield from (r for r in table2_paper(init, seeds or (0, 1, 2)) if "model.width=8" in r)
+    yield from (r for r in table2_paper(seeds or (0, 1, 2)) if "model.width=8" in r)
     for seed in seeds or (0, 1, 2):
         yield from _cells(64, seed, ("avg_soft",))
 
@@ -371,7 +371,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
     runs = []
     for name in args.campaign:  # one queue: a slot freed by one campaign's runs goes to the next campaign's
-        queue = list(CAMPAIGNS[name](args.init, *([args.seeds] if args.seeds else [])))
+        chosen = {**({"init": args.init} if name in NEEDS_INIT else {}), **({"seeds": args.seeds} if args.seeds else {})}
+        queue = list(CAMPAIGNS[name](**chosen))
         runs += queue if name in PICK_THEIR_DEVICE else [[*r, f"trainer={args.trainer}"] for r in queue]
     # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, where it first
     # comes in the queue
