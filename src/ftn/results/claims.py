@@ -289,8 +289,10 @@ def gain_by_width(records: list[dict]) -> list[Finding]:
 
 def convergence(records: list[dict]) -> list[Finding]:
     """Figure 5's claim, per network (VGG16's, the paper's, and Conv N's as a proxy): per seed, the error after 5
-    and 10 validations (those all its curves reach), paired with max pooling (lstm − max). (A count of validations
-    to within 1 point of each run's own final error would favour max, whose final error is higher.)"""
+    and 10 validations (those all its curves reach), paired with max pooling (lstm − max): the paper reads its
+    figure as "a relatively higher performance in less iterations" (section 4.3), an error level early in training.
+    (A count of validations to within 1 point of each run's own final error would favour max, whose final error is
+    higher.)"""
     def curve(r: dict) -> list[float]:
         return [100 * h["test/error"] for h in r.get("history", []) if "test/error" in h]
 
