@@ -178,6 +178,36 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["summary.json"]
 
 
+def test_a_link_onto_the_file_it_already_is_leaves_no_temp_link(tmp_path):
+    from ftn.atomic import atomic_link
+
+    source = tmp_path / "last.ckpt"
+    source.write_bytes(b"state")
+    atomic_link(source, tmp_path / "resume.ckpt")
+    atomic_link(tmp_path / "resume.ckpt", tmp_path / "resume.ckpt")  # a pack's member parking an unchanged file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "resume.ckpt"]
+
+
+def test_a_written_file_gets_the_mode_the_umask_gives_not_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "summary.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_rerun_removes_the_temp_files_a_killed_writer_left(tmp_path, compose_cfg):
+    run_dir = tmp_path / "run"
+    (run_dir / CHECKPOINT).parent.mkdir(parents=True)
+    stale = [(run_dir / CHECKPOINT).parent / ".last.ckpt.k1ll3d.tmp", run_dir / ".summary.json.x.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    run(compose_cfg([*SMOKE, f"dataset.cache_dir={tmp_path}/cache"], run_dir))
+    assert not any(path.exists() for path in stale)
+    assert (run_dir / CHECKPOINT).exists()
+
+
 # ---- bad input: one line naming the key, before any wandb run or run folder ---------------------------------
 def _truncated_archive(tmp_path: Path) -> str:
     archive = write_image_folder_archive(tmp_path)
@@ -757,9 +787,15 @@ def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(t
     folder.mkdir(parents=True)
     torch.save({"ftn": {"config_hash": config_hash(other), "config": other}}, folder / PARKED)
     (folder / SUMMARY).write_text(json.dumps({"status": "running", "steps": 5}))
-    with pytest.warns(UserWarning, match=r"not resuming from the parked checkpoint: .*model.width: 16 -> 8"):
+    with pytest.warns(UserWarning, match=r"the checkpoint parked at .* is not resumed \(.*model.width: 16 -> 8"):
         assert not unpark(run_dir, folder, config)
     assert not run_dir.exists()  # nothing copied: the run starts afresh, and a rejected run leaves no folder
+    (folder / PARKED).write_bytes(b"half a checkpoint")
+    with pytest.warns(UserWarning) as caught:
+        assert not unpark(run_dir, folder, config)
+    message = str(caught[0].message)  # what is wrong and what happens now, not a resume's remedies
+    assert "not a readable checkpoint" in message and message.endswith("the run starts afresh and parks over it")
+    assert "ckpt_path=null" not in message
     torch.save({"ftn": {"config_hash": config_hash(config), "config": config}}, folder / PARKED)
     assert unpark(run_dir, folder, config) and (run_dir / CHECKPOINT).exists() and _summary(run_dir)["steps"] == 5
     (folder / PARKED).write_bytes(b"a later one")

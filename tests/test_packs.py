@@ -232,3 +232,20 @@ def test_the_same_run_twice_is_refused_before_the_locks(tmp_path, monkeypatch):
     with pytest.raises(SystemExit) as stop:
         packing_main([run, run])
     assert stop.value.code == "a pack holds the same run twice; allowed: members that differ in seed or pooling"
+
+
+def test_a_pack_with_a_diverged_member_exits_1_as_a_diverged_solo_run(tmp_path, monkeypatch, capsys):
+    import json
+    from types import SimpleNamespace
+
+    import ftn.packing as packing
+
+    monkeypatch.setattr(packing, "compose_member", lambda o: SimpleNamespace(run_dir=tmp_path / o[0], overrides=o))
+    monkeypatch.setattr(packing, "run_pack", lambda members: ["diverged", "finished"])
+    for name, steps in (("dead", 0), ("mate", 12)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"steps": steps}))
+    with pytest.raises(SystemExit) as stop:
+        packing.main(['["dead"]', '["mate"]'])
+    assert stop.value.code.startswith("a pack member did not finish (diverged")
+    assert capsys.readouterr().out.splitlines() == ["diverged at step 0: dead", "finished at step 12: mate"]

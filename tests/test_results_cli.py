@@ -140,6 +140,11 @@ def drop_seed1_metrics(folder):
     path.write_text(json.dumps(record))
 
 
+def null_seed1_metrics(folder):
+    path = folder / CONV16_MAX.format(1) / SUMMARY
+    path.write_text(json.dumps({**json.loads(path.read_text()), "metrics": None}))
+
+
 def move_seed1_to_table4(folder):
     (folder.parent / "table4").mkdir()
     (folder / CONV16_MAX.format(1)).rename(folder.parent / "table4" / CONV16_MAX.format(1))
@@ -154,6 +159,7 @@ def move_seed1_under_gpu(folder):
                                          (copy_seed0_over_seed1, "its overrides belong in folder"),
                                          (rename_seed2_to_seed5, "its overrides belong in folder"),
                                          (drop_seed1_metrics, "it lacks metrics"),
+                                         (null_seed1_metrics, "its metrics is NoneType, not a mapping"),
                                          (move_seed1_to_table4, "its experiment 'table2' belongs in folder table2/"),
                                          (move_seed1_under_gpu, "it trained on the CPU, so it belongs under no gpu/")])
 def test_a_bad_record_stops_the_tables_the_figures_and_the_campaign_in_one_line(committed_copy, damage, why,

@@ -20,6 +20,12 @@ import torch
 
 T = TypeVar("T")
 
+# mkstemp makes its file owner-only; a written file gets the mode an open() would give it (shared storage, caches)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+# The temp names a writer gives its files: a writer killed between write and rename (SIGKILL) leaves one behind
+LEFTOVERS = (".*.tmp", ".*.link")
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a fresh temp file in ``path``'s folder, then rename it to ``path``."""
@@ -27,6 +33,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)
         os.close(fd)
         write(Path(tmp))
         with open(tmp, "rb+") as written:  # on the disk before the rename makes it the file
@@ -44,6 +51,8 @@ def atomic_link(source: Path, path: Path) -> None:
     """Make ``path`` a hard link to ``source`` (one file, however many folders hold it), replacing what was there
     atomically; a copy where the two are on different file systems."""
     path = Path(path)
+    if path.exists() and os.path.samefile(source, path):
+        return  # already that file: a rename onto it would leave the temp link behind (POSIX renames nothing)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(path)}.link")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +64,15 @@ def atomic_link(source: Path, path: Path) -> None:
         if err.errno != errno.EXDEV:
             raise OSError(err.errno, err.strerror, str(path)) from err
         atomic_write(path, lambda copy: shutil.copyfile(source, copy))
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete the temp files that writers killed mid-write left in ``folder`` (not below it); returns them. Only
+    where no other process writes: a run's own folders, under its lock (a shared cache's writers run at once)."""
+    stale = [p for pattern in LEFTOVERS for p in Path(folder).glob(pattern) if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_text(path: Path, text: str) -> None:

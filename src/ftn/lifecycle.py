@@ -33,6 +33,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .atomic import remove_leftovers
 from .data.sources import DatasetError
 from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
@@ -142,9 +143,13 @@ class Member:
             require_writable(Path(cache), "dataset.cache_dir")
 
     def make_ready(self, fresh: bool) -> None:
-        """Its checkpoints folder made; ``fresh`` (``ckpt_path=null``): no stale checkpoint, wandb run or parked
+        """Its checkpoints folder made, without the temp files of a process killed mid-write (under the lock, no
+        other process writes there); ``fresh`` (``ckpt_path=null``): no stale checkpoint, wandb run or parked
         checkpoint survives to be resumed later."""
         (self.run_dir / CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.run_dir, (self.run_dir / CHECKPOINT).parent, self.records_folder):
+            if folder is not None and folder.is_dir():
+                remove_leftovers(folder)
         if fresh:
             forget_checkpoint(self.run_dir)
             (self.run_dir / WANDB_ID).unlink(missing_ok=True)

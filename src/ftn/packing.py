@@ -35,7 +35,7 @@ from .lifecycle import Member, RunSession, training_device
 from .models.packed import Pack
 from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
-from .run_record import RunRecord
+from .run_record import SUMMARY, RunRecord, read_summary
 from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError
 from .tasks.packed import PackedClassification, member_metrics
 
@@ -353,7 +353,11 @@ def main(argv: list[str] | None = None) -> None:
     except RunError as err:
         sys.exit(str(err))
     for member, state in zip(members, statuses):
-        print(f"{state}: {' '.join(member.overrides)}", flush=True)
+        steps = read_summary(member.run_dir / SUMMARY).get("steps")
+        print(f"{state} at step {steps}: {' '.join(member.overrides)}", flush=True)
+    if any(state != "finished" for state in statuses):  # as a solo run that diverged: its record says so, exit 1
+        sys.exit("a pack member did not finish (diverged: lower optimizer.lr, or see its record); the others' "
+                 "records are complete")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,9 @@ def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
     try:
         resume_checkpoint(str(parked), run_dir, config)  # the check every resume gets, before anything is copied
     except RunError as err:
-        warnings.warn(f"not resuming from the parked checkpoint: {err}", stacklevel=2)
+        why = str(err).split("; allowed")[0]  # what is wrong with it; the remedies are a resume's, not a park's
+        warnings.warn(f"the checkpoint parked at {parked} is not resumed ({why}): the run starts afresh and parks "
+                      "over it", stacklevel=2)
         return False
     _copy(parked, run_dir / CHECKPOINT)
     if (folder / SUMMARY).exists():

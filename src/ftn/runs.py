@@ -102,8 +102,10 @@ def _read_checkpoint(path: Path, ckpt_path: str) -> dict:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated, garbage, or not a torch file at all: one line, whatever torch said
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # ckpt_path=null also drops a parked copy (ftn.parking) that deleting this file would resume from
+        remedy = "delete it to resume from a parked copy if its records folder has one, " if ckpt_path == "last" else ""
         raise RunError(f"ckpt_path={ckpt_path}: {path} is not a readable checkpoint ({reason}); allowed: a "
-                       "checkpoint written by ftn.train, or ckpt_path=null to start afresh") from None
+                       f"checkpoint written by ftn.train, {remedy}or ckpt_path=null to start afresh") from None
 
 
 def resume_checkpoint(ckpt_path: str | None, run_dir: Path, config: dict) -> str | None:
