@@ -40,9 +40,10 @@ def test_the_committed_tables_leave_smoke_records_out(tmp_path):
     from ftn.results import load_runs
 
     for overrides in (["schedule=medium", "seed=0"], ["schedule=smoke", "seed=0"]):
-        folder = tmp_path / run_folder_name(overrides)
-        folder.mkdir()
-        (folder / SUMMARY).write_text(json.dumps({"experiment": "table2", "status": "finished",
-                                                  "overrides": overrides, "seed": 0}))
+        folder = tmp_path / "table2" / run_folder_name(overrides)
+        folder.mkdir(parents=True)
+        config = {"seed": 0, "schedule": overrides[0]}
+        (folder / SUMMARY).write_text(json.dumps({"experiment": "table2", "status": "finished", "overrides": overrides,
+                                                  "seed": 0, "config": config, "metrics": {}}))
     assert [r["overrides"][0] for r in load_runs(tmp_path, "table2")] == ["schedule=medium"]
     assert len(load_runs(tmp_path, "table2", results_only=False)) == 2
