@@ -48,7 +48,9 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
                                            (["vgg16_cpu", "--threads", "0", "--dry-run"], "--threads=0: allowed are"),
                                            # an empty range or a negative pack would run the default seeds or nothing
                                            (["init_study", "--seeds", "3-1", "--dry-run"], "--seeds='3-1'"),
-                                           (["vgg16_cpu", "--pack", "-1", "--dry-run"], "--pack=-1: allowed are")])
+                                           (["vgg16_cpu", "--pack", "-1", "--dry-run"], "--pack=-1: allowed are"),
+                                           (["cpu_science", "--init", "lasagne", "--dry-run"],
+                                            "--init=lasagne: no campaign here takes it")])
 def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     with pytest.raises(SystemExit):
         campaign_main(argv)

@@ -369,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from {least}")
     if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
         parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
+    if args.init and not any(c in NEEDS_INIT for c in args.campaign):  # it would be ignored: the configs' init runs
+        parser.error(f"--init={args.init}: no campaign here takes it; allowed with {', '.join(NEEDS_INIT)}")
     runs = []
     for name in args.campaign:  # one queue: a slot freed by one campaign's runs goes to the next campaign's
         chosen = {**({"init": args.init} if name in NEEDS_INIT else {}), **({"seeds": args.seeds} if args.seeds else {})}
