@@ -212,3 +212,13 @@ def test_a_mistyped_runs_folder_is_refused_instead_of_read_as_no_runs(tmp_path, 
         assert stop.value.code == 2
         assert f"--runs {missing} does not exist" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_generated_block_keeps_its_place_among_the_files_others_and_makes_its_folder(tmp_path):
+    from ftn.results.markdown import replace_block
+
+    report = tmp_path / "new" / "throughput.md"  # a bench's --out into a folder that does not exist yet
+    replace_block(report, "a", "first")
+    replace_block(report, "b", "second")
+    replace_block(report, "a", "first, again")
+    assert report.read_text() == "<!-- a -->\nfirst, again\n<!-- /a -->\n\n<!-- b -->\nsecond\n<!-- /b -->\n"

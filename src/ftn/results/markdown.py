@@ -50,4 +50,5 @@ def replace_block(path: Path, name: str, body: str) -> None:
         after = rest.split(end, 1)[1] if end in rest else rest
     else:
         before, after = text.rstrip("\n") + ("\n\n" if text else ""), "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a report written elsewhere (--out) may name a new folder
     path.write_text(f"{before}{start}\n{body}\n{end}{after}")
