@@ -388,9 +388,11 @@ def main() -> None:
     parser.add_argument("--width", type=positive_int, default=8)
     parser.add_argument("--poolings", default="max,lstm")
     parser.add_argument("--concurrent-pooling", default="lstm")
-    parser.add_argument("--runs", type=positive_ints, default=None, help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
+    parser.add_argument("--runs", type=positive_ints, default=None,
+                        help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--packs", type=positive_ints, default=None, help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
+    parser.add_argument("--packs", type=positive_ints, default=None,
+                        help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
     parser.add_argument("--pack-widths", type=positive_ints, default="8,16", help="Conv N widths for (e)")
     parser.add_argument("--pack-variants", default=None,
                         help=f"(e)'s variants, of {','.join(PACK_VARIANTS)} (CPU: eager; GPU: all)")

@@ -373,8 +373,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--init={args.init}: no campaign here takes it; allowed with {', '.join(NEEDS_INIT)}")
     runs = []
     for name in args.campaign:  # one queue: a slot freed by one campaign's runs goes to the next campaign's
-        chosen = {**({"init": args.init} if name in NEEDS_INIT else {}), **({"seeds": args.seeds} if args.seeds else {})}
-        queue = list(CAMPAIGNS[name](**chosen))
+        chosen = {"init": args.init} if name in NEEDS_INIT else {}
+        queue = list(CAMPAIGNS[name](**chosen, **({"seeds": args.seeds} if args.seeds else {})))
         runs += queue if name in PICK_THEIR_DEVICE else [[*r, f"trainer={args.trainer}"] for r in queue]
     # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, where it first
     # comes in the queue

@@ -159,14 +159,15 @@ def plot_gain_by_width(records: list[dict], out: Path) -> Path | None:
     for ax, (where, by_width) in zip(axes[0], panels.items()):
         widths = sorted(by_width)
         for offset, kind in ((-0.08, "lstm"), (0.08, "lstm_shared")):
-            style = kind_style(kind)
+            style, label = kind_style(kind), f"max − {kind} (mean ± std, dots: seeds)"
             for width in widths:
                 gain = error_difference(headline(by_width[width], "max"), headline(by_width[width], kind))
                 x = width * 2 ** offset  # the two architectures side by side on the log axis
                 ax.scatter([x] * gain.n, gain.diffs, color=style["color"], s=12, alpha=0.6)
-                if gain.n:
+                if gain.n:  # labelled once, at the first width with a pair
                     ax.errorbar(x, gain.mean, yerr=gain.std, fmt=style["marker"], color=style["color"], capsize=3,
-                                label=f"max − {kind} (mean ± std, dots: seeds)" if width == widths[0] else None)
+                                label=label)
+                    label = None
         ax.plot(list(paper.TABLE2_ERROR), [e["max"] - e["lstm"] for e in paper.TABLE2_ERROR.values()], "kx--",
                 label="paper: max − lstm (122k iterations)")
         ax.axhline(0, color="k", linewidth=0.8)

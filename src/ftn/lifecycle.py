@@ -237,6 +237,8 @@ class RunSession:
     # ---- the lifecycle -----------------------------------------------------------------------------------------
     def run(self) -> list[dict]:
         """Lock, prepare, train and test; returns the test metrics. Each member's ``status`` says how it ended."""
+        if len({m.run_dir for m in self.members}) < len(self.members):  # its own second lock would refuse it
+            raise RunError("a pack holds the same run twice; allowed: members that differ in seed or pooling")
         with contextlib.ExitStack() as locks:
             for member in self.members:  # first: a second live process is refused before it touches anything
                 locks.enter_context(RunLock(member.run_dir))

@@ -344,8 +344,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(str(err))
     except HydraException as err:  # an unknown key or group choice, as Hydra words it, on one line
         sys.exit(" ".join(str(err).split()))
-    if len({m.run_dir for m in members}) < len(members):  # before the locks, which would refuse the second copy
-        sys.exit("a pack holds the same run twice; allowed: members that differ in seed or pooling")
     try:
         statuses = run_pack(members)
     except Interrupted as err:

@@ -26,6 +26,7 @@ from ..run_record import SUMMARY
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
 # What every record a Hydra run writes holds (ftn.run_record.RunRecord); the tables and the campaign read them.
 RUN_KEYS = {"experiment": str, "status": str, "config": dict, "metrics": dict, "seed": int}
+KIND_NAMES = {str: "a string", dict: "a mapping", int: "an integer"}
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "cifar10_jpeg": "CIFAR-10 (JPEG copy)",
                   "synthetic": "synthetic (generated)"}
@@ -79,16 +80,15 @@ def _problem(path: Path, record: dict | None) -> str | None:
     """What is wrong with one record on its own, or None."""
     if not isinstance(record, dict):
         return "not a readable JSON record"
-    if wrong := [k for k in ("config", "metrics") if k in record and not isinstance(record[k], dict)]:
-        return f"its {wrong[0]} is {type(record[wrong[0]]).__name__}, not a mapping"
+    # a benchmark's record has some of these keys only; those it has are read as a run's are
+    if wrong := [key for key, kind in RUN_KEYS.items() if key in record and not isinstance(record[key], kind)]:
+        return f"its {wrong[0]} is {type(record[wrong[0]]).__name__}, not {KIND_NAMES[RUN_KEYS[wrong[0]]]}"
     if "seed" in record.get("config", {}) and record.get("seed") != record["config"]["seed"]:
         return f"its seed {record.get('seed')!r} disagrees with its config's seed {record['config'].get('seed')!r}"
     if not record.get("overrides"):  # made outside a Hydra app (a composed config): its folder is its caller's
         return None
     if missing := [key for key in RUN_KEYS if key not in record]:
         return f"it lacks {', '.join(missing)} (a run's record has {', '.join(RUN_KEYS)})"
-    if wrong := [key for key, kind in RUN_KEYS.items() if not isinstance(record[key], kind)]:
-        return f"its {wrong[0]} is {record[wrong[0]]!r}, not {RUN_KEYS[wrong[0]].__name__}"
     expected = run_folder_name(record["overrides"])
     if path.parent.name != expected and folder_identity(path.parent.name) != folder_identity(expected):
         return f"its overrides belong in folder {expected!r}, not {path.parent.name!r}"
