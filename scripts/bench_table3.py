@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import measure, positive_int, positive_ints, write_bench_record
+from ftn.benchmark import command_line, measure, positive_int, positive_ints, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -79,7 +79,7 @@ def main() -> None:
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
              f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
-             f"commit {git_commit()}. Command: `python scripts/bench_table3.py --repeats {args.repeats}`.", "",
+             f"commit {git_commit()}. Command: `{command_line()}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | " + " | ".join(TABLE3_COLUMNS) + " |", "|---" * (len(TABLE3_COLUMNS) + 1) + "|"]
     for name, values in TABLE3_SECONDS.items():

@@ -1,12 +1,14 @@
-"""The benchmark scripts' arguments: a bad value is argparse's one line, before anything is built or timed."""
+"""The benchmark scripts' arguments: a bad value is argparse's one line, before anything is built or timed; the
+command a report and its record cite."""
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ftn.benchmark import device_name, positive_float, positive_int, positive_ints
+from ftn.benchmark import command_line, device_name, positive_float, positive_int, positive_ints, write_bench_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +32,10 @@ def test_a_script_stops_on_a_bad_argument_in_one_line():
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1].startswith("bench_table3.py: error: argument --batches: '1,a'")
+
+
+def test_a_report_and_its_record_cite_the_same_command_from_the_repositorys_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "scripts" / "bench_table3.py"), "--repeats", "30", "--out", "a b.md"])
+    assert command_line() == "python scripts/bench_table3.py --repeats 30 --out 'a b.md'"
+    record = json.loads(write_bench_record(tmp_path / "summary.json", "table3").read_text())
+    assert record["command"] == command_line()

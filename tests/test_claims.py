@@ -7,7 +7,7 @@ import torch
 from ftn.pooling import lstm_scan
 from ftn.results import paper
 from ftn.results.claims import CLAIMS
-from ftn.results.claims_text import claims, evidence
+from ftn.results.claims_text import claims, evidence, verdict as verdict_cell
 from ftn.results.findings import Finding, Verdict
 
 BY_NUMBER = {c.number: c for c in CLAIMS}
@@ -98,6 +98,16 @@ def test_the_gain_shrinking_with_width_compares_widths_of_one_setting():
                                for s in range(5)]) is SUPPORTED
     assert verdict(8, small + [run(k, s, m + NOISE[s], width=32) for k, m in (("lstm", 30), ("max", 50))
                                for s in range(5)]) is CONTRADICTED
+    # each small network against each large one: Conv 16's gain above Conv 32's and Conv 8's not is mixed, and the
+    # evidence shows every width's gain beside the paper's
+    widths = lambda gains: [run(k, s, m + NOISE[s], width=w) for w, gain in gains.items()
+                            for k, m in (("lstm", 40), ("max", 40 + gain)) for s in range(5)]
+    findings = BY_NUMBER[8].rule(widths({8: 2, 16: 10, 32: 2}))
+    assert [(small, large, v) for small, large, _, v in findings[0].tests] == [(8, 32, NOT_SUPPORTED),
+                                                                                (16, 32, SUPPORTED)]
+    assert overall(findings) is MIXED
+    assert "Conv 16 +10.00 ± 0.00 (5 pairs; paper +7.03)" in evidence(findings)
+    assert verdict(8, widths({8: 10, 16: 10, 32: 2, 64: 1})) is SUPPORTED
     # Conv 8 against Conv 16 alone tests nothing: the paper's own gain grows there
     assert verdict(8, small + [run(k, s, m + NOISE[s], width=16) for k, m in (("lstm", 40), ("max", 42))
                                for s in range(5)]) is NOT_YET_TESTED
@@ -146,7 +156,7 @@ def test_convergence_pairs_each_seeds_curve_with_max():
     slow = [run("max", s, 50 + NOISE[s], history=[90 - 2 * i + NOISE[s] for i in range(20)]) for s in range(5)]
     findings = BY_NUMBER[14].rule(fast + slow)
     assert findings[0].verdict is SUPPORTED and findings[-1].verdict is NOT_YET_TESTED  # VGG16: no record
-    assert evidence(findings[-1:]) == "**VGG16**: not yet tested. no Table 4 run yet: `make table4 DEVICE=gpu`"
+    assert evidence(findings[-1:]) == "**VGG16**: not yet tested. no Table 4 run yet: `make table4 SCHEDULE=paper DATASET=cifar10 DEVICE=gpu`"
 
 
 def test_convergence_reads_vgg16s_curves_once_a_table4_record_exists():
@@ -193,6 +203,23 @@ def test_a_network_is_one_verdict_of_many_checks_and_a_claim_the_common_verdict_
     assert Verdict.overall([SUPPORTED, NOT_YET_TESTED]) is SUPPORTED
     assert Verdict.overall([SUPPORTED, NOT_YET_TESTED, CONTRADICTED]) is MIXED
     assert Verdict.overall([NOT_YET_TESTED, NOT_YET_TESTED]) is NOT_YET_TESTED
+
+
+def bench(device: str, ftn_b1: float) -> dict:
+    """A Table 3 benchmark record: Conv 64, the FTN's batch-1 training step ``ftn_b1`` times the CNN's."""
+    times = {"CNN": {"train b1": 1.0, "train b100": 10.0}, "FTN": {"train b1": ftn_b1, "train b100": 12.0}}
+    return {"experiment": "table3", "device": device, "seconds_per_batch": {"Conv 64": times}, "hardware": device,
+            "torch": "2", "command": "python scripts/bench_table3.py", "commit": "abc"}
+
+
+def test_the_step_cost_judged_on_a_cpu_waits_for_the_papers_device_and_the_verdict_says_a_part_waits():
+    on_cpu = BY_NUMBER[13].rule([bench("cpu", 1.3)])
+    assert [f.verdict for f in on_cpu] == [NOT_SUPPORTED, NOT_YET_TESTED]
+    assert "no Table 3 record on a GPU yet" in evidence(on_cpu)
+    assert verdict_cell(on_cpu) == "**not supported** (a part not yet tested)"
+    with_gpu = BY_NUMBER[13].rule([bench("cpu", 1.3), bench("cuda", 2.5)])
+    assert [f.verdict for f in with_gpu] == [NOT_SUPPORTED, SUPPORTED] and verdict_cell(with_gpu) == "**mixed**"
+    assert verdict_cell(BY_NUMBER[13].rule([])) == "**not yet tested**"
 
 
 def test_claim_15_lets_a_run_shorter_than_the_papers_reach_its_vgg16_error_but_never_miss_it():

@@ -58,7 +58,7 @@ def test_the_headline_puts_the_papers_values_beside_the_mean_of_our_largest_cell
                                                "schedule": {"max_epochs": 20}}}
     table1_runs = [{**unit, "seed": seed, "metrics": {"test/T1_mae_1e5": mae}} for seed, mae in ((0, 1.0), (1, 3.0))]
     text = "\n".join(headline([record("max", 0, 0.60), record("max", 1, 0.62), lstm, *table1_runs])) + "\n"
-    assert "| paper | 8.97 | 4.42 | 5.41 |\n| ours: our recipe, 20 epochs, 2 seeds | — | 2.00 | — |" in text
+    assert "| paper | 8.97 | 4.42 | 5.41 |\n| ours: our recipe, generated windows, 20 epochs, CPU, 2 seeds | — | 2.00 | — |" in text
     assert ("| Conv 8, paper | 57.44 | 56.18 | 50.96 | 50.52 |\n"
             "| Conv 8, ours: CIFAR-10 (JPEG copy), 100 iterations, CPU, 1-2 seeds | 61.00 | — | — | 55.00 |") in text
     assert malformed_tables(text) == []

@@ -25,6 +25,11 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
     return Measurement.merge(timer.timeit(1) for _ in range(repeats))[0]
 
 
+def command_line() -> str:
+    """The benchmark script's command as a report and its record cite it: run from the repository's root."""
+    return shlex.join(["python", f"scripts/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+
+
 def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
     """A benchmark's record at ``path`` (a ``summary.json`` under a records folder): its ``fields`` with what every
     record holds (hardware, commit, torch, date, the command that made it), so a table can cite it."""
@@ -34,7 +39,7 @@ def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
     record = {"experiment": experiment, "status": "finished", **fields, "hardware": hardware(),
               "commit": git_commit(), "torch": torch.__version__,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "command": shlex.join(["python", *sys.argv])}
+              "command": command_line()}
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     print(f"record -> {path}")
     return path

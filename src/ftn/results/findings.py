@@ -153,13 +153,11 @@ class Unmeasured(Finding):
 
 @dataclass(frozen=True)
 class GainByWidth(Finding):
-    """The LSTM gain over max (max − lstm, per seed) of a small and a large network of one setting."""
+    """The LSTM gain over max (max − lstm, per seed) of every network of one setting, (width, gain), and each small
+    network's gains against each large one's, (small, large, small − large, its verdict)."""
     setting: Setting
-    small: int
-    large: int
-    small_gain: Paired
-    large_gain: Paired
-    test: Welch
+    gains: tuple[tuple[int, Paired], ...]
+    tests: tuple[tuple[int, int, Welch, Verdict], ...]
 
 
 @dataclass(frozen=True)

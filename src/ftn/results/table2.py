@@ -119,7 +119,7 @@ def headline_cell(runs: list[dict], width: int, pooling: str) -> list[dict]:
 
 
 def table2(records: list[dict]) -> list[str]:
-    lines = ["# Table 2: Conv N on CIFAR-10, test error (%)", "",
+    lines = ["# Table 2: Conv N, test error (%)", "",
              "Paper: the paper's Table 2 (genuine CIFAR-10, 122k iterations). Ours: mean ± std over seeds, at the "
              f"budget named in each heading. LSTM cells of the first table use the headline init `{HEADLINE_INIT}` "
              "and the row scan; the tables after it list every cell, each seed, and the paired differences to max "

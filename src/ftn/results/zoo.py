@@ -159,7 +159,7 @@ def pooling_zoo(records: list[dict]) -> list[str]:
     runs = selected(records)
     relative = costs(records)
     zoo_networks = {network(r) for r in runs if r["experiment"] == "zoo"}
-    lines = ["# The pooling zoo: Conv N on CIFAR-10, test error (%)", "",
+    lines = ["# The pooling zoo: Conv N, test error (%)", "",
              "Each pooling method of the literature (`ftn.pooling.zoo`, formulas and sources in its docstrings) and "
              "the GRU unit, trained under Table 2's protocol: the same network, schedule, augmentation and seeds "
              "as the max, avg and LSTM cells beside them (LSTM: the headline init, row scan), so that same-seed "
