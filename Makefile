@@ -53,7 +53,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Fast suite (a few minutes on 2 CPU cores); `make test-all` adds the slow tests. TEST_JOBS pytest workers
+# Fast suite (about 10 minutes on 2 CPU cores); `make test-all` adds the slow tests. TEST_JOBS pytest workers
 # (pytest-xdist; auto: one per core), one torch thread each: most of the time goes to end-to-end runs in
 # subprocesses, which overlap well.
 TEST_JOBS ?= auto

@@ -177,7 +177,8 @@ def evidence(findings: list[Finding]) -> str:
 
 
 def verdict(findings: list[Finding]) -> str:
-    """A claim's verdict, and where part of what it names waits for records (a network not run yet), that too."""
+    """A claim's verdict, and where part of what it bears on waits for runs (a network, device or budget with too
+    few seeds or none), that too."""
     overall = Verdict.overall(f.verdict for f in findings)
     waiting = overall is not Verdict.NOT_YET_TESTED and any(f.verdict is Verdict.NOT_YET_TESTED for f in findings)
     return f"**{overall.value}**" + (" (a part not yet tested)" if waiting else "")
@@ -190,9 +191,9 @@ def claims(records: list[dict]) -> list[str]:
              f"claimed level not reached); contradicted (the opposite holds at p < {ALPHA:g}); mixed (it holds in some "
              "settings or comparisons and not in others: the evidence says which); not yet tested (no record bears "
              "on it; the row says what would test it); a verdict followed by 'a part not yet tested' judges what has "
-             "records while a network or setting the claim names has none yet. Where the paper gives no number "
-             "(claims 3 and 6: 'trains', "
-             "'easily approximated') the limit is ours and the row names it. A comparison needs "
+             "the records it needs while a network, device or budget the claim bears on waits for runs. Where the "
+             "paper gives no number (claims 3 and 6: 'trains', 'easily approximated') the limit is ours and the row "
+             "names it. A comparison needs "
              f"{MIN_PAIRS} seeds or more; p is the paired t-test's, two-sided and not corrected for the number of "
              "comparisons. Data: CIFAR-10 (JPEG copy) unless a setting says otherwise.", "", "## Verdicts", "",
              row(["#", "claim", "paper", "tested by", "evidence", "verdict"]), "|---|---|---|---|---|---|"]
