@@ -327,6 +327,11 @@ def test_a_network_the_claim_names_is_shown_waiting_until_it_has_its_seeds_or_it
     findings = BY_NUMBER[10].rule([measured])
     assert overall(findings) is SUPPORTED
     assert {"Conv 16", "Conv 64"} <= {f"Conv {f.width}" for f in findings if f.verdict is NOT_YET_TESTED}
+    assert verdict_cell(findings) == "**supported** (a part not yet tested)"
+    # max runs recorded before runs measured themselves are counted, not dropped silently
+    findings = BY_NUMBER[10].rule([measured, run("max", 1, 61), run("lstm", 1, 55)])
+    assert "1 seed**: supported. mean locations kept per seed 5.00 (claimed > 4); 1 more max run recorded" in evidence(
+        findings)
 
 
 def test_claim_11_reads_each_layers_correlation_with_avg_beside_the_untrained_init():

@@ -214,7 +214,8 @@ def max_locations(records: list[dict]) -> list[Finding]:
     names that no run has measured yet is shown as such."""
     findings, measured = [], set()
     for (where, width), runs in networks(records).items():
-        kept = [r["max_locations"] for r in runs if "max_locations" in r]
+        max_runs = [r for r in runs if r["config"]["pooling"]["kind"] == "max"]
+        kept = [r["max_locations"] for r in max_runs if "max_locations" in r]
         if kept:
             measured.add(width)
         if width not in paper.MAX_LOCATIONS or not kept:
@@ -223,7 +224,8 @@ def max_locations(records: list[dict]) -> list[Finding]:
         shares = [kept_shares(m["histogram"]) for m in kept]
         values = [mean_kept(s) if measure == "mean" else s[-1].item() for s in shares]
         findings.append(LocationsKept(Verdict.share(v > floor for v in values),
-                                      Network(where, f"Conv {width}", len(values)), measure, tuple(values), floor))
+                                      Network(where, f"Conv {width}", len(values)), measure, tuple(values), floor,
+                                      len(max_runs) - len(kept)))
     return findings + [Unmeasured(Verdict.NOT_YET_TESTED, width) for width in paper.MAX_LOCATIONS
                        if width not in measured]
 

@@ -90,7 +90,9 @@ def _size_spread(f: SizeSpread) -> tuple[str, str]:
 @sentences.register
 def _locations_kept(f: LocationsKept) -> tuple[str, str]:
     what = "mean locations kept" if f.measure == "mean" else "share of windows keeping all"
-    return network(f.network), f"{what} per seed {numbers(f.values)} (claimed > {f.floor:g})"
+    missing = (f"; {f.unmeasured} more max {'run' if f.unmeasured == 1 else 'runs'} recorded before runs measured "
+               "this, with no checkpoint left to measure" if f.unmeasured else "")
+    return network(f.network), f"{what} per seed {numbers(f.values)} (claimed > {f.floor:g}){missing}"
 
 
 @sentences.register

@@ -126,11 +126,13 @@ class SizeSpread(Finding):
 
 @dataclass(frozen=True)
 class LocationsKept(Finding):
-    """Per seed, ``measure`` "mean" (locations kept) or "all" (share of windows keeping all), and its claimed floor."""
+    """Per seed, ``measure`` "mean" (locations kept) or "all" (share of windows keeping all), its claimed floor, and
+    how many of the network's max runs carry no measurement (recorded before runs measured themselves)."""
     network: Network
     measure: str
     values: tuple[float, ...]
     floor: float
+    unmeasured: int
 
 
 @dataclass(frozen=True)
