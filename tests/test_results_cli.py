@@ -230,3 +230,16 @@ def test_a_generated_block_keeps_its_place_among_the_files_others_and_makes_its_
     replace_block(report, "b", "second")
     replace_block(report, "a", "first, again")
     assert report.read_text() == "<!-- a -->\nfirst, again\n<!-- /a -->\n\n<!-- b -->\nsecond\n<!-- /b -->\n"
+
+
+def test_an_older_record_with_accelerator_auto_is_placed_by_its_hardware():
+    from ftn.results.records import cells, device, devices
+
+    older = {**record("max", 0, 0.6), "hardware": "Intel(R) Xeon(R) Processor (2 cores, CPU)"}
+    older.pop("device")
+    older["config"]["trainer"] = {"accelerator": "auto"}
+    newer = record("max", 1, 0.62)
+    newer["config"]["trainer"] = {"accelerator": "auto"}
+    assert device(older) == "CPU" and len(cells([older, newer])) == 1  # one cell: seeds of one device
+    assert device({**older, "hardware": "NVIDIA H100 80GB HBM3"}) == "GPU"
+    assert devices([older, {**newer, "device": "cuda"}]) == "CPU/GPU"

@@ -151,6 +151,18 @@ def test_the_gain_figure_draws_each_seeds_gain_over_max_at_each_width(tmp_path, 
     assert figures.plot_gain_by_width([r for r in records if r["config"]["model"]["width"] == 8], tmp_path / "x") is None
 
 
+def test_a_longer_budgets_first_runs_wait_and_each_setting_is_a_row_of_panels():
+    import ftn.figures as figures
+    from ftn.results.records import Setting, preferred
+
+    short, long_ = Setting("cifar10_jpeg", 15000, "CPU"), Setting("cifar10_jpeg", 122000, "CPU")
+    assert preferred({short: 3, long_: 1}) == short and preferred({short: 3, long_: 3}) == long_
+    assert preferred({short: 1, long_: 2}) == long_ and preferred({short: 5, long_: 4}) == long_  # 3 seeds suffice
+    fig, axes = figures.grid([(short, 8), (short, 32), (long_, 8)], 4, 3)
+    assert fig.axes[0] is axes[short, 8] and fig.axes[1] is axes[short, 32] and fig.axes[2] is axes[long_, 8]
+    assert not fig.axes[3].axison  # the long budget has no Conv 32: its place is blank
+
+
 @pytest.mark.parametrize("epochs", [6, 25], ids=["the CPU's first epochs", "a whole run"])
 def test_figure_5_draws_a_short_run_as_panel_b_beside_each_seeds_gap(epochs, tmp_path):
     import matplotlib.pyplot as plt

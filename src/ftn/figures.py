@@ -26,35 +26,49 @@ from .results import paper, zoo  # noqa: E402
 from .results.claims import headline, networks  # noqa: E402
 from .results.table2 import error_difference  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
-from .results.records import BadRecords, absent, setting  # noqa: E402
+from .results.records import BadRecords, Setting, absent, preferred, setting  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
-    """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs of the
-    largest budget (per-layer units: architecture 2, as the paper draws them); a row per network and device,
-    since a cell never mixes devices."""
+    """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs
+    (per-layer units: architecture 2, as the paper draws them); a row per network and device, since a cell never
+    mixes devices, each in its ``preferred`` setting (the largest budget whose cell has the seeds a comparison needs)."""
     runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm" and is_headline(r["config"])]
     if not runs:
         return None
-    budget = max(r["config"]["schedule"]["max_steps"] for r in runs)
-    rows = defaultdict(list)
+    groups = defaultdict(lambda: defaultdict(list))  # (width, device) -> setting -> runs
     for r in runs:
-        if r["config"]["schedule"]["max_steps"] == budget:
-            rows[(r["config"]["model"]["width"], device(r))].append(r)
+        groups[r["config"]["model"]["width"], device(r)][setting(r)].append(r)
+    rows = {key: by_setting[preferred({where: len(cell) for where, cell in by_setting.items()})]
+            for key, by_setting in groups.items()}
     layers = sorted({layer for group in rows.values() for r in group for layer in learned_units(r["metrics"])},
                     key=layer_order)
     fig, axes = plt.subplots(len(rows), len(layers), figsize=(6 * len(layers), 4 * len(rows)), squeeze=False)
-    for row, (width, where) in zip(axes, sorted(rows)):
-        for ax, (layer, k) in zip(row, layer_windows(rows[(width, where)][0])):
+    for row, (width, device_name) in zip(axes, sorted(rows)):
+        cell = rows[(width, device_name)]
+        for ax, (layer, k) in zip(row, layer_windows(cell[0])):
             x = probe_windows(k * k)
             ax.plot(x.max(0).values, "k--", label="max pooling")
             ax.plot(x.mean(0), "k:", label="average pooling")
-            for r in sorted(rows[(width, where)], key=lambda r: r["seed"]):
+            for r in sorted(cell, key=lambda r: r["seed"]):
                 _, response = on_probes(learned_units(r["metrics"])[layer], k, r["config"]["model"]["negative_slope"])
                 ax.plot(response, label=f"{describe(r['config'])} s{r['seed']}")
-            ax.set(title=f"Conv {width}, layer {layer} ({k}x{k}), {budget} iterations, {where}",
+            ax.set(title=f"Conv {width}, layer {layer} ({k}x{k})\n{setting(cell[0]).label('iterations')}",
                    xlabel="window (sorted by average)", ylabel="output")
             ax.legend(fontsize=7)
     return save(fig, out)
+
+
+def grid(keys: Iterable[tuple[Setting, int]], width: float, height: float) -> tuple[plt.Figure, dict]:
+    """A panel per (setting, network width): a row per setting, a column per width, the places no key fills left
+    blank. Returns the figure and {key: its axes}."""
+    keys = list(keys)
+    rows, columns = sorted({where for where, _ in keys}), sorted({w for _, w in keys})
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(width * len(columns), height * len(rows)),
+                             squeeze=False)
+    placed = {key: axes[rows.index(key[0])][columns.index(key[1])] for key in keys}
+    for ax in set(axes.flat) - set(placed.values()):
+        ax.set_axis_off()
+    return fig, placed
 
 
 def save(fig: plt.Figure, out: Path) -> Path:
@@ -138,10 +152,10 @@ def plot_convnet_error_curves(records: list[dict], out: Path) -> Path | None:
     panels = panels_by(records, lambda r: (setting(r), r["config"]["model"]["width"]))
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5), squeeze=False)
-    for ax, ((where, width), runs) in zip(axes[0], panels.items()):
-        plot_bands(ax, error_curves(runs))
-        ax.set_title(f"Conv {width}, {where.label('iterations')}")
+    fig, axes = grid(panels, 7, 4.5)
+    for (where, width), runs in panels.items():
+        plot_bands(axes[where, width], error_curves(runs))
+        axes[where, width].set_title(f"Conv {width}, {where.label('iterations')}")
     return save(fig, out)
 
 
@@ -260,18 +274,19 @@ def plot_max_locations(records: list[dict], out: Path) -> Path | None:
     panels = defaultdict(list)
     for r in records:
         if "max_locations" in r:
-            panels[(r["config"]["model"]["width"], device(r))].append(r["max_locations"])
+            panels[(setting(r), r["config"]["model"]["width"])].append(r["max_locations"])
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    for ax, ((width, where), runs) in zip(axes[0], sorted(panels.items())):
+    fig, axes = grid(panels, 4.5, 3.8)
+    for (where, width), runs in sorted(panels.items()):
+        ax = axes[where, width]
         counts = torch.tensor([m["histogram"] for m in runs], dtype=torch.float64)
         share = 100 * counts / counts.sum(1, keepdim=True)  # per seed, % of windows
         locations = torch.arange(counts.shape[1])
         ax.bar(locations[1:], share.mean(0)[1:], yerr=share.std(0)[1:] if len(runs) > 1 else None, capsize=2)
         k = runs[0]["kernel_size"]
-        ax.set(title=f"Conv {width}, {where} ({seeds(len(runs))})", xlabel=f"locations kept of the {k}x{k} window",
-               ylabel="% of windows", xticks=locations[1:].tolist())
+        ax.set(title=f"Conv {width} ({seeds(len(runs))})\n{where.label()}",
+               xlabel=f"locations kept of the {k}x{k} window", ylabel="% of windows", xticks=locations[1:].tolist())
         ax.tick_params(axis="x", labelsize=7)
     return save(fig, out)
 

@@ -23,9 +23,9 @@ from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding,
                        LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, Probe, ScanOrders,
                        SizeRuns, SizeSpread, StepCost, Unmeasured, Verdict, VggError)
 from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
-from .records import Setting, cells, setting
+from .records import Setting, cells, devices, setting
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
-from .table1 import DEVICE as TABLE1_DEVICE, epochs, pool_size, worst_mae
+from .table1 import epochs, pool_size, worst_mae
 from .table2 import error_difference
 from .units import kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
@@ -189,7 +189,7 @@ def below(limit: float, sizes: tuple[int, ...] | None, experiments=TABLE1_RECIPE
                                         sum(worst_mae(r) < limit for r in v), tuple(worst_mae(r) for r in v),
                                         tuple(late_change(r) if trend else None for r in v)))
             findings.append(MaeBelow(Verdict.share(worst_mae(r) < limit for r in everything), target, experiment,
-                                     TABLE1_DEVICE,
+                                     devices(everything),
                                      tuple(sorted({epochs(r) for r in everything})),
                                      limit, LATE_EPOCHS if trend else None, tuple(results)))
         return findings
@@ -205,7 +205,8 @@ def size_insensitivity(records: list[dict]) -> list[Finding]:
     means = {k: statistics.mean(worst_mae(r) for r in v) for k, v in runs.items()}
     spread = max(means.values()) / min(means.values())
     level = all(worst_mae(r) < paper.TABLE1_BOUND for v in runs.values() for r in v)
-    return [SizeSpread(Verdict.holds(spread <= paper.SIZE_SPREAD and level), "table1", TABLE1_DEVICE,
+    return [SizeSpread(Verdict.holds(spread <= paper.SIZE_SPREAD and level), "table1",
+                       devices([r for v in runs.values() for r in v]),
                        min(len(v) for v in runs.values()), tuple(means.items()), spread)]
 
 

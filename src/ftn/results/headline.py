@@ -8,10 +8,10 @@ from typing import Callable
 
 from .labels import error_percent
 from .markdown import row
-from .records import cells
-from .stats import MIN_PAIRS, seeds
+from .records import cells, devices, preferred, setting
+from .stats import seeds
 from .paper import TABLE1_MAE, TABLE2_ERROR, TABLE2_POOLINGS
-from .table1 import DEVICE, epochs, side
+from .table1 import epochs, side
 from .table2 import headline_cell, settings
 
 # The dense test set (values uniform in [0, 300]): its metric and its place in the paper's (T1, T2, T3) triples.
@@ -38,32 +38,33 @@ def table1_lines(records: list[dict]) -> list[str]:
     if not runs:
         return []
     budget = Counter(epochs(r) for r in runs).most_common(1)[0][0]
+    runs = [r for r in runs if epochs(r) == budget]
     lengths = sorted(TABLE1_MAE)
     mae = lambda r: r["metrics"][f"test/{TABLE1_TEST_SET}_mae_1e5"]
-    ours = [mean_of_largest_cell([r for r in runs if epochs(r) == budget and r["config"]["dataset"]["seq_len"] == n],
-                                 mae) for n in lengths]
+    ours = [mean_of_largest_cell([r for r in runs if r["config"]["dataset"]["seq_len"] == n], mae) for n in lengths]
     sizes = [f"{side(n)}x{side(n)}" for n in lengths]
     return [row([f"Table 1: max pooling learned by one LSTM unit, MAE (1e-5) on {TABLE1_TEST_SET}", *sizes]),
             "|---|" + "---|" * len(sizes),
             row(["paper", *(f"{TABLE1_MAE[n][TABLE1_COLUMN]:.2f}" for n in lengths)]),
-            row([f"ours: our recipe, generated windows, {budget} epochs, {DEVICE}, "
+            row([f"ours: our recipe, generated windows, {budget} epochs, {devices(runs)}, "
                  f"{seed_counts([n for _, n in ours])}",
                  *(value for value, _ in ours)])]
 
 
 def table2_lines(records: list[dict]) -> list[str]:
-    """Each network the paper reports, in the setting whose cells have the seeds a comparison needs, the first such
-    in Table 2's section order (the largest budget first): a longer budget's first runs stay out of the headline
-    until each of its cells has those seeds."""
-    lines, table2_settings = [], settings([r for r in records if r["experiment"] == "table2"])
+    """Each network the paper reports, in the setting ``preferred`` among those that trained it: the largest budget
+    whose cells have the seeds a comparison needs."""
+    by_setting = {setting(runs[0]): (label, runs)
+                  for label, runs in settings([r for r in records if r["experiment"] == "table2"])}
+    lines = []
     for width in sorted(TABLE2_ERROR):
-        cells_of = {label: [mean_of_largest_cell(headline_cell(runs, width, pooling), error_percent)
-                            for pooling in TABLE2_POOLINGS] for label, runs in table2_settings}
-        trained = [label for label, cells in cells_of.items() if any(n for _, n in cells)]
+        cells_of = {where: [mean_of_largest_cell(headline_cell(runs, width, pooling), error_percent)
+                            for pooling in TABLE2_POOLINGS] for where, (_, runs) in by_setting.items()}
+        trained = {where: min(n for _, n in cells) for where, cells in cells_of.items() if any(n for _, n in cells)}
         if not trained:
             continue
-        label = max(trained, key=lambda label: min(MIN_PAIRS, *(n for _, n in cells_of[label])))
-        ours = cells_of[label]
+        where = preferred(trained)
+        ours, label = cells_of[where], by_setting[where][0]
         lines += [row([f"Conv {width}, paper", *(f"{TABLE2_ERROR[width][p]:.2f}" for p in TABLE2_POOLINGS)]),
                   row([f"Conv {width}, ours: {label}, {seed_counts([n for _, n in ours])}",
                        *(value for value, _ in ours)])]

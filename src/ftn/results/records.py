@@ -22,6 +22,7 @@ from typing import Iterable
 
 from ..identity import cell_key, config_hash, device_folder, folder_identity, not_a_result, run_folder_name
 from ..run_record import SUMMARY
+from .stats import MIN_PAIRS
 
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
 # What every record a Hydra run writes holds (ftn.run_record.RunRecord); the tables and the campaign read them.
@@ -38,8 +39,12 @@ def _steps(record: dict) -> tuple[int, bool]:
 
 def trained_on(record: dict) -> str:
     """Where a run trained ("cpu", "cuda", "cuda+cpu" if resumed elsewhere): the record's ``device``; older records
-    only have the configured accelerator (``auto`` stays as it is)."""
-    return record.get("device") or record.get("config", {}).get("trainer", {}).get("accelerator", "cpu")
+    only have the configured accelerator, and for ``auto`` their hardware tells (``provenance.hardware`` names a
+    CPU as "... (N cores, CPU)" and a GPU by its name)."""
+    accelerator = record.get("device") or record.get("config", {}).get("trainer", {}).get("accelerator", "cpu")
+    if accelerator == "auto" and "hardware" in record:
+        return "cpu" if record["hardware"].endswith("CPU)") else "cuda"
+    return accelerator
 
 
 def device(record: dict) -> str:
@@ -47,6 +52,11 @@ def device(record: dict) -> str:
     run's folder and config hash leave the device out (a checkpoint may resume elsewhere), but the kernels differ,
     so CPU and GPU seeds are different draws and each device's seed 0 is its own run."""
     return "+".join(DEVICE_LABELS.get(part, part) for part in trained_on(record).split("+"))
+
+
+def devices(records: list[dict]) -> str:
+    """The devices ``records`` trained on, as one label: "CPU", or "CPU/GPU" for runs of both."""
+    return "/".join(sorted({device(r) for r in records}))
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +74,13 @@ class Setting:
 def setting(record: dict) -> Setting:
     config = record["config"]
     return Setting(config["dataset"]["name"], config["schedule"]["max_steps"], device(record))
+
+
+def preferred(seed_counts: dict[Setting, int]) -> Setting:
+    """Of the settings that ran something, the one whose seeds a comparison can use (its smallest cell's count, up
+    to ``MIN_PAIRS``), the largest budget among equals: a longer budget's first runs do not displace a finished
+    shorter one until they have those seeds."""
+    return max(seed_counts, key=lambda where: (min(MIN_PAIRS, seed_counts[where]), where.steps))
 
 
 class BadRecords(ValueError):

@@ -14,7 +14,6 @@ RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "th
 
 
 TEST_SETS = tuple(TEST_ZERO_FRACTIONS)  # T1, T2, T3
-DEVICE = "CPU"  # where Table 1's single units train (older records name only the accelerator, auto)
 
 
 def epochs(record: dict) -> int:
