@@ -93,7 +93,7 @@ bench: $(STAMP)
 # Rebuild every table, the claims and every figure from the run records under runs/ and the committed results/runs/
 # (a fresh clone has only the latter); every target that makes records ends with it, so nothing committed goes stale.
 results: $(STAMP)
-	$(PY) -m ftn.results table1 table2 table4 pooling_zoo claims headline figure_readings
+	$(PY) -m ftn.results --all
 	$(PY) -m ftn.figures
 
 # Local run folders and Hydra's own output folders; never results/ (the committed records and tables).

@@ -24,7 +24,7 @@ from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
 from ftn.results.paper import TABLE3_COLUMNS, TABLE3_SECONDS, table3_ratios
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 
 
 NETWORKS = {"Conv 64, 2x2 pooling": (64, (2, 2)), "Conv 8, 4x4 + 8x8 pooling (Table 2)": (8, (4, 8))}

@@ -21,7 +21,7 @@ from ftn.benchmark import positive_int, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 
 # lstm_region (one unit per window position) is Table 2's architecture 1, not a kind the zoo compares.
 BENCHED = tuple(k for k in KINDS if k != "lstm_region")

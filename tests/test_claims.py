@@ -256,6 +256,9 @@ def test_the_papers_numbers_are_the_papers():
     # Typed from the paper, apart from src/ftn/results/paper.py: a changed digit there fails here.
     assert paper.TABLE1_MAE == {4: (8.97, 8.91, 9.19), 9: (4.42, 4.39, 4.40), 16: (5.41, 5.28, 5.32)}
     assert paper.TABLE1_SIZES == (2, 3, 4) and paper.TABLE1_BOUND == 10.0  # "smaller than 10^-4", in 1e-5
+    # the test sets the records' metrics are named after are the ones the data module generates
+    from ftn.data.sequences import TEST_ZERO_FRACTIONS
+    assert paper.TABLE1_TEST_SETS == tuple(TEST_ZERO_FRACTIONS) == ("T1", "T2", "T3")
     assert {w: tuple(e[p] for p in ("max", "avg", "lstm_shared", "lstm")) for w, e in paper.TABLE2_ERROR.items()} == {
         8: (57.44, 56.18, 50.96, 50.52), 16: (32.75, 32.86, 28.58, 25.72), 32: (18.77, 20.82, 16.11, 15.48),
         64: (13.27, 14.75, 12.04, 11.83)}

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 from ftn.train import CONFIG_DIR, run
 
 REPO = Path(__file__).resolve().parents[1]

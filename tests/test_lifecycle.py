@@ -22,7 +22,7 @@ from ftn.data.cifar import CifarData, DeviceBatches, balanced_subset
 from ftn.identity import cell_key, config_hash, run_folder_name
 from ftn.parking import PARKED, ParkedOnce, ParkRun, drop, unpark
 from ftn.results import main as results_main
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 from ftn.runs import CHECKPOINT, Diverged, DivergenceGuard, RunError, RunLock
 from ftn.tracking import wandb_mode
 from ftn.train import run

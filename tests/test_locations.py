@@ -4,7 +4,7 @@ import json
 import torch
 
 from ftn.locations import location_histogram, update
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 from ftn.train import run
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import torch
 from ftn.lifecycle import Member
 from ftn.packing import run_pack
 from ftn.results import main as results_main
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 from ftn.runs import CHECKPOINT, RunError
 from ftn.train import run
 

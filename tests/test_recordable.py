@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from ftn.identity import not_a_result
-from ftn.run_record import COMMITTED_RECORDS, record_folder
+from ftn.record_files import COMMITTED_RECORDS, record_folder
 
 CONFIG = {"dataset": {"source": "archive"}}
 
@@ -36,7 +36,7 @@ def test_the_committed_tables_leave_smoke_records_out(tmp_path):
     import json
 
     from ftn.identity import run_folder_name
-    from ftn.run_record import SUMMARY
+    from ftn.record_files import SUMMARY
     from ftn.results import load_runs
 
     for overrides in (["schedule=medium", "seed=0"], ["schedule=smoke", "seed=0"]):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ftn.results import main as results_main, pooling_zoo, table2
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,6 +103,27 @@ def test_out_elsewhere_never_rewrites_the_readme_unless_asked(tmp_path, monkeypa
     results_main(["table2", "--runs", "runs"])  # the default outputs: results/ and both READMEs' blocks
     assert (tmp_path / "results" / "table2.md").exists()
     assert "old" not in readme.read_text() and "old" not in results_readme.read_text()
+
+
+def test_all_builds_every_table(tmp_path, monkeypatch, capsys):
+    from ftn.results import BUILDERS
+
+    runs = tmp_path / "runs" / "table2" / "r"
+    runs.mkdir(parents=True)
+    (runs / SUMMARY).write_text(json.dumps(record("max", 0, 0.5)))
+    monkeypatch.chdir(tmp_path)
+    results_main(["--all", "--runs", "runs", "--out", "out"])
+    # each table says what it wrote, or that it has no runs here (Table 1 and Table 4)
+    assert sorted(line.split(":")[0] for line in capsys.readouterr().out.splitlines()) == sorted(BUILDERS)
+    assert (tmp_path / "out" / "table2.md").exists() and not (tmp_path / "out" / "table1.md").exists()
+
+
+def test_the_tables_are_built_without_loading_the_training_stack():
+    # ftn.results reads records: the record format lives in ftn.record_files, not in the Lightning callback
+    import subprocess
+    import sys
+    code = "import sys, ftn.results; print(sorted(m for m in sys.modules if m.startswith('pytorch_lightning')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
 def test_the_readme_block_drops_the_learned_units_subsection_and_nothing_after_it(tmp_path):

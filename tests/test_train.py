@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 from ftn.results import HEADLINE_INIT, main as results_main
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 from ftn.train import CONFIG_DIR, run
 
 TINY_TABLE1 = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",

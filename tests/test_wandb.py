@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ftn.pooling import RESOLVED
-from ftn.run_record import SUMMARY
+from ftn.record_files import SUMMARY
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 WANDB = Path(sys.executable).parent / "wandb"

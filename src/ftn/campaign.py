@@ -28,9 +28,9 @@ from pathlib import Path
 
 from .identity import device_folder, short_name
 from .pack_rule import shared_overrides, split_into_packs
-from .pooling import INITS, TRAINABLE_INITS, ZOO_KINDS
+from .pooling import INITS, ZOO_KINDS
+from .record_files import ENDED, SUMMARY, read_summary
 from .results.records import BadRecords, read_records
-from .run_record import ENDED, SUMMARY
 from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
@@ -94,7 +94,7 @@ def zoo(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
                 yield [*COMMON, "name=zoo", "model.width=16", f"seed={seed}", f"pooling={kind}", *overrides]
 
 
-def table1_long(seeds: tuple[int, ...] = (0, 1)) -> Iterator[list[str]]:
+def table1_long(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
     """Table 1's average-pooling cells that were still improving or stalled at 20 epochs (2x2 at one seed, 3x3
     and 8x8), run for 60."""
     for seed in seeds:
@@ -167,17 +167,13 @@ def find_record(root: Path, overrides: list[str]) -> Path | None:
     (finished or diverged: ``ENDED``; running or interrupted, with its checkpoint parked: to resume). Not deeper:
     ``root/gpu/`` holds another device's records, and a Table 1 run's overrides do not name its device."""
     wanted = sorted(overrides)
-    for path in root.glob(f"*/*/{SUMMARY}"):
-        try:
-            if sorted(json.loads(path.read_text()).get("overrides", [])) == wanted:
-                return path
-        except (OSError, json.JSONDecodeError):
-            continue  # a record being written; it is read again on the next pass
-    return None
+    # a record being written reads as {} (no overrides): it is read again on the next pass
+    return next((path for path in root.glob(f"*/*/{SUMMARY}")
+                 if sorted(read_summary(path).get("overrides", [])) == wanted), None)
 
 
 def status(path: Path | None) -> str | None:
-    return json.loads(path.read_text()).get("status") if path else None
+    return read_summary(path).get("status") if path else None
 
 
 def packs(runs: list[list[str]], size: int) -> list[list[list[str]]]:
@@ -260,19 +256,20 @@ def _report(records_dir: Path, runs_dir: Path, overrides: list[str], started: fl
             returncode: int) -> bool:
     """Say how a run that ended did; False if it left no record to show for it."""
     record = find_record(records_dir, overrides)
-    state = status(record)
-    if state in ENDED:  # finished, or diverged (exit 1, recorded: a result too)
-        metrics = json.loads(record.read_text())["metrics"]
-        name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
-        print(f"done   {state} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}", flush=True)
-    elif state == "interrupted":
-        print(f"stopped with a checkpoint at step {json.loads(record.read_text()).get('steps')}: "
-              f"{' '.join(overrides)}", flush=True)
+    summary = read_summary(record) if record else {}
     # the run folder's own record: where a run stopped with a checkpoint that was not parked (ftn.parking: one too
     # large to park, or a run whose record is not committed, such as a smoke run's) left it
-    elif status(own := find_record(runs_dir, overrides)) == "interrupted":
-        print(f"stopped with a checkpoint at step {json.loads(own.read_text()).get('steps')} in its run folder, not "
-              f"parked beside a record: only this machine resumes it: {' '.join(overrides)}", flush=True)
+    own = read_summary(path) if (path := find_record(runs_dir, overrides)) else {}
+    if summary.get("status") in ENDED:  # finished, or diverged (exit 1, recorded: a result too)
+        metrics = summary["metrics"]
+        name = next((k for k in ("final_test/error", "test/T1_mae_1e5") if k in metrics), None)  # Table 2's, 1's
+        print(f"done   {summary['status']} in {time.time() - started:.0f} s, {name} {metrics.get(name)}: {record}",
+              flush=True)
+    elif summary.get("status") == "interrupted":
+        print(f"stopped with a checkpoint at step {summary.get('steps')}: {' '.join(overrides)}", flush=True)
+    elif own.get("status") == "interrupted":
+        print(f"stopped with a checkpoint at step {own.get('steps')} in its run folder, not parked beside a record: "
+              f"only this machine resumes it: {' '.join(overrides)}", flush=True)
     else:
         print(f"FAILED exit {returncode}, no finished record in {records_dir}: {' '.join(overrides)} (log {log}: "
               f"{_last_line(log)})", flush=True)
@@ -368,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         if getattr(args, key) < least:
             parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from {least}")
     if needing := [c for c in args.campaign if c in NEEDS_INIT and not args.init]:
-        parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(TRAINABLE_INITS)}")
+        parser.error(f"campaign {needing[0]} needs --init; allowed: {', '.join(INITS)}")
     if args.init and not any(c in NEEDS_INIT for c in args.campaign):  # it would be ignored: the configs' init runs
         parser.error(f"--init={args.init}: no campaign here takes it; allowed with {', '.join(NEEDS_INIT)}")
     runs = []

@@ -23,8 +23,8 @@ from .pooling import KINDS  # noqa: E402
 from .results import (EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe, device,  # noqa: E402
                       is_headline, load_runs, seeds)
 from .results import paper, zoo  # noqa: E402
-from .results.claims import headline, networks  # noqa: E402
-from .results.table2 import error_difference  # noqa: E402
+from .results.table2 import error_difference, largest_headline_cell, networks  # noqa: E402
+from .results.labels import test_error_curve  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
 from .results.records import BadRecords, Setting, absent, preferred, setting  # noqa: E402
 
@@ -76,11 +76,6 @@ def save(fig: plt.Figure, out: Path) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
-
-
-def test_error_curve(record: dict) -> dict[int, float]:
-    """{epoch: test error %} from a run's per-epoch history."""
-    return {h["epoch"]: 100 * h["test/error"] for h in record.get("history", []) if "test/error" in h}
 
 
 def error_curves(records: list[dict]) -> dict[str, tuple[dict, list[dict[int, float]]]]:
@@ -175,7 +170,7 @@ def plot_gain_by_width(records: list[dict], out: Path) -> Path | None:
         for offset, kind in ((-0.08, "lstm"), (0.08, "lstm_shared")):
             style, label = kind_style(kind), f"max − {kind} (mean ± std, dots: seeds)"
             for width in widths:
-                gain = error_difference(headline(by_width[width], "max"), headline(by_width[width], kind))
+                gain = error_difference(largest_headline_cell(by_width[width], "max"), largest_headline_cell(by_width[width], kind))
                 x = width * 2 ** offset  # the two architectures side by side on the log axis
                 ax.scatter([x] * gain.n, gain.diffs, color=style["color"], s=12, alpha=0.6)
                 if gain.n:  # labelled once, at the first width with a pair

@@ -40,6 +40,12 @@ def _is_later_default(key: str, value: Any) -> bool:
     return key in LATER_DEFAULTS and value == LATER_DEFAULTS[key]
 
 
+def _names_the_run(key: str, value: Any) -> bool:
+    """Whether an override of ``key`` to ``value`` belongs in the run folder's name: the ONE rule behind
+    ``run_folder_name`` and ``folder_identity``."""
+    return not (_is_display_only(key) or key in NAME_ONLY_GROUPS or _is_later_default(key, value))
+
+
 def _drop_copies(config: dict) -> dict:
     """Drop nested sections that are copies of a top-level group (``task.model: ${model}``, ``model.pool:
     ${pooling}``): a copy adds nothing, and would keep display-only keys such as ``pooling.impl`` alive."""
@@ -137,8 +143,7 @@ def folder_identity(name: str) -> list[str]:
     run agree."""
     def kept(item: str) -> bool:
         key, _, value = item.partition("=")
-        key = key.lstrip("+~")
-        return not (_is_display_only(key) or key in NAME_ONLY_GROUPS or _is_later_default(key, value))
+        return _names_the_run(key.lstrip("+~"), value)
 
     return sorted(i for i in _top_level_items(name) if kept(i))
 
@@ -152,9 +157,7 @@ def run_folder_name(overrides: Iterable[str]) -> str:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides([str(o) for o in overrides])
-    kept = sorted(o.input_line for o in parsed
-                  if not (_is_display_only(o.key_or_group) or o.key_or_group in NAME_ONLY_GROUPS
-                          or _is_later_default(o.key_or_group, o.value())))
+    kept = sorted(o.input_line for o in parsed if _names_the_run(o.key_or_group, o.value()))
     return short_name(",".join(kept).replace("%", "%25").replace("/", "%2F") or "defaults")
 
 

@@ -38,7 +38,8 @@ from .data.sources import DatasetError
 from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
 from .progress import ProgressLines
-from .run_record import ENDED, SUMMARY, RunRecord, record_folder, same_run_elsewhere
+from .record_files import ENDED, SUMMARY, record_folder, same_run_elsewhere
+from .run_record import RunRecord
 from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
                    RunError, RunLock, forget_checkpoint, resume_checkpoint)
 from .tracking import WANDB_ID, finish_wandb, link_wandb_run, wandb_group, wandb_tags

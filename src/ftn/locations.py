@@ -25,7 +25,8 @@ from hydra.utils import instantiate
 from torch import nn
 
 from .atomic import atomic_write_text
-from .run_record import SUMMARY, RunRecord
+from .record_files import SUMMARY
+from .run_record import RunRecord
 from .runs import CHECKPOINT
 
 PATCHES = 5000
@@ -44,8 +45,7 @@ def first_pool_input(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tens
     raise ValueError("model.features has no nn.MaxPool2d; allowed: a max-pooling network (pooling=max)")
 
 
-def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = PATCHES,
-                       seed: int = 0) -> list[int]:
+def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = PATCHES) -> list[int]:
     """features (N, C, H, W) -> counts[n] = windows whose channels' maxima fall on n distinct locations.
 
     Windows are the pooling layer's (non-overlapping k x k); ``patches`` of them are drawn at random.
@@ -53,7 +53,7 @@ def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = 
     n, c = features.shape[:2]
     windows = F.unfold(features, kernel_size, stride=kernel_size)  # (N, C * k*k, positions)
     windows = windows.view(n, c, kernel_size**2, -1)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(0)  # the same windows of a network each time it is measured
     image = torch.randint(n, (patches,), generator=gen)
     position = torch.randint(windows.shape[-1], (patches,), generator=gen)
     picked = windows[image, :, :, position].argmax(-1)  # (patches, C): the location each channel keeps

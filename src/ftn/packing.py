@@ -35,7 +35,8 @@ from .lifecycle import Member, RunSession, training_device
 from .models.packed import Pack
 from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
-from .run_record import SUMMARY, RunRecord, read_summary
+from .record_files import SUMMARY, read_summary
+from .run_record import RunRecord
 from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError
 from .tasks.packed import PackedClassification, member_metrics
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from .atomic import atomic_link, atomic_write
-from .run_record import ENDED, SUMMARY, read_summary
+from .record_files import ENDED, SUMMARY, read_summary
 from .runs import CHECKPOINT, RunError, resume_checkpoint
 
 PARKED = "resume.ckpt"

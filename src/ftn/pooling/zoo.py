@@ -38,11 +38,16 @@ def _check_channels(channels: int | None) -> None:
 
 
 class WindowPool(nn.Module):
-    """A pooling layer of the zoo. Input (B, C, H, W) -> (B, C, H // k, W // k)."""
+    """A pooling layer of the zoo. Input (B, C, H, W) -> (B, C, H // k, W // k). A kind whose weights are sized
+    by the layer's channel count sets ``needs_channels``, and then ``channels`` must be given."""
+
+    needs_channels = False
 
     def __init__(self, kernel_size: int, channels: int | None = None) -> None:
         super().__init__()
         check_window(kernel_size, kernel_size, 0)
+        if self.needs_channels:
+            _check_channels(channels)
         self.kernel_size, self.channels = kernel_size, channels
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -104,11 +109,12 @@ class MixedPool(WindowPool):
             whole layer, as common third-party implementations draw it.
     """
 
+    needs_channels = True
+
     DRAWS = ("map", "layer")
 
     def __init__(self, kernel_size: int, channels: int | None = None, draw: str = "map") -> None:
         super().__init__(kernel_size, channels)
-        _check_channels(channels)
         if draw not in self.DRAWS:
             raise ValueError(f"draw={draw!r} is unknown; allowed: {', '.join(self.DRAWS)}")
         self.draw = draw
@@ -260,11 +266,12 @@ class LipPool(WindowPool):
     gets gradient from the second step on.
     """
 
+    needs_channels = True
+
     GATE = 12.0
 
     def __init__(self, kernel_size: int, channels: int | None = None) -> None:
         super().__init__(kernel_size, channels)
-        _check_channels(channels)
         conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         nn.init.zeros_(conv.weight)
         self.logit = nn.Sequential(conv, nn.InstanceNorm2d(channels, affine=True))
@@ -279,9 +286,10 @@ class LeapPool(WindowPool):
     """LEAP, learned pooling (Sun, Song, Chen & Huang 2017): one linear k x k filter per channel (a depthwise
     convolution with stride k, no bias), every filter starting as the average 1/L."""
 
+    needs_channels = True
+
     def __init__(self, kernel_size: int, channels: int | None = None) -> None:
         super().__init__(kernel_size, channels)
-        _check_channels(channels)
         self.weight = nn.Parameter(torch.full((channels, 1, kernel_size, kernel_size), 1 / kernel_size**2))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -292,9 +300,10 @@ class StridedConvPool(WindowPool):
     """A learned k x k convolution with stride k in place of the pool (the paper's figure 1(b); All-CNN,
     Springenberg et al. 2015): C -> C channels with a bias, PyTorch's default init."""
 
+    needs_channels = True
+
     def __init__(self, kernel_size: int, channels: int | None = None) -> None:
         super().__init__(kernel_size, channels)
-        _check_channels(channels)
         self.conv = nn.Conv2d(channels, channels, kernel_size, stride=kernel_size)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -307,4 +316,4 @@ ZOO: dict[str, type[WindowPool]] = {
     "strided_conv": StridedConvPool,
 }
 # Kinds whose weights are sized by the layer's channel count: a bare nn.MaxPool2d does not know it.
-CHANNEL_WISE = ("mixed", "lip", "leap", "strided_conv")
+CHANNEL_WISE = tuple(kind for kind, pool in ZOO.items() if pool.needs_channels)

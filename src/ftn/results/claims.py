@@ -22,11 +22,11 @@ from . import paper
 from .findings import (AvgTracking, Comparisons, Convergence, DeadUnit, Finding, GainByWidth, GainsSoFar,
                        LocationsKept, MaeBelow, Network, NoRecord, ParameterShare, Probe, ScanOrders,
                        SizeRuns, SizeSpread, StepCost, Unmeasured, Verdict, VggError)
-from .labels import HEADLINE_INIT, error_percent, is_headline, row_scan
+from .labels import error_percent, headline_lstm_scans, row_scan, test_error_curve
 from .records import Setting, cells, devices, setting
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, Welch, paired
 from .table1 import epochs, pool_size, worst_mae
-from .table2 import error_difference
+from .table2 import error_difference, largest_headline_cell, networks
 from .units import kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
 TABLE1_RECIPES = ("table1", "table1_paper")  # our recipe, and the paper's as written
@@ -60,15 +60,6 @@ def of(records: list[dict], experiment: str) -> list[dict]:
     return [r for r in records if r.get("experiment") == experiment]
 
 
-def networks(records: list[dict], experiments: tuple[str, ...] = ("table2",)) -> dict[tuple[Setting, int], list[dict]]:
-    """The Conv N runs of ``experiments`` (Table 2's; the zoo's share its protocol) by (setting, width), the
-    smallest network first."""
-    groups = defaultdict(list)
-    for r in (r for e in experiments for r in of(records, e)):
-        groups[(setting(r), r["config"]["model"]["width"])].append(r)
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])))
-
-
 def every_network(records: list[dict]) -> list[tuple[Setting, str, list[dict]]]:
     """(setting, network name, runs): the Conv N networks of Table 2, then VGG16 of Table 4 per setting."""
     vgg16 = defaultdict(list)
@@ -76,12 +67,6 @@ def every_network(records: list[dict]) -> list[tuple[Setting, str, list[dict]]]:
         vgg16[setting(r)].append(r)
     return ([(where, f"Conv {width}", runs) for (where, width), runs in networks(records).items()]
             + [(where, "VGG16", runs) for where, runs in sorted(vgg16.items())])
-
-
-def headline(runs: list[dict], kind: str) -> list[dict]:
-    """The cell the paper's table shows for ``kind`` (the one with most seeds)."""
-    return max((g for g in cells(runs) if g[0]["config"]["pooling"]["kind"] == kind and is_headline(g[0]["config"])),
-               key=len, default=[])
 
 
 # ---- the rules ------------------------------------------------------------------------------------------------
@@ -97,7 +82,7 @@ def pairwise(pairs: list[tuple[str, str]], claimed: int, widths: tuple[int, ...]
                 continue
             done, waiting = [], []
             for a, b in pairs:
-                difference = error_difference(headline(runs, a), headline(runs, b))
+                difference = error_difference(largest_headline_cell(runs, a), largest_headline_cell(runs, b))
                 (waiting if difference.n < MIN_PAIRS else done).append((a, b, difference))
             if not done and not any(d.n for _, _, d in waiting):
                 continue
@@ -114,8 +99,7 @@ def scan_order(records: list[dict]) -> list[Finding]:
     p < ``ALPHA`` larger than that margin contradicts it; else it is not shown."""
     findings = []
     for (where, width), runs in networks(records).items():
-        lstm = [r for r in runs if r["config"]["pooling"]["kind"] == "lstm"
-                and r["config"]["pooling"].get("init") == HEADLINE_INIT]
+        lstm = headline_lstm_scans(runs)
         rows = [r for r in lstm if row_scan(r["config"])]
         scans, verdicts = [], []
         for scan in sorted({r["config"]["pooling"]["scan"] for r in lstm if not row_scan(r["config"])}):
@@ -243,7 +227,7 @@ def learned_functions(records: list[dict]) -> list[Finding]:
     explain, sqrt(1 − r²): the first layer's against the last's, for the small networks."""
     findings = []
     for (where, width), runs in networks(records).items():
-        units = headline(runs, "lstm")
+        units = largest_headline_cell(runs, "lstm")
         if width not in paper.SMALL_WIDTHS or len(units) < 2:
             continue
         windows = layer_windows(units[0])
@@ -272,7 +256,7 @@ def gain_by_width(records: list[dict]) -> list[Finding]:
     Conv 8 to Conv 16 (Table 2): its claim sets the small networks against the large, not neighbours."""
     measured = defaultdict(dict)  # every gain with a pair, shown beside the tests and while the claim waits
     for (where, width), runs in networks(records).items():
-        if (difference := error_difference(headline(runs, "max"), headline(runs, "lstm"))).n:
+        if (difference := error_difference(largest_headline_cell(runs, "max"), largest_headline_cell(runs, "lstm"))).n:
             measured[where][width] = difference
     findings = []
     for where, by_width in measured.items():
@@ -297,12 +281,10 @@ def convergence(records: list[dict]) -> list[Finding]:
     figure as "a relatively higher performance in less iterations" (section 4.3), an error level early in training.
     (A count of validations to within 1 point of each run's own final error would favour max, whose final error is
     higher.)"""
-    def curve(r: dict) -> list[float]:
-        return [100 * h["test/error"] for h in r.get("history", []) if "test/error" in h]
-
+    curve = lambda r: list(test_error_curve(r).values())
     findings = []
     for where, name, runs in every_network(records):
-        lstm, max_ = headline(runs, "lstm"), headline(runs, "max")
+        lstm, max_ = largest_headline_cell(runs, "lstm"), largest_headline_cell(runs, "max")
         if not (lstm and max_):
             continue
         # the counts every curve reaches: a run cut short (VGG16's first epochs on the CPU) is read where it can be
@@ -363,7 +345,7 @@ def parameter_share(records: list[dict]) -> list[Finding]:
     shares = []
     for where, name, runs in every_network(records):
         for kind in ("lstm", "lstm_shared"):
-            if not (g := headline(runs, kind)) or "params_lstm" not in g[0]:
+            if not (g := largest_headline_cell(runs, kind)) or "params_lstm" not in g[0]:
                 continue
             lstm, total = g[0]["params_lstm"], g[0]["params_total"]
             units = 1 if kind == "lstm_shared" else len(learned_units(g[0]["metrics"]))

@@ -1,6 +1,7 @@
 """Build results/<table>.md from the run records; nothing is typed by hand.
 
-    python -m ftn.results table1 table2 pooling_zoo claims headline figure_readings [--runs ...] [--out results]
+    python -m ftn.results --all [--runs ...] [--out results]     # every table
+    python -m ftn.results table2 claims [--runs ...]                 # some of them
 
 Records are read from every ``--runs`` folder (by default the local ``runs/`` and the committed
 ``results/runs/``); the same run found twice counts once (``records``). Each table has a builder of its own, and
@@ -16,7 +17,7 @@ from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..run_record import ENDED, SUMMARY, record_folder
+from ..record_files import ENDED, SUMMARY, record_folder
 from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
@@ -74,7 +75,7 @@ def write_table(name: str, runs_dir: Path | Iterable[Path], out_dir: Path, readm
 
 def collect(runs_dirs: Iterable[Path], records_dir: Path, skip_bad: bool = False) -> int:
     """Copy every finished or diverged record under ``runs_dirs`` to ``records_dir/[gpu/]<experiment>/<run folder>/``
-    by the rule a run's own copy follows (``run_record.record_folder``: no smoke data, and no run that is no result
+    by the rule a run's own copy follows (``record_files.record_folder``: no smoke data, and no run that is no result
     into the committed records); for runs made before ``records_dir`` existed, or in another worktree. Returns the
     count."""
     copied = 0
@@ -91,6 +92,7 @@ def collect(runs_dirs: Iterable[Path], records_dir: Path, skip_bad: bool = False
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("tables", nargs="*", help=f"any of {', '.join(sorted(BUILDERS))}")
+    parser.add_argument("--all", action="store_true", help="build every table (the names above need not be given)")
     parser.add_argument("--collect", type=Path, metavar="DIR",
                         help="first copy the finished and diverged records under --runs into DIR (e.g. results/runs)")
     parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.collect:
         print(f"{collect(args.runs, args.collect, True)} records copied into {args.collect}")
     readmes = READMES if args.readme is None and args.out == DEFAULT_OUT else [Path(p) for p in args.readme or [] if p]
-    for name in args.tables:
+    for name in BUILDERS if args.all else args.tables:
         # smoke and quick runs never reach the committed tables; written elsewhere (a GPU smoke check), they do
         write_table(name, args.runs, args.out, readmes, args.experiment, True, results_only=args.out == DEFAULT_OUT)
 

@@ -10,12 +10,13 @@ from .labels import error_percent
 from .markdown import row
 from .records import cells, devices, preferred, setting
 from .stats import MIN_PAIRS, seeds
-from .paper import PAPER_ITERATIONS, TABLE1_MAE, TABLE2_ERROR, TABLE2_POOLINGS
+from .paper import PAPER_ITERATIONS, TABLE1_MAE, TABLE1_TEST_SETS, TABLE2_ERROR, TABLE2_POOLINGS
 from .table1 import epochs, side
 from .table2 import headline_cell, settings
 
-# The dense test set (values uniform in [0, 300]): its metric and its place in the paper's (T1, T2, T3) triples.
-TABLE1_TEST_SET, TABLE1_COLUMN = "T1", 0
+# The dense test set (values uniform in [0, 300]): its place in the paper's (T1, T2, T3) triples, and its name.
+TABLE1_COLUMN = 0
+TABLE1_TEST_SET = TABLE1_TEST_SETS[TABLE1_COLUMN]
 
 
 def mean_of_largest_cell(runs: list[dict], value: Callable[[dict], float]) -> tuple[str, int]:

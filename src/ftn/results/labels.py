@@ -13,6 +13,17 @@ def error_percent(record: dict) -> float:
     return 100 * record["metrics"]["final_test/error"]
 
 
+def test_error_curve(record: dict) -> dict[int, float]:
+    """{epoch: test error %} from a run's per-epoch history, in epoch order."""
+    return {h["epoch"]: 100 * h["test/error"] for h in record.get("history", []) if "test/error" in h}
+
+
+def headline_lstm_scans(records: list[dict]) -> list[dict]:
+    """Per-layer LSTM pooling with the headline init, in every scan order (the scan-order study's runs)."""
+    return [r for r in records if r["config"]["pooling"]["kind"] == "lstm"
+            and r["config"]["pooling"].get("init") == HEADLINE_INIT]
+
+
 def row_scan(config: dict) -> bool:
     """The paper's scan order (row by row), which configs without a ``pooling.scan`` key use too."""
     return config["pooling"].get("scan", "row") == "row"

@@ -5,15 +5,28 @@ from pathlib import Path
 from typing import Callable
 
 from ..identity import flatten, result_config
+from ..pooling.module import COLUMNS, GATES
 from .records import cells
 from .stats import mean_std
 
 RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
+# A learned unit's 12 parameters as columns, gate by gate: w_i, r_i, b_i, w_f, ..., b_g.
+UNIT_COLUMNS = [f"{c}_{g}" for g in GATES for c in COLUMNS]
 
 
 def row(cells: list[str]) -> str:
     """One Markdown table row."""
     return "| " + " | ".join(cells) + " |"
+
+
+def header(names: list[str]) -> list[str]:
+    """A Markdown table's header row and its separator."""
+    return [row(names), "|" + "---|" * len(names)]
+
+
+def unit_cells(values: list[float]) -> list[str]:
+    """A learned unit's parameters (in ``UNIT_COLUMNS`` order) as cells."""
+    return [f"{v:.3g}" for v in values]
 
 
 def slot(records: list[dict], value: Callable[[dict], float]) -> str:

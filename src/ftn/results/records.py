@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..identity import cell_key, config_hash, device_folder, folder_identity, not_a_result, run_folder_name
-from ..run_record import SUMMARY
+from ..record_files import SUMMARY
 from .stats import MIN_PAIRS
 
 RUNS_DIRS = (Path("runs"), Path("results/runs"))
@@ -111,7 +111,7 @@ def _problem(path: Path, record: dict | None) -> str | None:
         return f"its overrides belong in folder {expected!r}, not {path.parent.name!r}"
     if path.parent.resolve() == Path(record["config"].get("run_dir", "")).resolve():
         return None  # the run's own record, in the run folder wherever Hydra put it (hydra.sweep.dir, ...)
-    # a copy in a records folder: <records>/[gpu/]<experiment>/<run folder>/ (run_record.record_folder), the gpu/
+    # a copy in a records folder: <records>/[gpu/]<experiment>/<run folder>/ (record_files.record_folder), the gpu/
     # folder for a run on a GPU (ftn.identity.device_folder)
     if path.parent.parent.name != record["experiment"]:
         return f"its experiment {record['experiment']!r} belongs in folder {record['experiment']}/, not " \

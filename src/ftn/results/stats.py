@@ -15,12 +15,12 @@ def seeds(n: int) -> str:
     return f"{n} seed" + ("s" if n != 1 else "")
 
 
-def mean_std(values: list[float], digits: int = 2) -> str:
+def mean_std(values: list[float]) -> str:
     if not values:
         return "—"
     if len(values) == 1:
-        return f"{values[0]:.{digits}f} (1 seed)"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({seeds(len(values))})"
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f} ({seeds(len(values))})"
 
 
 def two_sided_p(t: float, dof: int) -> float:

@@ -3,17 +3,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..data.sequences import TEST_ZERO_FRACTIONS
-from ..pooling.module import COLUMNS, GATES
-from .markdown import provenance, slot
-from .paper import TABLE1_MAE
+from .markdown import UNIT_COLUMNS, header, provenance, row, slot, unit_cells
+from .paper import TABLE1_MAE, TABLE1_TEST_SETS
 from .units import learned_units
 
 RECIPES = {"table1": "our recipe (results/table1.notes.md)", "table1_paper": "the paper's recipe as written",
            "table1_quick": "our recipe, QUICK (rough)"}
-
-
-TEST_SETS = tuple(TEST_ZERO_FRACTIONS)  # T1, T2, T3
 
 
 def epochs(record: dict) -> int:
@@ -32,20 +27,18 @@ def pool_size(record: dict) -> int:
 
 def worst_mae(record: dict) -> float:
     """The largest of the three test sets' MAE, in 1e-5."""
-    return max(record["metrics"][f"test/{t}_mae_1e5"] for t in TEST_SETS)
+    return max(record["metrics"][f"test/{t}_mae_1e5"] for t in TABLE1_TEST_SETS)
 
 
 def unit_table(records: list[dict]) -> list[str]:
     """Each run's learned unit (w, r, b of gates i, f, o and modulation g) beside its worst test MAE."""
-    lines = ["| pool size | seed | worst MAE (1e-5) | " + " | ".join(f"{c}_{g}" for g in GATES for c in COLUMNS) + " |",
-             "|---|---|---|" + "---|" * 12]
+    lines = header(["pool size", "seed", "worst MAE (1e-5)", *UNIT_COLUMNS])
     for r in sorted(records, key=lambda r: (r["config"]["dataset"]["seq_len"], r["seed"])):
         unit = learned_units(r["metrics"]).get("unit")
         if unit is None:
             continue
         k = pool_size(r)
-        lines.append(f"| {k}x{k} | {r['seed']} | {worst_mae(r):.3g} | "
-                     + " | ".join(f"{v:.3g}" for v in unit.flatten().tolist()) + " |")
+        lines.append(row([f"{k}x{k}", str(r["seed"]), f"{worst_mae(r):.3g}", *unit_cells(unit.flatten().tolist())]))
     return lines
 
 
@@ -64,11 +57,11 @@ def table1(records: list[dict]) -> list[str]:
             runs = groups[(experiment, target, budget, length)]
             paper = TABLE1_MAE.get(length) if target == "max" else None
             cells = []
-            for i, name in enumerate(TEST_SETS):
+            for i, name in enumerate(TABLE1_TEST_SETS):
                 cells += [f"{paper[i]:.2f}" if paper else "—",
                           slot(runs, lambda r, name=name: r["metrics"][f"test/{name}_mae_1e5"])]
             k = side(length)
-            lines.append(f"| {k}x{k} | " + " | ".join(cells) + " |")
+            lines.append(row([f"{k}x{k}", *cells]))
         lines.append("")
         if target == "avg":  # where a unit that does not learn average pooling got stuck
             section = [r for length in lengths for r in groups[(experiment, target, budget, length)]]

@@ -6,11 +6,10 @@ import statistics
 from collections import defaultdict
 from typing import Callable
 
-from ..pooling.module import COLUMNS, GATES
-from .labels import HEADLINE_INIT, describe, error_percent, is_headline, row_scan
-from .markdown import provenance, row, slot
+from .labels import HEADLINE_INIT, describe, error_percent, headline_lstm_scans, is_headline, row_scan
+from .markdown import UNIT_COLUMNS, header, provenance, row, slot, unit_cells
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
-from .records import cells, setting
+from .records import Setting, cells, setting
 from .stats import Paired, mean_std, paired, seeds
 
 
@@ -63,8 +62,7 @@ def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASE
 def scan_order(records: list[dict]) -> list[str]:
     """The paper's claim that the scan order does not matter: per-layer LSTM pooling with the headline init, each
     scan beside the row scan, paired seed by seed. Empty if no other scan was run."""
-    runs = [r for r in records if r["config"]["pooling"]["kind"] == "lstm"
-            and r["config"]["pooling"].get("init") == HEADLINE_INIT]
+    runs = headline_lstm_scans(records)
     if all(row_scan(r["config"]) for r in runs):
         return []
     return ["Each scan paired with the row scan, seed by seed; the verdict is claim 1 of results/claims.md (the "
@@ -85,15 +83,12 @@ def init_study(records: list[dict]) -> list[str]:
 
 def learned_units_table(records: list[dict]) -> list[str]:
     """Mean over seeds of each LSTM cell's learned unit parameters, per pooling layer (the lstm/* metrics)."""
-    lines = ["| cell | layer | " + " | ".join(f"{c}_{g}" for g in GATES for c in COLUMNS) + " |",
-             "|---|---|" + "---|" * 12]
+    lines = header(["cell", "layer", *UNIT_COLUMNS])
     for g in sorted(cells(records), key=lambda g: describe(g[0]["config"])):
         layers = sorted({k.split("/")[1] for k in g[0]["metrics"] if k.startswith("lstm/") and k.count("/") == 2})
         for layer in layers:
-            values = [statistics.mean(r["metrics"][f"lstm/{layer}/{c}_{gate}"] for r in g)
-                      for gate in GATES for c in COLUMNS]
-            lines.append(f"| {describe(g[0]['config'])} ({seeds(len(g))}) | {layer} | "
-                         + " | ".join(f"{v:.3g}" for v in values) + " |")
+            values = [statistics.mean(r["metrics"][f"lstm/{layer}/{name}"] for r in g) for name in UNIT_COLUMNS]
+            lines.append(row([f"{describe(g[0]['config'])} ({seeds(len(g))})", layer, *unit_cells(values)]))
     return lines if len(lines) > 2 else []
 
 
@@ -110,6 +105,21 @@ def settings(records: list[dict]) -> list[tuple[str, list[dict]]]:
 def run_label(record: dict) -> str:
     """One Table 2 run in a provenance section: "CIFAR-10 (JPEG copy), 15000 it, CPU Conv 8 lstm"."""
     return f"{setting(record).label()} Conv {record['config']['model']['width']} {describe(record['config'])}"
+
+
+def networks(records: list[dict], experiments: tuple[str, ...] = ("table2",)) -> dict[tuple[Setting, int], list[dict]]:
+    """The Conv N runs of ``experiments`` (Table 2's; the zoo's share its protocol) by (setting, width), the
+    smallest network first."""
+    groups = defaultdict(list)
+    for r in (r for r in records if r.get("experiment") in experiments):
+        groups[(setting(r), r["config"]["model"]["width"])].append(r)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])))
+
+
+def largest_headline_cell(runs: list[dict], kind: str) -> list[dict]:
+    """The cell the paper's table shows for ``kind`` (the one with most seeds)."""
+    return max((g for g in cells(runs) if g[0]["config"]["pooling"]["kind"] == kind and is_headline(g[0]["config"])),
+               key=len, default=[])
 
 
 def headline_cell(runs: list[dict], width: int, pooling: str) -> list[dict]:
@@ -131,10 +141,11 @@ def table2(records: list[dict]) -> list[str]:
                   "|---|" + "---|---|" * len(TABLE2_POOLINGS)]
         for width in widths:
             paper = TABLE2_ERROR.get(width)
-            row = []
+            slots = []
             for pooling in TABLE2_POOLINGS:
-                row += [f"{paper[pooling]:.2f}" if paper else "—", slot(headline_cell(runs, width, pooling), error_percent)]
-            lines.append(f"| Conv {width} | " + " | ".join(row) + " |")
+                slots += [f"{paper[pooling]:.2f}" if paper else "—",
+                          slot(headline_cell(runs, width, pooling), error_percent)]
+            lines.append(row([f"Conv {width}", *slots]))
         lines.append("")
         for width in widths:
             network = [r for r in runs if r["config"]["model"]["width"] == width]

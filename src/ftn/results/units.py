@@ -33,11 +33,17 @@ def layer_order(layer: str) -> int:
     return int(layer.split(".")[-1]) if layer.split(".")[-1].isdigit() else 0
 
 
-def probe_windows(length: int, count: int = 200, peak: float = 1.5, seed: int = 0) -> torch.Tensor:
-    """Random windows whose maximum is ``peak`` (figure 4's input), ordered by their average: (L, count)."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand(count, length, generator=gen, dtype=torch.float64) * peak
-    x[torch.arange(count), torch.randint(length, (count,), generator=gen)] = peak
+# Figure 4's input: this many random windows, each with this maximum (the paper's caption: "random values with a
+# fixed maximum value (1.5)"; it does not say how many).
+PROBES, PROBE_PEAK = 200, 1.5
+
+
+def probe_windows(length: int) -> torch.Tensor:
+    """``PROBES`` random windows of ``length`` values whose maximum is ``PROBE_PEAK``, ordered by their average:
+    (L, PROBES). The same windows every time (seed 0), so figure 4 and its readings agree."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(PROBES, length, generator=gen, dtype=torch.float64) * PROBE_PEAK
+    x[torch.arange(PROBES), torch.randint(length, (PROBES,), generator=gen)] = PROBE_PEAK
     return x[x.mean(1).argsort()].t()
 
 

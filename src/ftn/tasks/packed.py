@@ -20,9 +20,6 @@ from ..pooling.packed import PackedPool
 from ..health import MemberHealth
 from .classification import Classification
 
-STAGES = ("train", "test", "final_test")
-
-
 def member_prefix(member: int) -> str:
     return f"m{member}/"
 

@@ -84,9 +84,9 @@ class PoolApproximation(pl.LightningModule):
         total = self._eval_sums.setdefault(name, torch.zeros(2, dtype=torch.float64))
         total += torch.stack([err.sum().cpu(), torch.tensor(float(err.numel()))])
 
-    def _log_means(self, scale: float = 1.0) -> None:
+    def _log_means(self) -> None:
         for name, (total, count) in self._eval_sums.items():
-            self.log(name, float(total / count) * scale)
+            self.log(name, float(total / count))
         self._eval_sums = {}
 
     def validation_step(self, x, batch_idx) -> None:
