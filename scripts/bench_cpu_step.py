@@ -26,15 +26,14 @@ os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "0")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from ftn.benchmark import command_line, positive_float, positive_int  # noqa: E402
+from ftn.config import compose_train  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.pooling import constrain_lstm_pools_  # noqa: E402
 from ftn.results.markdown import replace_block  # noqa: E402
-from ftn.train import CONFIG_DIR  # noqa: E402
 
 BATCH = 100
 NETS = {"conv8": ("table2", 8), "conv16": ("table2", 16), "conv32": ("table2", 32), "conv64": ("table2", 64),
@@ -47,8 +46,7 @@ def model(net: str, pooling: str) -> torch.nn.Module:
     experiment, width = NETS[net]
     overrides = [f"experiment={experiment}", f"pooling={pooling}", "dataset=synthetic", "run_dir=unused"]
     overrides += [f"model.width={width}"] if width else []
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_train(overrides)
     torch.manual_seed(0)
     return instantiate(cfg.model)
 

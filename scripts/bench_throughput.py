@@ -37,11 +37,11 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ftn.benchmark import command_line, device_name, positive_float, positive_int, positive_ints
+from ftn.config import compose_train
 from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
 from ftn.packing import PackCheckpoint, pack_identity
@@ -50,7 +50,6 @@ from ftn.provenance import git_commit, hardware
 from ftn.results.markdown import replace_block
 from ftn.runs import DivergenceGuard, RunCheckpoint
 from ftn.tasks.packed import PackedClassification
-from ftn.train import CONFIG_DIR
 
 BATCH = 100
 
@@ -61,8 +60,7 @@ def config(pooling: str, device: str, compiled: bool | str, width: int, *extra: 
                  f"dataset.batch_size={BATCH}", f"trainer={'gpu' if device == 'cuda' else 'cpu'}",
                  f"task.compile={str(compiled).lower() if isinstance(compiled, bool) else compiled}",
                  "run_dir=unused", *extra]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=overrides)
+    return compose_train(overrides)
 
 
 def synthetic_splits(n_train: int, device: torch.device) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -39,13 +39,10 @@ def compose_cfg():
 
     Records are not copied anywhere (records_dir=null) unless a test asks: a test must never write into the
     repository's committed results/runs/."""
-    from hydra import compose, initialize_config_dir
-
-    from ftn.train import CONFIG_DIR
+    from ftn.config import compose_train
 
     def _compose(overrides, run_dir):
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            keep = [] if any(o.startswith("records_dir=") for o in overrides) else ["records_dir=null"]
-            return compose("train", overrides=[*overrides, f"run_dir={run_dir}", *keep])
+        keep = [] if any(o.startswith("records_dir=") for o in overrides) else ["records_dir=null"]
+        return compose_train([*overrides, f"run_dir={run_dir}", *keep])
 
     return _compose

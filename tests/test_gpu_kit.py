@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from ftn.record_files import SUMMARY
-from ftn.train import CONFIG_DIR, run
+from ftn.config import compose_train
+from ftn.train import run
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = ["dataset=synthetic", "schedule=smoke", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
@@ -44,8 +44,7 @@ def test_slurm_launcher_takes_site_settings_from_the_environment(monkeypatch):
     monkeypatch.setenv("FTN_SLURM_PARTITION", "gpu-small")
     monkeypatch.setenv("FTN_SLURM_ACCOUNT", "lab42")
     monkeypatch.setenv("FTN_SLURM_GPUS", "2")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=table2", "hydra/launcher=slurm"], return_hydra_config=True)
+    cfg = compose_train(["experiment=table2", "hydra/launcher=slurm"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.account, launcher.gpus_per_node) == ("gpu-small", "lab42", 2)

@@ -11,7 +11,8 @@ from hydra.utils import instantiate
 
 from ftn.results import HEADLINE_INIT, main as results_main
 from ftn.record_files import SUMMARY
-from ftn.train import CONFIG_DIR, run
+from ftn.config import CONFIG_DIR
+from ftn.train import run
 
 TINY_TABLE1 = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
                "dataset.eval_chunk=10", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "records_dir=null"]

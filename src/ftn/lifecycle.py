@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -51,12 +50,6 @@ BOOKKEEPING = {".hydra", LOCK}
 # Failures of the file system rather than of the run: one line naming the file, the last good checkpoint and record
 # kept (every checkpoint, record and cache is written atomically, ``ftn.atomic``).
 FILE_SYSTEM_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
-
-
-def training_device(accelerator: str) -> torch.device:
-    """Where Lightning trains under ``trainer.accelerator``: ``auto`` is the GPU where one is visible."""
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if gpu else "cpu")
 
 
 @contextlib.contextmanager

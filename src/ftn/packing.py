@@ -31,7 +31,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from .atomic import atomic_link
 from .data.packed import PackedCifarData, check_packable
 from .identity import config_hash, differing_keys, result_config
-from .lifecycle import Member, RunSession, training_device
+from .config import compose_train, training_device
+from .lifecycle import Member, RunSession
 from .models.packed import Pack
 from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
@@ -295,13 +296,9 @@ def launch_packs(hydra_context, config: DictConfig, jobs: list[tuple[int, list[s
 def compose_member(overrides: list[str]) -> Member:
     """The member ``python -m ftn.train <overrides>`` would run: its config, with its run folder as Hydra names it
     (``hydra.run.dir``), and that folder's ``.hydra/`` files."""
-    from hydra import compose, initialize_config_dir
     from hydra.core.utils import _save_config
 
-    from .train import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    cfg = compose_train(overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     run_dir = Path(str(cfg.hydra.run.dir)).resolve()
     with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):  # as Hydra's run_job sets it

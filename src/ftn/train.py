@@ -13,34 +13,21 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path, PurePath
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from .identity import device_folder, run_folder_name
-from .lifecycle import Member, SoloRun, training_device
+from .config import CONFIG_DIR
+from .lifecycle import Member, SoloRun
 from .runs import Interrupted, RunError
 
-# Inside the package, so an installed ftn-train finds them from any directory (the repo's configs/ links here).
-CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates, with a warning in every run: not ours to fix
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 # Lightning warns on every mid-epoch resume unless the loader itself is stateful; ours are restored by their data
 # modules (the same batches from the same batch on: tests/test_lifecycle.py), so the warning is a false alarm
 warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
-OmegaConf.register_new_resolver("ftn_run_name", lambda overrides: run_folder_name(overrides), replace=True)
-
-
-def device_path(base: str, accelerator: str) -> str:
-    """``base``, or its ``gpu/`` subfolder for a run that trains on a GPU (``ftn.identity.device_folder``,
-    ``ftn.lifecycle.training_device``)."""
-    return str(PurePath(base, device_folder(training_device(accelerator).type)))
-
-
-OmegaConf.register_new_resolver("ftn_device_path", device_path, replace=True)
 
 
 def run(cfg: DictConfig) -> dict:

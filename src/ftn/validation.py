@@ -34,7 +34,7 @@ def _increasing_steps(v: Any) -> bool:
             and all(a < b for a, b in zip(v, v[1:])))
 
 
-ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.lifecycle.training_device knows
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.config.training_device knows
 
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
