@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from ftn.benchmark import command_line, positive_float, positive_int  # noqa: E402
 from ftn.config import compose_train  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
+from ftn.record_files import RESULTS  # noqa: E402
 from ftn.pooling import constrain_lstm_pools_  # noqa: E402
 from ftn.results.markdown import replace_block  # noqa: E402
 
@@ -153,7 +154,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=positive_float, default=4.0, help="timing window per cell and round")
     parser.add_argument("--rounds", type=positive_int, default=2)
     parser.add_argument("--nets", default=",".join(NETS), help=f"some of {', '.join(NETS)}")
-    parser.add_argument("--out", type=Path, default=Path("results/throughput_cpu.md"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "throughput_cpu.md")
     args = parser.parse_args()
     nets = args.nets.split(",")
     if unknown := [n for n in nets if n not in NETS]:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ftn.benchmark import command_line, device_name, measure, positive_int
 from ftn.provenance import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
+from ftn.record_files import RESULTS
 from ftn.results.markdown import replace_block
 
 CONV8_CASES = [((100, 8, 32, 32), 4), ((100, 8, 8, 8), 8)]
@@ -59,7 +60,7 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|"]
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    args.out = args.out or Path(f"results/throughput_{'gpu' if device.type == 'cuda' else 'cpu'}.md")
+    args.out = args.out or RESULTS / f"throughput_{'gpu' if device.type == 'cuda' else 'cpu'}.md"
     print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__}")
     if cpu_kernel.available():  # reported apart: the timings below use the cached build
         print(f"fused CPU kernel build from scratch: {cpu_kernel.build_seconds():.2f} s")

@@ -24,7 +24,7 @@ from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
 from ftn.results.paper import TABLE3_COLUMNS, TABLE3_SECONDS, table3_ratios
-from ftn.record_files import SUMMARY
+from ftn.record_files import RESULTS, SUMMARY
 
 
 NETWORKS = {"Conv 64, 2x2 pooling": (64, (2, 2)), "Conv 8, 4x4 + 8x8 pooling (Table 2)": (8, (4, 8))}
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=positive_int, default=20)
     parser.add_argument("--batches", type=positive_ints, default="1,100")
-    parser.add_argument("--out", type=Path, default=Path("results/table3.md"))
+    parser.add_argument("--out", type=Path, default=RESULTS / "table3.md")
     parser.add_argument("--record", type=Path, help="records folder for the times (e.g. results/runs)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -47,6 +47,7 @@ from ftn.models.packed import Pack
 from ftn.packing import PackCheckpoint, pack_identity
 from ftn.pooling import constrain_lstm_pools_
 from ftn.provenance import git_commit, hardware
+from ftn.record_files import RESULTS
 from ftn.results.markdown import replace_block
 from ftn.runs import DivergenceGuard, RunCheckpoint
 from ftn.tasks.packed import PackedClassification
@@ -410,7 +411,7 @@ def main() -> None:
     args.packs = args.packs or ([4, 16, 48] if gpu else [2, 4, 8])
     args.pack_variants = (args.pack_variants or (",".join(PACK_VARIANTS) if gpu else "eager")).split(",")
     runs = args.runs or ([1, 4, 8, 16] if gpu else [1, 2])
-    args.out = args.out or Path(f"results/throughput_{'gpu' if gpu else 'cpu'}.md")
+    args.out = args.out or RESULTS / f"throughput_{'gpu' if gpu else 'cpu'}.md"
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load_before = os.getloadavg()

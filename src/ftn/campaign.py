@@ -29,7 +29,7 @@ from pathlib import Path
 from .identity import device_folder, short_name
 from .pack_rule import shared_overrides, split_into_packs
 from .pooling import INITS, ZOO_KINDS
-from .record_files import ENDED, SUMMARY, read_summary
+from .record_files import ENDED, RECORDS, RUNS, SUMMARY, read_summary
 from .results.records import BadRecords, read_records
 from .runs import STOP_SIGNALS, Interrupted
 
@@ -354,8 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pack", type=int, default=0, metavar="K",
                         help="train runs that differ only in seed and pooling as packs of up to K (ftn.packing); "
                              "add dataset.augmentation=crop_flip, which packs need")
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--records", type=Path, default=Path("results/runs"))
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--records", type=Path, default=RECORDS)
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="treat records no table may trust as absent (their runs are trained again)")

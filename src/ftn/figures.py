@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .pooling import KINDS  # noqa: E402
+from .record_files import RESULTS  # noqa: E402
 from .results import (EXPERIMENTS, RUNS_DIRS, cells, changed_hyperparameters, describe, device,  # noqa: E402
                       is_headline, load_runs, seeds)
 from .results import paper, zoo  # noqa: E402
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=Path, nargs="+", default=list(RUNS_DIRS),
                         help="folders of run records (default: runs results/runs)")
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out records no figure may trust, with a warning each, instead of stopping")
     args = parser.parse_args(argv)

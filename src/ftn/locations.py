@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from .atomic import atomic_write_text
-from .record_files import SUMMARY
+from .record_files import RECORDS, RUNS, SUMMARY
 from .run_record import RunRecord
 from .runs import CHECKPOINT
 
@@ -118,8 +118,8 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--records", type=Path, default=Path("results/runs"))
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--records", type=Path, default=RECORDS)
     args = parser.parse_args(argv)
     if not update(args.runs, args.records):
         print("no finished max-pooling table2 run without a measurement")

@@ -12,6 +12,10 @@ from .provenance import REPO
 
 SUMMARY = "summary.json"
 COMMITTED_RECORDS = REPO / "results" / "runs"
+# The command lines' defaults, relative to the working directory (the repository's root): the run folders, the
+# committed records beside the tables they feed, and those tables (configs/paths/default.yaml sets the first two
+# for a run, from FTN_RUNS and FTN_RECORDS).
+RUNS, RECORDS, RESULTS = Path("runs"), Path("results/runs"), Path("results")
 
 
 def read_summary(path: Path) -> dict:

@@ -17,7 +17,7 @@ from typing import Iterable
 
 from ..atomic import atomic_write_text
 from ..identity import device_folder
-from ..record_files import ENDED, SUMMARY, record_folder
+from ..record_files import ENDED, RESULTS, SUMMARY, record_folder
 from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
@@ -28,7 +28,7 @@ from .table2 import table2
 from .table4 import table4
 from .zoo import pooling_zoo
 
-DEFAULT_OUT = Path("results")
+DEFAULT_OUT = RESULTS
 # The READMEs whose <!-- name --> blocks get the tables when they are written to DEFAULT_OUT.
 READMES = (Path("README.md"), DEFAULT_OUT / "README.md")
 # The experiments behind each table: Table 1 shows our recipe and, beside it, the paper's recipe as written; the

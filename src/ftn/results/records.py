@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Iterable
 
 from ..identity import cell_key, config_hash, device_folder, folder_identity, not_a_result, run_folder_name
-from ..record_files import SUMMARY
+from ..record_files import RECORDS, RUNS, SUMMARY
 from .stats import MIN_PAIRS
 
-RUNS_DIRS = (Path("runs"), Path("results/runs"))
+RUNS_DIRS = (RUNS, RECORDS)
 # What every record a Hydra run writes holds (ftn.run_record.RunRecord); the tables and the campaign read them.
 RUN_KEYS = {"experiment": str, "status": str, "config": dict, "metrics": dict, "seed": int}
 KIND_NAMES = {str: "a string", dict: "a mapping", int: "an integer"}
