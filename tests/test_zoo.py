@@ -313,3 +313,16 @@ def test_lp_and_maxavg_report_their_learned_scalars():
     assert build("lp", 2).learned_values() == pytest.approx({"p": 2.0})
     assert build("maxavg", 2).learned_values() == {"alpha": 0.5}
     assert build("softpool", 2).learned_values() == {}
+
+
+def test_a_run_logs_each_learned_pool_value_under_its_layer_and_nothing_for_a_fixed_pool():
+    # solo runs and each member of a pack log what this returns, once per epoch
+    from ftn.tasks.classification import learned_pool_values
+
+    pool = lambda kind: PoolFactory(kind)(2, SLOPE, (8, 8), 3)
+    lstm = learned_pool_values("features.6", pool("lstm"))
+    assert sorted(lstm) == sorted(f"lstm/features.6/{c}_{g}" for g in "ifog" for c in "wrb")
+    assert learned_pool_values("features.6", pool("lp")) == {"pool/features.6/p": pytest.approx(pool("lp").p.item())}
+    # lstm_region's unit per window position is too many to log; max and avg pooling learn nothing
+    assert learned_pool_values("features.6", pool("lstm_region")) == {}
+    assert learned_pool_values("features.6", pool("max")) == learned_pool_values("features.6", pool("avg")) == {}

@@ -17,6 +17,18 @@ from ..pooling.zoo import WindowPool
 CHANNELS_LAST = (True, False, "auto")
 
 
+def learned_pool_values(name: str, module: nn.Module) -> dict[str, float]:
+    """A pooling layer's learned values under the names a run logs them by, once per epoch: an LSTM unit's 12
+    (``lstm/<layer>/w_i``, ...; lstm and lstm_shared), a zoo kind's learned scalars (``pool/<layer>/p``: lp's p,
+    maxavg's alpha); nothing for a fixed pool, or for lstm_region's unit per window position, too many to log per
+    epoch (it stays in the checkpoint)."""
+    if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
+        return {f"lstm/{name}/{key}": value for key, value in unit_values(module.params).items()}
+    if isinstance(module, WindowPool):
+        return {f"pool/{name}/{key}": value for key, value in module.learned_values().items()}
+    return {}
+
+
 class Classification(pl.LightningModule):
     """Args:
         model: an ``nn.Module`` mapping images to logits (the ``model`` group).
@@ -101,15 +113,9 @@ class Classification(pl.LightningModule):
         return [LearningRateMonitor(logging_interval="epoch")] if self.trainer.loggers else []
 
     def on_train_epoch_end(self) -> None:
-        # the 12 values of each layer's unit (lstm, lstm_shared); lstm_region's one unit per window position is
-        # too many to log per epoch, and stays in the checkpoint
         for name, module in self.model.named_modules():
-            if isinstance(module, LSTMPool2d) and module.params.dim() == 2:
-                for key, value in unit_values(module.params).items():
-                    self.log(f"lstm/{name}/{key}", value)
-            if isinstance(module, WindowPool):  # a zoo kind's learned scalars (lp's p, maxavg's alpha)
-                for key, value in module.learned_values().items():
-                    self.log(f"pool/{name}/{key}", value)
+            for key, value in learned_pool_values(name, module).items():
+                self.log(key, value)
 
     def configure_optimizers(self) -> dict:
         opt = self.optimizer(self.parameters())

@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..models.packed import Pack
-from ..pooling import LSTMPool2d, unit_values
 from ..pooling.packed import PackedPool
 from ..health import MemberHealth
-from .classification import Classification
+from .classification import Classification, learned_pool_values
 
 def member_prefix(member: int) -> str:
     return f"m{member}/"
@@ -97,11 +96,10 @@ class PackedClassification(Classification):
     def on_train_epoch_end(self) -> None:
         self._log_stage("train")
         for name, module in self.model.model.named_modules():
-            if isinstance(module, PackedPool):
+            if isinstance(module, PackedPool):  # each member's pool, logged as its solo run logs it
                 for k, pool in enumerate(module.members):
-                    if isinstance(pool, LSTMPool2d):
-                        for key, value in unit_values(pool.params).items():
-                            self.log(f"{member_prefix(k)}lstm/{name}/{key}", value)
+                    for key, value in learned_pool_values(name, pool).items():
+                        self.log(member_prefix(k) + key, value)
         if not self.health.alive.any():  # one host read per epoch
             self.trainer.should_stop = True
 
