@@ -246,6 +246,12 @@ def test_a_mistyped_runs_folder_is_refused_instead_of_read_as_no_runs(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+def test_no_table_named_is_one_line_not_a_silent_exit(capsys):
+    with pytest.raises(SystemExit) as stop:
+        results_main([])
+    assert stop.value.code == 2 and "nothing to do; allowed: --all" in capsys.readouterr().err
+
+
 def test_a_generated_block_keeps_its_place_among_the_files_others_and_makes_its_folder(tmp_path):
     from ftn.results.markdown import replace_block
 

@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="leave out records no table may trust (ftn.results.records), with a warning each, "
                              "instead of stopping")
     args = parser.parse_args(argv)
+    if not (args.tables or args.all or args.collect):
+        parser.error(f"nothing to do; allowed: --all, or table names ({', '.join(sorted(BUILDERS))}), or --collect DIR")
     if unknown := sorted(set(args.tables) - set(BUILDERS)):
         parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
     if missing := absent(args.runs):
