@@ -25,15 +25,13 @@ os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
 os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "0")
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ftn.benchmark import command_line, positive_float, positive_int  # noqa: E402
+from ftn.benchmark import command_line, positive_float, positive_int, training_step  # noqa: E402
 from ftn.config import compose_train  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.record_files import RESULTS  # noqa: E402
-from ftn.pooling import constrain_lstm_pools_  # noqa: E402
 from ftn.results.markdown import replace_block  # noqa: E402
 
 BATCH = 100
@@ -57,18 +55,10 @@ class Stepper:
 
     def __init__(self, net: str, pooling: str, layout: torch.memory_format, compiled: bool = False) -> None:
         self.model = model(net, pooling).train().to(memory_format=layout)
-        self.forward = torch.compile(self.model) if compiled else self.model
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
         g = torch.Generator().manual_seed(0)
-        self.x = torch.randn(BATCH, 3, 32, 32, generator=g).contiguous(memory_format=layout)
-        self.y = torch.randint(10, (BATCH,), generator=g)
-
-    def step(self) -> None:
-        self.opt.zero_grad(set_to_none=True)
-        F.cross_entropy(self.forward(self.x), self.y).backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
-        self.opt.step()
-        constrain_lstm_pools_(self.model)
+        x = torch.randn(BATCH, 3, 32, 32, generator=g).contiguous(memory_format=layout)
+        self.step = training_step(self.model, x, torch.randint(10, (BATCH,), generator=g),
+                                  forward=torch.compile(self.model) if compiled else None)
 
     def timed_step(self) -> float:
         start = time.perf_counter()

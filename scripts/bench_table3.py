@@ -16,10 +16,9 @@ import contextlib
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import command_line, measure, positive_int, positive_ints, write_bench_record
+from ftn.benchmark import command_line, measure, positive_int, positive_ints, training_step, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -38,19 +37,13 @@ def build(network: str, kind: str, device) -> ConvNet:
 def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> float:
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(10, (batch,), device=device)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     model.train(train)
 
-    def step() -> None:
-        if train:
-            opt.zero_grad()
-            F.cross_entropy(model(x), y).backward()
-            opt.step()
-        else:
-            with torch.no_grad():
-                model(x)
+    @torch.no_grad()
+    def test_step() -> None:
+        model(x)
 
-    return measure(step, repeats, warmup=3).median  # torch's Timer synchronises the device itself
+    return measure(training_step(model, x, y) if train else test_step, repeats, warmup=3).median  # torch's Timer synchronises the device itself
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
     python scripts/bench_zoo.py [--width 16] [--batch 100] [--repeats 5] [--threads 1] [--record DIR]
 
-Each round times ``--steps`` SGD steps (forward, backward, update) of every kind in turn, so a slow phase of the
+Each round times ``--steps`` SGD steps (forward, backward, norm clip, update, LSTM constraint: the harness's
+step, ``ftn.benchmark.training_step``) of every kind in turn, so a slow phase of the
 machine hits all kinds alike; a kind's figure is the median over rounds, in ms per step, and its ratio to max
 pooling. Run it on an otherwise idle machine (never beside a campaign). ``--record`` writes the result as a record
 ``<DIR>/pooling_cost/conv<width>/summary.json``, which ``python -m ftn.results pooling_zoo`` reads.
@@ -15,9 +16,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ftn.benchmark import positive_int, write_bench_record
+from ftn.benchmark import positive_int, training_step, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
@@ -29,16 +29,8 @@ BENCHED = tuple(k for k in KINDS if k != "lstm_region")
 
 def stepper(kind: str, width: int, batch: int):
     torch.manual_seed(0)
-    net = ConvNet(width, PoolFactory(kind))
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-
-    return step
+    return training_step(ConvNet(width, PoolFactory(kind)), x, y)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators), the
-record a benchmark leaves for the tables that read it, and the argument types the scripts share (a bad value is
+training step they time (the harness's, clip and constraint included), the record a benchmark leaves for the tables that read it, and the argument types the scripts share (a bad value is
 argparse's one line, before anything is timed)."""
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.utils.benchmark import Measurement, Timer
+
+# Table 2's and Table 4's experiments clip the gradient's total norm at 10 (trainer.gradient_clip_val).
+CLIP_NORM = 10.0
 
 
 def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurement:
@@ -23,6 +27,28 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
     # One call per sample: a training step is too long to batch several into one sample, and the
     # spread across single calls is what the reports show.
     return Measurement.merge(timer.timeit(1) for _ in range(repeats))[0]
+
+
+def training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable[[], None]:
+    """One SGD step on ``(x, y)`` as the harness takes it for Tables 2 and 4: forward, cross-entropy, backward, norm
+    clip, Nesterov SGD and the paper's LSTM constraint, so a benchmark times every piece a training step pays for.
+    ``forward`` replaces ``model``'s own (a compiled copy); the clip and the constraint act on ``model``.
+
+    x: (N, 3, H, W), y: (N,) class indices."""
+    from .pooling import constrain_lstm_pools_
+
+    forward = forward or model
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(forward(x), y).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        opt.step()
+        constrain_lstm_pools_(model)
+
+    return step
 
 
 def command_line() -> str:
