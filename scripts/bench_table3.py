@@ -70,8 +70,10 @@ def main() -> None:
     def label(batch, mode, cudnn) -> str:
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
-             f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps; "
-             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
+             f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps (train: the harness's "
+             "step, forward, cross-entropy, backward, norm clip, Nesterov SGD and the LSTM constraint; test: a "
+             "forward without gradients); "
+             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware(device.type)}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
              f"commit {git_commit()}. Command: `{command_line()}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | " + " | ".join(TABLE3_COLUMNS) + " |", "|---" * (len(TABLE3_COLUMNS) + 1) + "|"]
@@ -92,7 +94,7 @@ def main() -> None:
     if args.record:  # {network: {"CNN"/"FTN": {column: seconds}}}
         times_s = {network: {name: {label(*c): times[(network, name, *c)] for c in columns} for name in ("CNN", "FTN")}
                    for network, columns in settings.items()}
-        write_bench_record(args.record / "table3" / device.type / SUMMARY, "table3", device=device.type,
+        write_bench_record(args.record / "table3" / device.type / SUMMARY, "table3", device.type,
                            repeats=args.repeats, threads=torch.get_num_threads(), seconds_per_batch=times_s)
 
 

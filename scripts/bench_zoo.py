@@ -54,12 +54,12 @@ def main() -> None:
                 step()
             rounds[kind].append(1e3 * (time.perf_counter() - start) / args.steps)
     ms = {kind: statistics.median(values) for kind, values in rounds.items()}
-    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {hardware()}: ms per training step "
+    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {hardware('cpu')}: ms per training step "
           f"(median of {args.repeats} interleaved rounds of {args.steps} steps)")
     for kind in sorted(ms, key=ms.get):
         print(f"{kind:14s} {ms[kind]:8.1f} ms   {ms[kind] / ms['max']:.2f}x max")
     if args.record:
-        write_bench_record(args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY, "pooling_cost",
+        write_bench_record(args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY, "pooling_cost", "cpu",
                            width=args.width, batch=args.batch, threads=args.threads, repeats=args.repeats,
                            steps=args.steps, ms_per_step=ms, rounds_ms=rounds)
 

@@ -37,5 +37,5 @@ def test_a_script_stops_on_a_bad_argument_in_one_line():
 def test_a_report_and_its_record_cite_the_same_command_from_the_repositorys_root(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(ROOT / "scripts" / "bench_table3.py"), "--repeats", "30", "--out", "a b.md"])
     assert command_line() == "python scripts/bench_table3.py --repeats 30 --out 'a b.md'"
-    record = json.loads(write_bench_record(tmp_path / "summary.json", "table3").read_text())
+    record = json.loads(write_bench_record(tmp_path / "summary.json", "table3", "cpu").read_text())
     assert record["command"] == command_line()

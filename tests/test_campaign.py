@@ -1,9 +1,11 @@
 """A campaign runs what is not recorded yet, each run archives its own record, and a rerun skips it."""
 import json
+from pathlib import Path
 
 import pytest
 
 from ftn.campaign import OTHER_READINGS, _log_name, _report, find_record, main as campaign_main, run_campaign, zoo
+from ftn.identity import run_folder_name
 from ftn.pooling import ZOO_KINDS, PoolFactory
 
 # Table 1 at toy size: generated windows, but not smoke data, so its records are archived like real ones
@@ -57,13 +59,45 @@ def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def _record(root, overrides, **fields):
+    """A run's record where the campaign and the tables look for it: <root>/<experiment>/<run folder>/."""
+    path = root / "table1" / run_folder_name(overrides) / "summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"experiment": "table1", "status": "finished", "config": {"seed": 0}, "metrics": {},
+                                "seed": 0, "overrides": overrides, "device": "cpu", **fields}))
+    return path
+
+
 def test_a_record_is_found_in_its_own_devices_folder_only(tmp_path):
     overrides = ["experiment=table1", "seed=0"]  # Table 1 runs do not name their device
-    for where, state in (("gpu/table1/a", "running"), ("table1/a", "finished")):
-        (tmp_path / where).mkdir(parents=True)
-        (tmp_path / where / "summary.json").write_text(json.dumps({"overrides": overrides, "status": state}))
-    assert find_record(tmp_path, overrides) == tmp_path / "table1" / "a" / "summary.json"
-    assert find_record(tmp_path / "gpu", overrides) == tmp_path / "gpu" / "table1" / "a" / "summary.json"
+    on_gpu = _record(tmp_path / "gpu", overrides, status="running", device="cuda")
+    assert find_record(tmp_path, overrides) is None
+    on_cpu = _record(tmp_path, overrides)
+    assert find_record(tmp_path, overrides) == on_cpu and find_record(tmp_path / "gpu", overrides) == on_gpu
+
+
+def test_a_record_no_table_may_trust_leaves_its_run_to_do(tmp_path, capsys):
+    """With --skip-bad-records the tables leave such a record out, and the campaign trains its run again."""
+    overrides = ["experiment=table1", "seed=0"]
+    _record(tmp_path, overrides, seed=1)  # its seed disagrees with its config's
+    assert find_record(tmp_path, overrides) is None
+    with pytest.raises(SystemExit, match="its seed 1 disagrees with its config's seed 0"):
+        campaign_main(["table1", "--dry-run", "--records", str(tmp_path)])
+    with pytest.warns(UserWarning, match="skipped bad record"):
+        campaign_main(["table1", "--dry-run", "--skip-bad-records", "--records", str(tmp_path)])
+    assert all(line.startswith("todo") for line in capsys.readouterr().out.splitlines())
+
+
+@pytest.mark.parametrize("experiment", ["table1", "table1_paper"])
+def test_table1_records_go_where_its_campaigns_look_on_a_gpu_host_too(experiment, monkeypatch):
+    import torch
+
+    from ftn.config import compose_train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cfg = compose_train([f"experiment={experiment}"])
+    # not their gpu/ subfolders: where the campaign, which adds no trainer to Table 1 runs, reads them
+    assert "gpu" not in (Path(cfg.paths.records).name, Path(cfg.paths.runs).name)
 
 
 def test_a_run_recorded_meanwhile_is_skipped_and_logs_are_appended(tmp_path, monkeypatch, capsys):
@@ -162,9 +196,10 @@ def test_a_log_name_is_a_file_name_however_deep_the_paths_in_its_values():
 def test_a_run_stopped_with_a_checkpoint_too_large_to_park_is_reported_stopped_not_failed(tmp_path, capsys):
     overrides = ["experiment=table4", "seed=0", "pooling=max"]
     records, runs = tmp_path / "records", tmp_path / "runs"
-    own = runs / "table4" / "dataset=cifar10_jpeg,pooling=max,seed=0" / "summary.json"
+    own = runs / "table4" / run_folder_name(overrides) / "summary.json"
     own.parent.mkdir(parents=True)
-    own.write_text(json.dumps({"overrides": overrides, "status": "interrupted", "steps": 1655}))
+    own.write_text(json.dumps({"experiment": "table4", "status": "interrupted", "steps": 1655, "metrics": {},
+                               "config": {"seed": 0, "run_dir": str(own.parent)}, "seed": 0, "overrides": overrides}))
     assert _report(records, runs, overrides, 0.0, tmp_path / "log", 143)  # the records folder has nothing
     assert capsys.readouterr().out.startswith("stopped with a checkpoint at step 1655 in its run folder, not parked")
     own.unlink()

@@ -253,6 +253,18 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
 ]
 
 
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda"])
+def test_a_gpu_run_on_a_machine_without_one_is_one_line(accelerator, monkeypatch):
+    from ftn.runs import ConfigError
+    from ftn.validation import validate
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on CI, and on a GPU host too
+    with pytest.raises(ConfigError, match=rf"^trainer.accelerator='{accelerator}' is invalid; allowed: cpu or auto: "
+                                          "torch sees no GPU on this machine$"):
+        validate({"trainer": {"accelerator": accelerator}})
+    validate({"trainer": {"accelerator": "auto"}})
+
+
 @pytest.mark.parametrize("overrides, message", BAD_VALUES, ids=[" ".join(o) for o, _ in BAD_VALUES])
 def test_bad_values_are_one_line_before_anything_starts(overrides, message, tmp_path, compose_cfg, monkeypatch):
     import urllib.request
@@ -297,6 +309,18 @@ def test_resume_refuses_another_configs_checkpoint_and_null_starts_afresh(tmp_pa
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]  # never last-v1.ckpt
     fresh = _summary(run_dir)
     assert fresh["steps"] == 2 and fresh["resumed_at_steps"] == [] and fresh["wandb_run_id"] != first["wandb_run_id"]
+
+
+def test_a_run_with_no_checkpoint_to_resume_starts_its_record_afresh(tmp_path, compose_cfg):
+    run_dir = tmp_path / "run"
+    run(compose_cfg([*SMOKE, "schedule.max_steps=2"], run_dir))
+    # as an attempt on another machine, cut off before its first checkpoint, leaves its folder
+    (run_dir / CHECKPOINT).unlink()
+    left = {**_summary(run_dir), "device": "cuda", "commits": ["aaaaaaa"], "wall_time_s": 1e6}
+    (run_dir / SUMMARY).write_text(json.dumps(left))
+    run(compose_cfg(SMOKE, run_dir))  # ckpt_path=last finds none: from step 0, and nothing of that attempt counts
+    again = _summary(run_dir)
+    assert again["device"] == "cpu" and "aaaaaaa" not in again["commits"] and again["wall_time_s"] < 1e6
 
 
 def test_second_live_process_is_refused(tmp_path, compose_cfg):
@@ -781,7 +805,7 @@ def test_a_packs_members_park_one_file_and_each_counts_its_share_against_the_lim
     assert (folders[0] / PARKED).exists() and (folders[2] / PARKED).exists()
 
 
-def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(tmp_path):
+def test_unpark_checks_the_config_first_and_replaces_the_run_folders_own_only_when_further(tmp_path):
     run_dir, folder = tmp_path / "run", tmp_path / "records" / "run"
     config, other = {"seed": 0, "model": {"width": 8}}, {"seed": 0, "model": {"width": 16}}
     folder.mkdir(parents=True)
@@ -796,11 +820,18 @@ def test_unpark_checks_the_config_first_and_never_replaces_the_run_folders_own(t
     message = str(caught[0].message)  # what is wrong and what happens now, not a resume's remedies
     assert "not a readable checkpoint" in message and message.endswith("the run starts afresh and parks over it")
     assert "ckpt_path=null" not in message
-    torch.save({"ftn": {"config_hash": config_hash(config), "config": config}}, folder / PARKED)
+    parked = lambda step: torch.save({"ftn": {"config_hash": config_hash(config), "config": config},
+                                      "global_step": step}, folder / PARKED)
+    parked(5)
     assert unpark(run_dir, folder, config) and (run_dir / CHECKPOINT).exists() and _summary(run_dir)["steps"] == 5
-    (folder / PARKED).write_bytes(b"a later one")
-    assert not unpark(run_dir, folder, config)  # this machine's own checkpoint wins
-    assert (run_dir / CHECKPOINT).read_bytes() != b"a later one"
+    for not_further in (b"garbage", 3, 5):  # this machine's own checkpoint wins
+        (folder / PARKED).write_bytes(not_further) if isinstance(not_further, bytes) else parked(not_further)
+        assert not unpark(run_dir, folder, config)
+        assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 5
+    parked(9)  # the run went on elsewhere: the parked checkpoint is further, and replaces this machine's
+    (folder / SUMMARY).write_text(json.dumps({"status": "running", "steps": 9}))
+    assert unpark(run_dir, folder, config) and _summary(run_dir)["steps"] == 9
+    assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 9
 
 
 def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_path):
@@ -812,6 +843,18 @@ def test_a_run_resumed_on_another_device_says_so_and_is_a_cell_of_its_own(tmp_pa
     with pytest.warns(UserWarning, match="trained on cuda and resumes on cpu: its record says cuda\\+cpu"):
         record.on_fit_start(types.SimpleNamespace(loggers=[]), pl.LightningModule())
     assert record.base["device"] == "cuda+cpu" and device({"device": "cuda+cpu", "config": {}}) == "GPU+CPU"
+
+
+def test_a_cpu_run_on_a_gpu_host_names_the_cpu_as_its_hardware(tmp_path, monkeypatch):
+    from ftn.provenance import hardware
+    from ftn.run_record import RunRecord
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU")
+    assert hardware() == hardware("cuda") == "Fake GPU" and hardware("cpu").endswith(" cores, CPU)")
+    record = RunRecord(str(tmp_path), "table2", {"dataset": {}}, [], 0)
+    record.on_fit_start(types.SimpleNamespace(loggers=[]), pl.LightningModule())  # a module on the CPU
+    assert record.base["device"] == "cpu" and record.base["hardware"] == hardware("cpu")
 
 
 def test_a_run_resumed_on_a_later_commit_names_every_commit_it_ran(tmp_path, monkeypatch):

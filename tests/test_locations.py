@@ -42,6 +42,9 @@ def test_update_adds_the_measurement_to_both_records(tmp_path, compose_cfg):
     archived.write_text(json.dumps({**json.loads((run_dir / SUMMARY).read_text()), "commit_note": "records only"}))
     for path in (run_dir / SUMMARY, archived):  # as records made before runs measured themselves
         path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "max_locations"}))
+    for other, text in (("bench", '{"status": "finished"}'), ("half", '{"status": "fin')):  # no config; half-written
+        (tmp_path / "runs" / other).mkdir()
+        (tmp_path / "runs" / other / SUMMARY).write_text(text)
     assert update(tmp_path / "runs", tmp_path / "results" / "runs") == [run_dir / SUMMARY]
     for path in (run_dir / SUMMARY, archived):
         measured = json.loads(path.read_text())["max_locations"]

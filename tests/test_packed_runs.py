@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -230,3 +231,11 @@ def test_a_members_data_is_its_own_in_any_pack(tmp_path):
     (xa, ya), (xb, yb) = batches
     assert torch.equal(xa[0], xb[1]) and torch.equal(ya[0], yb[1])  # seed 0 in both
     assert not torch.equal(xa[0], xa[1])
+
+
+def test_a_dead_member_of_an_interrupted_pack_is_recorded_interrupted_until_its_pack_ends():
+    from ftn.packing import MemberRecord
+
+    dead = types.SimpleNamespace(alive=lambda trainer: False)
+    assert MemberRecord.status(dead, None, "interrupted") == "interrupted"  # the pack resumes with every member
+    assert MemberRecord.status(dead, None, "finished") == "diverged"

@@ -211,6 +211,22 @@ def test_results_notebook_runs_on_records(tmp_path, monkeypatch):
     assert (tmp_path / "runs" / "figures").is_dir() and not (tmp_path / "results").exists()  # committed ones untouched
 
 
+def test_paired_differences_refuse_runs_of_two_protocols():
+    from ftn.results.table2 import error_difference
+
+    def run(kind, seed, error, **dataset):
+        config = {"dataset": {"name": "cifar10_jpeg", "seed": seed, "root": f"/machine{seed}/c.tar.gz", **dataset},
+                  "seed": seed, "pooling": {"kind": kind}}
+        return _record("table2", config, {"final_test/error": error / 100}, seed, f"{kind}{seed}")
+
+    lstm = [run("lstm", s, 55.0 + s) for s in range(3)]
+    assert error_difference(lstm, [run("max", s, 60.0) for s in range(3)]).mean == pytest.approx(-4.0)  # root: a path
+    with pytest.raises(ValueError, match=r"differ in dataset.augmentation \(.*\); allowed: runs that differ in "
+                                         "pooling and seed only"):
+        error_difference(lstm, [run("max", s, 60.0, augmentation="crop_flip") for s in range(3)])
+    assert error_difference(lstm, []).n == error_difference([], lstm).n == 0  # a cell not run yet: no pairs
+
+
 def test_table2_headline_detail_and_paired_differences():
     from ftn.pooling import init_params, unit_values
     from ftn.results import table2
@@ -282,6 +298,15 @@ def test_two_sided_p_gives_the_t_tables_critical_values(dof, t_05, t_01):
     assert two_sided_p(t_05, dof) == pytest.approx(0.05, abs=2e-4)
     assert two_sided_p(-t_01, dof) == pytest.approx(0.01, abs=2e-4)
     assert two_sided_p(0.0, dof) == pytest.approx(1.0) and two_sided_p(float("inf"), dof) == 0.0
+
+
+@pytest.mark.parametrize("diffs, t, p", [((0.0, 0.0, 0.0), 0.0, 1.0),              # no difference: nothing to see
+                                           ((1.5, 1.5, 1.5), float("inf"), 0.0),   # the same difference every seed
+                                           ((-1.5, -1.5), float("-inf"), 0.0)])
+def test_paired_differences_without_spread(diffs, t, p):
+    from ftn.results.stats import Paired
+
+    assert (Paired(diffs).t, Paired(diffs).p) == (t, p)
 
 
 @pytest.mark.parametrize("p_values, kept", [

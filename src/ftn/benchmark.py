@@ -56,13 +56,14 @@ def command_line() -> str:
     return shlex.join(["python", f"scripts/{Path(sys.argv[0]).name}", *sys.argv[1:]])
 
 
-def write_bench_record(path: Path, experiment: str, **fields: object) -> Path:
+def write_bench_record(path: Path, experiment: str, device: str, **fields: object) -> Path:
     """A benchmark's record at ``path`` (a ``summary.json`` under a records folder): its ``fields`` with what every
-    record holds (hardware, commit, torch, date, the command that made it), so a table can cite it."""
+    record holds (the device it timed, its hardware, commit, torch, date, the command that made it), so a table can
+    cite it."""
     from .atomic import atomic_write_text
     from .provenance import git_commit, hardware
 
-    record = {"experiment": experiment, "status": "finished", **fields, "hardware": hardware(),
+    record = {"experiment": experiment, "status": "finished", **fields, "device": device, "hardware": hardware(device),
               "commit": git_commit(), "torch": torch.__version__,
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "command": command_line()}

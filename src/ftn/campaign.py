@@ -30,7 +30,7 @@ from .identity import device_folder, short_name
 from .pack_rule import shared_overrides, split_into_packs
 from .pooling import INITS, ZOO_KINDS
 from .record_files import ENDED, RECORDS, RUNS, SUMMARY, read_summary
-from .results.records import BadRecords, read_records
+from .results.records import BadRecords, problem, read_records
 from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
@@ -161,17 +161,19 @@ CAMPAIGNS = {"init_study": init_study, "headline": headline, "conv16": conv16, "
              "table1": table1, "table1_long": table1_long, "table2_paper": table2_paper,
              "vgg16_cpu": vgg16_cpu, "cpu_science": cpu_science}
 NEEDS_INIT = ("headline", "conv16", "scans")
-PICK_THEIR_DEVICE = ("table1", "table1_long")  # Table 1's scalar unit: its experiment sets the device
+PICK_THEIR_DEVICE = ("table1", "table1_long")  # Table 1's scalar unit: its experiment sets the device (the CPU)
 
 
 def find_record(root: Path, overrides: list[str]) -> Path | None:
     """The ``root/<experiment>/<run folder>/summary.json`` whose run was started with exactly these overrides
     (finished or diverged: ``ENDED``; running or interrupted, with its checkpoint parked: to resume). Not deeper:
-    ``root/gpu/`` holds another device's records, and a Table 1 run's overrides do not name its device."""
+    ``root/gpu/`` holds another device's records, and a Table 1 run's overrides do not name its device. A record
+    no table may trust (``results.records.problem``) is not one: its run is to do, as the tables leave it out."""
     wanted = sorted(overrides)
     # a record being written reads as {} (no overrides): it is read again on the next pass
     return next((path for path in root.glob(f"*/*/{SUMMARY}")
-                 if sorted(read_summary(path).get("overrides", [])) == wanted), None)
+                 if sorted((record := read_summary(path)).get("overrides", [])) == wanted
+                 and not problem(path, record)), None)
 
 
 def status(path: Path | None) -> str | None:

@@ -160,7 +160,7 @@ class Member:
     def record_args(self, fresh: bool) -> dict:
         """What its ``RunRecord`` (or a pack member's record) is made of."""
         return dict(run_dir=str(self.run_dir), experiment=self.cfg.name, config=self.config, overrides=self.overrides,
-                    seed=self.cfg.seed, fresh=fresh, records_dir=self.cfg.records_dir)
+                    seed=self.cfg.seed, fresh=fresh, records_folder=self.records_folder)
 
     def start(self, device: str, facts: dict) -> None:
         """Its wandb run tagged, linked under its experiment and given its config (and ``facts``: a pack's)."""
@@ -264,7 +264,9 @@ class RunSession:
         parked_once = ParkedOnce(len(self.members))  # a pack's one checkpoint file is parked once
         for index, member in enumerate(self.members):
             member.open_logger()
-            member.record = self.record(index, member, fresh=self.cfg.ckpt_path is None)
+            # a run that resumes nothing (ckpt_path=null, or no checkpoint found) starts its record afresh too: a
+            # summary left by an attempt cut off before its first checkpoint holds steps this run trains again
+            member.record = self.record(index, member, fresh=ckpt_path is None)
             if member.records_folder:
                 member.park = ParkRun(member.run_dir, member.records_folder, member.cfg.park_max_mib, parked_once)
         # the parks after the checkpoint and the records: they copy what those wrote at the epoch end

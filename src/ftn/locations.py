@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from .atomic import atomic_write_text
-from .record_files import RECORDS, RUNS, SUMMARY
+from .record_files import RECORDS, RUNS, SUMMARY, read_summary
 from .run_record import RunRecord
 from .runs import CHECKPOINT
 
@@ -101,15 +101,16 @@ def update(runs_dir: Path, records_dir: Path) -> list[Path]:
     """Measure every finished max-pooling Table 2 run with a checkpoint that has no measurement yet."""
     done = []
     for path in sorted(runs_dir.glob(f"**/{SUMMARY}")):
-        record = json.loads(path.read_text())
+        record = read_summary(path)  # {} for one being written: it has no status, and is skipped
         checkpoint = path.parent / CHECKPOINT
-        if (not measures_locations(record.get("experiment"), record["config"]) or record.get("status") != "finished"
+        if (record.get("status") != "finished" or "config" not in record
+                or not measures_locations(record.get("experiment"), record["config"])
                 or "max_locations" in record or not checkpoint.exists()):
             continue
         measured = measure(record, checkpoint)
         for target in (path, records_dir / path.relative_to(runs_dir)):
             if target.exists():  # each copy gains the field and keeps what only it holds (e.g. a commit_note)
-                own = json.loads(target.read_text())
+                own = json.loads(target.read_text())  # an unreadable copy stops here, never overwritten
                 atomic_write_text(target, json.dumps({**own, "max_locations": measured}, indent=1, default=str))
         done.append(path)
         print(f"{path}: {measured['histogram']}")

@@ -123,8 +123,10 @@ class MemberRecord(RunRecord):
         super().on_validation_end(trainer, pl_module)
 
     def status(self, trainer: pl.Trainer, session_status: str) -> str:
-        ended = session_status in ("finished", "interrupted")
-        return "diverged" if ended and not self.alive(trainer) else session_status
+        # a member that died in a pack that was then interrupted stays "interrupted" until its pack ends: an ended
+        # record would drop it from the campaign's queue, which would cut the survivors into a new pack that its
+        # checkpoint (written for every member) no longer fits
+        return "diverged" if session_status == "finished" and not self.alive(trainer) else session_status
 
 
 def _solo_model(cfg: DictConfig) -> torch.nn.Module:

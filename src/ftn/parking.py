@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 
 from .atomic import atomic_link, atomic_write
 from .record_files import ENDED, SUMMARY, read_summary
@@ -86,14 +87,22 @@ class ParkRun(pl.Callback):
         self.parked.place(checkpoint, self.folder / PARKED)
 
 
+def _step(path: Path) -> int:
+    """The optimizer step a checkpoint was saved at; -1 for one that cannot be read."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False).get("global_step", 0))
+    except Exception:  # truncated, garbage, or not a torch file at all: it cannot be the further one
+        return -1
+
+
 def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
-    """Put a parked run back into a run folder that has no checkpoint of its own (the run was cut off on another
-    machine, and its records folder came here); True if it did.
-    A checkpoint already in the run folder wins: it is this machine's own. A parked checkpoint that another
-    config wrote (a result-changing default changed since) is left alone, with a warning: the run starts afresh
-    and parks over it."""
-    parked = folder / PARKED
-    if (run_dir / CHECKPOINT).exists() or not parked.exists():
+    """Put a parked run back into its run folder (the run was cut off on another machine, and its records folder
+    came here); True if it did.
+    A checkpoint already in the run folder wins, as this machine's own, unless the parked one trained further (the
+    run went on elsewhere since). A parked checkpoint that another config wrote (a result-changing default changed
+    since) is left alone, with a warning: the run starts afresh and parks over it."""
+    parked, own = folder / PARKED, run_dir / CHECKPOINT
+    if not parked.exists() or (own.exists() and _step(parked) <= _step(own)):
         return False
     try:
         resume_checkpoint(str(parked), run_dir, config)  # the check every resume gets, before anything is copied

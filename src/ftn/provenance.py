@@ -31,8 +31,10 @@ def git_commit(repo: Path = REPO) -> str:
         return "unknown"
 
 
-def hardware() -> str:
-    if torch.cuda.is_available():
+def hardware(device: str = "auto") -> str:
+    """The processor that ``device`` ("cpu", "cuda", or "auto": the GPU where one is visible) names: a GPU by its
+    name, a CPU as "<model> (<N> cores, CPU)" (``results.records.trained_on`` reads that suffix)."""
+    if device in ("cuda", "gpu") or (device == "auto" and torch.cuda.is_available()):
         return torch.cuda.get_device_name(0)
     cpu = platform.processor() or platform.machine()
     try:

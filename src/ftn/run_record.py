@@ -25,7 +25,7 @@ from .atomic import atomic_write_text
 from .identity import config_hash
 from .pooling import LSTMPool2d, resolved_impl
 from .provenance import git_commit, hardware
-from .record_files import ENDED, SUMMARY, read_summary, record_folder
+from .record_files import ENDED, SUMMARY, read_summary
 
 
 def _number(value: object) -> object:
@@ -61,15 +61,15 @@ def _logged_metrics(trainer: pl.Trainer) -> dict:
 class RunRecord(pl.Callback):
     """Writes ``summary.json`` after each validation ("running") and, through ``write``, when its session ends.
 
-    A rerun or resumed run keeps the metrics and history it had and adds to them; ``fresh`` (ckpt_path=null)
-    starts a new record.
+    A rerun or resumed run keeps the metrics and history it had and adds to them; ``fresh`` (a run that resumes
+    no checkpoint) starts a new record.
     """
 
     def __init__(self, run_dir: str, experiment: str, config: dict, overrides: list[str], seed: int,
-                 fresh: bool = False, records_dir: str | None = None) -> None:
+                 fresh: bool = False, records_folder: Path | None = None) -> None:
         self.path = Path(run_dir) / SUMMARY
-        folder = record_folder(records_dir, experiment, Path(run_dir), config, overrides)
-        self.copy_path = folder / SUMMARY if folder else None
+        # where an ended run's record is copied (record_files.record_folder; None: nowhere)
+        self.copy_path = records_folder / SUMMARY if records_folder else None
         self.base = {"experiment": experiment, "overrides": overrides, "config": config, "seed": seed,
                      "config_hash": config_hash(config),
                      # the job's own overrides: for a sweep, the command that reruns this one cell
@@ -121,7 +121,7 @@ class RunRecord(pl.Callback):
         self.devices += [] if here in self.devices else [here]
         model = self._model(pl_module)
         self.base.update(parameter_counts(model), pooling_impl=pooling_impl(model, trainer),
-                         device="+".join(self.devices))
+                         device="+".join(self.devices), hardware=hardware(here))  # a CPU run on a GPU host: the CPU
         facts = {k: self.base[k] for k in ("commit", "hardware", "torch", "params_total", "params_lstm",
                                            "pooling_impl", "device")}
         for logger in self._loggers(trainer):

@@ -36,6 +36,13 @@ def _increasing_steps(v: Any) -> bool:
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.config.training_device knows
 
+
+def _visible(accelerator: Any) -> bool:
+    """A GPU run needs a GPU torch can see (Lightning would refuse it only once the run's logger exists)."""
+    import torch
+
+    return accelerator not in ("gpu", "cuda") or torch.cuda.is_available()
+
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("seed", lambda v: _integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32 - 1]"),
@@ -59,6 +66,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("trainer.devices", lambda v: v in (1, "1"), "1 (the on-device batches are not sharded per rank)"),
     # the Trainer is built once the run has its logger: its own checks would come too late
     ("trainer.accelerator", lambda v: v in ACCELERATORS, " or ".join(ACCELERATORS)),
+    ("trainer.accelerator", _visible, "cpu or auto: torch sees no GPU on this machine"),
     ("trainer.max_epochs", lambda v: v is None or v == -1 or _positive_int(v),
      "null or -1 (no limit) or a positive integer"),
 )

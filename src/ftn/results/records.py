@@ -93,7 +93,7 @@ class BadRecords(ValueError):
                          "--skip-bad-records to leave them out")
 
 
-def _problem(path: Path, record: dict | None) -> str | None:
+def problem(path: Path, record: dict | None) -> str | None:
     """What is wrong with one record on its own, or None."""
     if not isinstance(record, dict):
         return "not a readable JSON record"
@@ -141,7 +141,7 @@ def read_records(runs_dirs: Path | Iterable[Path], skip_bad: bool = False) -> li
                 record = json.loads(path.read_text())
             except (OSError, ValueError):
                 record = None
-            if why := _problem(path, record):
+            if why := problem(path, record):
                 problems[path] = why
                 continue
             run = f"{record.get('experiment')}/{device(record)}/{path.parent.name}"

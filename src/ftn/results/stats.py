@@ -64,7 +64,9 @@ class Paired:
     def t(self) -> float | None:
         if self.n < 2:
             return None
-        return self.mean / (self.std / self.n ** 0.5) if self.std > 0 else math.copysign(math.inf, self.mean)
+        if self.std == 0:  # every pair differs alike: no difference at all is t = 0 (p = 1), not a sure one
+            return 0.0 if self.mean == 0 else math.copysign(math.inf, self.mean)
+        return self.mean / (self.std / self.n ** 0.5)
 
     @property
     def p(self) -> float | None:

@@ -6,6 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Callable
 
+from ..identity import differing_keys
 from .labels import HEADLINE_INIT, describe, error_percent, headline_lstm_scans, is_headline, row_scan
 from .markdown import UNIT_COLUMNS, header, provenance, row, slot, unit_cells
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
@@ -17,8 +18,21 @@ def by_seed(cell: list[dict]) -> dict[int, float]:
     return {r["seed"]: error_percent(r) for r in cell}
 
 
+def protocol_differences(a: dict, b: dict) -> list[str]:
+    """The result-changing keys in which two runs' configs differ beside their pooling and seed: none for runs
+    whose paired difference is the pooling's effect. The seed's copies (dataset.seed) and dataset.root (one
+    archive's path, as each machine spells it) do not count."""
+    return [k for k in differing_keys(a, b)
+            if k.split(".")[-1] != "seed" and k != "dataset.root" and not k.startswith("pooling.")]
+
+
 def error_difference(cell: list[dict], baseline: list[dict]) -> Paired:
-    """Test error (%) minus the baseline's, seed by seed."""
+    """Test error (%) minus the baseline's, seed by seed, for runs of one protocol (``protocol_differences``): a
+    pair across, say, two augmentations would read as the pooling's effect."""
+    for r in [*cell, *baseline] if cell and baseline else []:  # a missing cell makes no pairs to check
+        if other := protocol_differences(cell[0]["config"], r["config"]):
+            raise ValueError(f"paired differences across runs that differ in {', '.join(other)} "
+                             f"({r.get('command', 'a run')}); allowed: runs that differ in pooling and seed only")
     return paired(by_seed(cell), by_seed(baseline))
 
 
@@ -29,8 +43,10 @@ POOLING_BASELINES: list[Baseline] = [("max", lambda cell, c: c["pooling"]["kind"
 
 
 def baseline_of(groups: list[list[dict]], cell: list[dict], is_baseline: Callable[[dict, dict], bool]) -> list[dict]:
-    """The cell among ``groups`` that is ``cell``'s baseline (the one with most seeds), or []."""
-    return max((h for h in groups if is_baseline(cell[0]["config"], h[0]["config"])), key=len, default=[])
+    """The cell among ``groups`` that is ``cell``'s baseline (of its protocol, the one with most seeds), or []."""
+    config = cell[0]["config"]
+    return max((h for h in groups if is_baseline(config, h[0]["config"])
+                and not protocol_differences(config, h[0]["config"])), key=len, default=[])
 
 
 def per_seed(cell: list[dict]) -> str:
