@@ -273,3 +273,14 @@ def test_an_older_record_with_accelerator_auto_is_placed_by_its_hardware():
     assert device(older) == "CPU" and len(cells([older, newer])) == 1  # one cell: seeds of one device
     assert device({**older, "hardware": "NVIDIA H100 80GB HBM3"}) == "GPU"
     assert devices([older, {**newer, "device": "cuda"}]) == "CPU/GPU"
+
+
+def test_collect_keeps_the_newer_of_two_copies_of_a_benchmark_record(tmp_path):
+    """A benchmark's record has no steps: of two copies (a worktree's older one, this tree's rerun), the newer."""
+    old, new = tmp_path / "worktree" / "runs", tmp_path / "results" / "runs"
+    for root, date, ratio in ((old, "2026-12-01T00:00:00+00:00", 1.3), (new, "2026-12-07T00:00:00+00:00", 1.2)):
+        (root / "table3" / "cpu").mkdir(parents=True)
+        (root / "table3" / "cpu" / SUMMARY).write_text(json.dumps(
+            {"experiment": "table3", "status": "finished", "device": "cpu", "date": date, "ratio": ratio}))
+    results_main(["--runs", str(old), str(new), "--collect", str(new)])
+    assert json.loads((new / "table3" / "cpu" / SUMMARY).read_text())["ratio"] == 1.2

@@ -33,8 +33,9 @@ DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "cifar10_jpeg"
                   "synthetic": "synthetic (generated)"}
 
 
-def _steps(record: dict) -> tuple[int, bool]:
-    return record.get("steps") or 0, record.get("status") == "finished"
+def _steps(record: dict) -> tuple[int, bool, str]:
+    """How far a record got: a run's steps and status; a benchmark's record (no steps) by its date, the newer."""
+    return record.get("steps") or 0, record.get("status") == "finished", record.get("date", "")
 
 
 def trained_on(record: dict) -> str:
@@ -131,7 +132,7 @@ def absent(runs_dirs: Iterable[Path]) -> list[Path]:
 def read_records(runs_dirs: Path | Iterable[Path], skip_bad: bool = False) -> list[tuple[Path, dict]]:
     """Every record under ``runs_dirs`` with its path, each run once: a run found in several folders (same
     experiment, device and run folder name, e.g. runs/ and its committed copy in results/runs/) counts once, the
-    longer record. Raises ``BadRecords`` (or, with ``skip_bad``, warns and skips) for records no table may trust."""
+    longer record (of a benchmark's, the newer). Raises ``BadRecords`` (or, with ``skip_bad``, warns and skips) for records no table may trust."""
     dirs = [runs_dirs] if isinstance(runs_dirs, (str, Path)) else list(runs_dirs)
     problems: dict[Path, str] = {}
     best: dict[str, tuple[Path, dict]] = {}
