@@ -43,7 +43,8 @@ def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> f
     def test_step() -> None:
         model(x)
 
-    return measure(training_step(model, x, y) if train else test_step, repeats, warmup=3).median  # torch's Timer synchronises the device itself
+    # torch's Timer synchronises the device itself
+    return measure(training_step(model, x, y) if train else test_step, repeats, warmup=3).median
 
 
 def main() -> None:

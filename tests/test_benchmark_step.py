@@ -17,6 +17,13 @@ def _net_and_batch():
     return net, torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
 
 
+def test_the_steps_clip_is_the_experiments():
+    from ftn.config import compose_train
+
+    for experiment in ("table2", "table4"):
+        assert compose_train([f"experiment={experiment}"]).trainer.gradient_clip_val == CLIP_NORM
+
+
 def test_the_step_clips_the_gradient_norm():
     net, x, y = _net_and_batch()
     F.cross_entropy(net(x), y).backward()

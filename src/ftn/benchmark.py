@@ -1,6 +1,7 @@
 """Timing for the benchmark scripts, through ``torch.utils.benchmark`` (which synchronises accelerators), the
-training step they time (the harness's, clip and constraint included), the record a benchmark leaves for the tables that read it, and the argument types the scripts share (a bad value is
-argparse's one line, before anything is timed)."""
+training step they time (the harness's, clip and constraint included), the record a benchmark leaves for the
+tables that read it, and the argument types the scripts share (a bad value is argparse's one line, before anything
+is timed)."""
 from __future__ import annotations
 
 import argparse
