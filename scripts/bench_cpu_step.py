@@ -58,7 +58,7 @@ class Stepper:
         g = torch.Generator().manual_seed(0)
         x = torch.randn(BATCH, 3, 32, 32, generator=g).contiguous(memory_format=layout)
         self.step = training_step(self.model, x, torch.randint(10, (BATCH,), generator=g),
-                                  forward=torch.compile(self.model) if compiled else None)
+                                  forward=torch.compile(self.model) if compiled else None, experiment=NETS[net][0])
 
     def timed_step(self) -> float:
         start = time.perf_counter()

@@ -824,10 +824,14 @@ def test_unpark_checks_the_config_first_and_replaces_the_run_folders_own_only_wh
                                       "global_step": step}, folder / PARKED)
     parked(5)
     assert unpark(run_dir, folder, config) and (run_dir / CHECKPOINT).exists() and _summary(run_dir)["steps"] == 5
-    for not_further in (b"garbage", 3, 5):  # this machine's own checkpoint wins
-        (folder / PARKED).write_bytes(not_further) if isinstance(not_further, bytes) else parked(not_further)
+    for not_further in (3, 5):  # this machine's own checkpoint wins, silently
+        parked(not_further)
         assert not unpark(run_dir, folder, config)
         assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 5
+    (folder / PARKED).write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="not a readable checkpoint .*: the run resumes its own checkpoint and parks"):
+        assert not unpark(run_dir, folder, config)
+    assert torch.load(run_dir / CHECKPOINT, weights_only=False)["global_step"] == 5
     parked(9)  # the run went on elsewhere: the parked checkpoint is further, and replaces this machine's
     (folder / SUMMARY).write_text(json.dumps({"status": "running", "steps": 9}))
     assert unpark(run_dir, folder, config) and _summary(run_dir)["steps"] == 9

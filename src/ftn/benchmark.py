@@ -16,10 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Measurement, Timer
 
-# Table 2's and Table 4's experiments clip the gradient's total norm at 10 (trainer.gradient_clip_val).
-CLIP_NORM = 10.0
-
-
 def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurement:
     """``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones, as one Measurement (median, iqr, ...)."""
     for _ in range(warmup):  # kernel builds, allocator, cuDNN autotuning
@@ -31,21 +27,29 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
 
 
 def training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable[[], None]:
-    """One SGD step on ``(x, y)`` as the harness takes it for Tables 2 and 4: forward, cross-entropy, backward, norm
-    clip, Nesterov SGD and the paper's LSTM constraint, so a benchmark times every piece a training step pays for.
-    ``forward`` replaces ``model``'s own (a compiled copy); the clip and the constraint act on ``model``.
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  experiment: str = "table2") -> Callable[[], None]:
+    """One SGD step on ``(x, y)`` as the harness takes it for ``experiment`` (Tables 2 and 4): forward,
+    cross-entropy, backward, the norm clip, the optimizer and the paper's LSTM constraint, so a benchmark times
+    every piece a training step pays for. The optimizer and the clip are the experiment's composed config
+    (``optimizer`` group, ``trainer.gradient_clip_val``), not copies of it. ``forward`` replaces ``model``'s own (a
+    compiled copy); the clip and the constraint act on ``model``.
 
     x: (N, 3, H, W), y: (N,) class indices."""
+    from hydra.utils import instantiate
+
+    from .config import compose_train
     from .pooling import constrain_lstm_pools_
 
+    cfg = compose_train([f"experiment={experiment}"])
+    opt, clip = instantiate(cfg.optimizer)(model.parameters()), cfg.trainer.gradient_clip_val
     forward = forward or model
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(forward(x), y).backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         constrain_lstm_pools_(model)
 

@@ -6,19 +6,13 @@ from __future__ import annotations
 from pathlib import Path, PurePath
 from typing import Iterable
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .identity import device_folder, run_folder_name
+from .provenance import training_device
 
 # Inside the package, so an installed ftn-train finds them from any directory (the repo's configs/ links here).
 CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
-
-
-def training_device(accelerator: str) -> torch.device:
-    """Where Lightning trains under ``trainer.accelerator``: ``auto`` is the GPU where one is visible."""
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if gpu else "cpu")
 
 
 def device_path(base: str, accelerator: str) -> str:

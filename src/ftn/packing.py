@@ -31,11 +31,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from .atomic import atomic_link
 from .data.packed import PackedCifarData, check_packable
 from .identity import config_hash, differing_keys, result_config
-from .config import compose_train, training_device
+from .config import compose_train
 from .lifecycle import Member, RunSession
 from .models.packed import Pack
 from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
+from .provenance import training_device
 from .record_files import SUMMARY, read_summary
 from .run_record import RunRecord
 from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError

@@ -20,11 +20,10 @@ import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
 
 from .atomic import atomic_link, atomic_write
 from .record_files import ENDED, SUMMARY, read_summary
-from .runs import CHECKPOINT, RunError, resume_checkpoint
+from .runs import CHECKPOINT, RunError, check_config, load_checkpoint
 
 PARKED = "resume.ckpt"
 
@@ -87,11 +86,12 @@ class ParkRun(pl.Callback):
         self.parked.place(checkpoint, self.folder / PARKED)
 
 
-def _step(path: Path) -> int:
-    """The optimizer step a checkpoint was saved at; -1 for one that cannot be read."""
+def _step(own: Path) -> int:
+    """The optimizer step of the run folder's own checkpoint; -1 for one that cannot be read (any parked one is
+    further)."""
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False).get("global_step", 0))
-    except Exception:  # truncated, garbage, or not a torch file at all: it cannot be the further one
+        return int(load_checkpoint(own, "last").get("global_step", 0))
+    except RunError:
         return -1
 
 
@@ -99,19 +99,24 @@ def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
     """Put a parked run back into its run folder (the run was cut off on another machine, and its records folder
     came here); True if it did.
     A checkpoint already in the run folder wins, as this machine's own, unless the parked one trained further (the
-    run went on elsewhere since). A parked checkpoint that another config wrote (a result-changing default changed
-    since) is left alone, with a warning: the run starts afresh and parks over it."""
+    run went on elsewhere since). A parked checkpoint that cannot be read, or that another config wrote (a
+    result-changing default changed since), is left alone, with a warning: the run goes on without it (from its own
+    checkpoint, or afresh) and parks over it."""
     parked, own = folder / PARKED, run_dir / CHECKPOINT
-    if not parked.exists() or (own.exists() and _step(parked) <= _step(own)):
+    if not parked.exists():
         return False
-    try:
-        resume_checkpoint(str(parked), run_dir, config)  # the check every resume gets, before anything is copied
+    try:  # the checks every resume gets, before anything is copied
+        checkpoint = load_checkpoint(parked, str(parked))
+        if own.exists() and int(checkpoint.get("global_step", 0)) <= _step(own):
+            return False
+        check_config(checkpoint, parked, str(parked), config)
     except RunError as err:
         why = str(err).split("; allowed")[0]  # what is wrong with it; the remedies are a resume's, not a park's
-        warnings.warn(f"the checkpoint parked at {parked} is not resumed ({why}): the run starts afresh and parks "
-                      "over it", stacklevel=2)
+        then = "resumes its own checkpoint" if own.exists() else "starts afresh"
+        warnings.warn(f"the checkpoint parked at {parked} is not resumed ({why}): the run {then} and parks over it",
+                      stacklevel=2)
         return False
-    _copy(parked, run_dir / CHECKPOINT)
+    _copy(parked, own)
     if (folder / SUMMARY).exists():
         _copy(folder / SUMMARY, run_dir / SUMMARY)
     print(f"resuming from the checkpoint parked in {folder}", flush=True)

@@ -31,10 +31,18 @@ def git_commit(repo: Path = REPO) -> str:
         return "unknown"
 
 
+def training_device(accelerator: str) -> torch.device:
+    """Where ``accelerator`` (Lightning's ``trainer.accelerator``: "cpu", "gpu" or "cuda", or "auto": the GPU where
+    one is visible) trains. The one place that reads those names: the run folder, the hardware a record names and
+    the up-front check for a missing GPU all ask here."""
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if gpu else "cpu")
+
+
 def hardware(device: str = "auto") -> str:
-    """The processor that ``device`` ("cpu", "cuda", or "auto": the GPU where one is visible) names: a GPU by its
+    """The processor that ``device`` (an accelerator name, as ``training_device`` reads it) names: a GPU by its
     name, a CPU as "<model> (<N> cores, CPU)" (``results.records.trained_on`` reads that suffix)."""
-    if device in ("cuda", "gpu") or (device == "auto" and torch.cuda.is_available()):
+    if training_device(device).type == "cuda":
         return torch.cuda.get_device_name(0)
     cpu = platform.processor() or platform.machine()
     try:

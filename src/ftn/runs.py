@@ -6,7 +6,8 @@
   SIGTERM or SIGINT stops the run (``Interrupted``), written atomically in its own folder (``AtomicCheckpointIO``).
   It carries the config hash and the global RNG state (augmentation, dropout); the batch order is the data
   module's state (``DeviceBatches.position``), which Lightning saves and restores.
-- ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it.
+- ``resume_checkpoint``: the file to resume from, refused with the differing keys when another config wrote it
+  (``load_checkpoint`` and ``check_config``, which ``ftn.parking`` uses on a parked copy too).
 - ``DivergenceGuard``: a solo run that the divergence rule (``ftn.health.MemberHealth``) finds dead raises
   ``Diverged`` (on the CPU before the optimizer step applies it; on a GPU within
   ``every_n_steps`` steps, without a host sync per step).
@@ -97,7 +98,9 @@ class RunLock:
         self.release()
 
 
-def _read_checkpoint(path: Path, ckpt_path: str) -> dict:
+def load_checkpoint(path: Path, ckpt_path: str) -> dict:
+    """The checkpoint at ``path`` (which ``ckpt_path`` named), or one ``RunError`` line for a file torch cannot
+    read."""
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated, garbage, or not a torch file at all: one line, whatever torch said
@@ -106,6 +109,18 @@ def _read_checkpoint(path: Path, ckpt_path: str) -> dict:
         remedy = "delete it to resume from a parked copy if its records folder has one, " if ckpt_path == "last" else ""
         raise RunError(f"ckpt_path={ckpt_path}: {path} is not a readable checkpoint ({reason}); allowed: a "
                        f"checkpoint written by ftn.train, {remedy}or ckpt_path=null to start afresh") from None
+
+
+def check_config(checkpoint: dict, path: Path, ckpt_path: str, config: dict) -> None:
+    """Refuse (``RunError``, with the differing keys) a loaded ``checkpoint`` that another config wrote."""
+    identity = checkpoint.get(IDENTITY_KEY)
+    if identity is None:
+        warnings.warn(f"{path} predates config hashes; resuming without checking that its config matches")
+    elif identity["config_hash"] != config_hash(config):
+        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
+                         ((k, *v) for k, v in differing_keys(identity["config"], config).items()))
+        raise RunError(f"ckpt_path={ckpt_path}: {path} was written by a different config ({diff or 'hash differs'});"
+                       " allowed: the same config, or ckpt_path=null to start afresh")
 
 
 def resume_checkpoint(ckpt_path: str | None, run_dir: Path, config: dict) -> str | None:
@@ -120,14 +135,7 @@ def resume_checkpoint(ckpt_path: str | None, run_dir: Path, config: dict) -> str
         return None
     if not path.is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} is not a file; allowed: 'last', null or a checkpoint path")
-    identity = _read_checkpoint(path, ckpt_path).get(IDENTITY_KEY)
-    if identity is None:
-        warnings.warn(f"{path} predates config hashes; resuming without checking that its config matches")
-    elif identity["config_hash"] != config_hash(config):
-        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
-                         ((k, *v) for k, v in differing_keys(identity["config"], config).items()))
-        raise RunError(f"ckpt_path={ckpt_path}: {path} was written by a different config ({diff or 'hash differs'});"
-                       " allowed: the same config, or ckpt_path=null to start afresh")
+    check_config(load_checkpoint(path, ckpt_path), path, ckpt_path, config)
     return str(path)
 
 

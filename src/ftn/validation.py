@@ -6,6 +6,7 @@ import math
 from typing import Any, Callable
 
 from .identity import flatten
+from .provenance import training_device
 from .runs import ConfigError
 
 
@@ -34,14 +35,14 @@ def _increasing_steps(v: Any) -> bool:
             and all(a < b for a, b in zip(v, v[1:])))
 
 
-ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.config.training_device knows
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto")  # those ftn.provenance.training_device knows
 
 
 def _visible(accelerator: Any) -> bool:
     """A GPU run needs a GPU torch can see (Lightning would refuse it only once the run's logger exists)."""
     import torch
 
-    return accelerator not in ("gpu", "cuda") or torch.cuda.is_available()
+    return training_device(accelerator).type == "cpu" or torch.cuda.is_available()
 
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
