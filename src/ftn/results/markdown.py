@@ -1,6 +1,7 @@
 """The pieces every generated table shares: a cell's slot and the provenance section that ends a table."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,9 @@ from .stats import mean_std
 RUNS_HEADING = "## Runs"  # the provenance section that ends a table's results
 # A learned unit's 12 parameters as columns, gate by gate: w_i, r_i, b_i, w_f, ..., b_g.
 UNIT_COLUMNS = [f"{c}_{g}" for g in GATES for c in COLUMNS]
+# A record's metric for one of them: lstm/<layer>/<column> (Tables 2 and 4, per pooling layer) or lstm/<column>
+# (Table 1's one unit), as ftn.tasks log them.
+PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
 
 
 def row(cells: list[str]) -> str:

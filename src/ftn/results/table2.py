@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..identity import differing_keys
 from .labels import HEADLINE_INIT, describe, error_percent, headline_lstm_scans, is_headline, row_scan
-from .markdown import UNIT_COLUMNS, header, provenance, row, slot, unit_cells
+from .markdown import PARAM_KEY, UNIT_COLUMNS, header, provenance, row, slot, unit_cells
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
 from .records import Setting, cells, setting
 from .stats import Paired, mean_std, paired, seeds
@@ -101,7 +101,7 @@ def learned_units_table(records: list[dict]) -> list[str]:
     """Mean over seeds of each LSTM cell's learned unit parameters, per pooling layer (the lstm/* metrics)."""
     lines = header(["cell", "layer", *UNIT_COLUMNS])
     for g in sorted(cells(records), key=lambda g: describe(g[0]["config"])):
-        layers = sorted({k.split("/")[1] for k in g[0]["metrics"] if k.startswith("lstm/") and k.count("/") == 2})
+        layers = sorted({m["layer"] for k in g[0]["metrics"] if (m := PARAM_KEY.match(k)) and m["layer"]})
         for layer in layers:
             values = [statistics.mean(r["metrics"][f"lstm/{layer}/{name}"] for r in g) for name in UNIT_COLUMNS]
             lines.append(row([f"{describe(g[0]['config'])} ({seeds(len(g))})", layer, *unit_cells(values)]))

@@ -4,7 +4,6 @@ the probe windows that show what they compute, and the locations its max pooling
 from __future__ import annotations
 
 import inspect
-import re
 from collections import defaultdict
 
 import torch
@@ -12,12 +11,10 @@ import torch
 from ..models import ConvNet
 from ..pooling import lstm_scan
 from ..pooling.module import COLUMNS, GATES
+from .markdown import PARAM_KEY
 
 # ConvNet's pool sizes, which a record's config holds only when a run overrode them
 POOL_SIZES = inspect.signature(ConvNet).parameters["pool_sizes"].default
-
-PARAM_KEY = re.compile(r"lstm/(?:(?P<layer>.+)/)?(?P<col>[wrb])_(?P<gate>[ifog])$")
-
 
 def learned_units(metrics: dict) -> dict[str, torch.Tensor]:
     """{layer name: (4, 3) params} from the ``lstm/<layer>/<w|r|b>_<gate>`` metrics of a run."""
