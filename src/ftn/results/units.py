@@ -16,6 +16,7 @@ from .markdown import PARAM_KEY
 # ConvNet's pool sizes, which a record's config holds only when a run overrode them
 POOL_SIZES = inspect.signature(ConvNet).parameters["pool_sizes"].default
 
+
 def learned_units(metrics: dict) -> dict[str, torch.Tensor]:
     """{layer name: (4, 3) params} from the ``lstm/<layer>/<w|r|b>_<gate>`` metrics of a run."""
     units: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros(4, 3))
