@@ -52,11 +52,19 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
                                            (["init_study", "--seeds", "3-1", "--dry-run"], "--seeds='3-1'"),
                                            (["vgg16_cpu", "--pack", "-1", "--dry-run"], "--pack=-1: allowed are"),
                                            (["cpu_science", "--init", "lasagne", "--dry-run"],
-                                            "--init=lasagne: no campaign here takes it")])
+                                            "--init=lasagne: no campaign here takes it"),
+                                           # the overrides added to every run: once, before any run starts
+                                           (["table1", "--dry-run", "modle.width=8"],
+                                            "Could not override 'modle.width'. (Key 'modle' is not in struct); "
+                                            "allowed: the train config's keys"),
+                                           (["table1", "--dry-run", "seed=-5"], "seed=-5 is invalid; allowed: an"),
+                                           (["--init", "avg_soft"], "required: campaign\n"),
+                                           (["table1", "--dry-run", "--records", "/dev/null"],
+                                            "--records=/dev/null: not a folder")])
 def test_bad_campaign_arguments_say_what_is_allowed(argv, message, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         campaign_main(argv)
-    assert message in capsys.readouterr().err
+    assert message in capsys.readouterr().err + str(stop.value.code)  # argparse's line, or sys.exit's
 
 
 def _record(root, overrides, **fields):

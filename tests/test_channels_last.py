@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ftn.models import ConvNet
 from ftn.pooling import LSTMPool2d, PoolFactory, constrain_lstm_pools_, cpu_kernel
+from ftn.pooling.factory import LSTM_KINDS
 from ftn.tasks.classification import Classification
 
 pytestmark = pytest.mark.skipif(not cpu_kernel.available(), reason="no C compiler for the fused CPU kernel")
@@ -16,7 +17,7 @@ NHWC = torch.channels_last
 
 def conv8(kind: str) -> ConvNet:
     torch.manual_seed(0)
-    return ConvNet(8, PoolFactory(kind, init="avg_soft"))
+    return ConvNet(8, PoolFactory(kind, init="avg_soft") if kind in LSTM_KINDS else PoolFactory(kind))
 
 
 def sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

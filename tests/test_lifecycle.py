@@ -250,6 +250,16 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["trainer.accelerator=tpuu"], r"trainer.accelerator='tpuu' is invalid; allowed: cpu or gpu or cuda or auto"),
     (["trainer.max_epochs=-5"], r"trainer.max_epochs=-5 is invalid; allowed: null or -1 \(no limit\)"),
     (["dataset.cache_dir={garbage}"], r"dataset.cache_dir: .*garbage.ckpt is not writable \(Not a directory\)"),
+    # each of these trained, or failed in a traceback once the wandb run existed, before it had a rule
+    (["schedule.gamma=-1"], r"schedule.gamma=-1 is invalid; allowed: a number in \(0, 1\]"),
+    (["dataset.num_classes=0"], r"dataset.num_classes=0 is invalid; allowed: an integer >= 2"),
+    (["dataset.synthetic_size=0"], r"dataset.synthetic_size=0 is invalid; allowed: a positive integer"),
+    (["model.negative_slope=abc"], r"model.negative_slope='abc' is invalid; allowed: a number in \[0, 1\]"),
+    (["model.dropout=2.0"], r"model.dropout=2.0 is invalid; allowed: a number in \[0, 1\]"),
+    (["task.compile=bogus"], r"task.compile='bogus' is invalid; allowed: false, true, default, reduce-overhead"),
+    (["name=../escape"], r"name='../escape' is invalid; allowed: a non-empty name without '/'"),
+    (["pooling=max", "+pooling.init=avg_soft"], r"pooling.init='avg_soft' is not a key of pooling=max; allowed: only"),
+    (["pooling=lstm", "pooling.impl=bogus"], r"pooling.impl='bogus' is unknown; allowed: auto, fused, reference"),
 ]
 
 
@@ -291,7 +301,7 @@ def test_command_line_rejects_a_bad_value_in_one_line_and_leaves_no_folder(tmp_p
     assert out.returncode == 1
     lines = [line for line in out.stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
     assert lines == ["model.width='abc' is invalid; allowed: a positive integer"], out.stderr
-    assert not run_dir.exists()
+    assert not run_dir.parent.exists()  # nor an empty runs/<name>/ folder
 
 
 # ---- identity on resume, ckpt_path=null, reruns keep their record ---------------------------------------------

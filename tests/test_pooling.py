@@ -222,6 +222,11 @@ def test_factory_sharing_modes():
     (lambda x: PoolFactory("min"), "pooling.kind='min'"),
     (lambda x: PoolFactory("lstm", init="bogus"), "pooling.init='bogus'"),
     (lambda x: PoolFactory("lstm", scan="diagonal"), "pooling.scan='diagonal'"),
+    (lambda x: PoolFactory("lstm", impl="bogus"), "pooling.impl='bogus' is unknown"),
+    # +pooling.init=... on a kind that does not read it would otherwise train without a word
+    (lambda x: PoolFactory("max", init="avg_soft"), "pooling.init='avg_soft' is not a key of pooling=max"),
+    (lambda x: PoolFactory("avg", scan="row"), "pooling.scan='row' is not a key of pooling=avg"),
+    (lambda x: PoolFactory("gru", impl="fused"), "pooling.impl='fused' is not a key of pooling=gru"),
     (lambda x: PoolApproximation(4, torch.optim.SGD, init="avg_soft", init_scale=0.5),
      "task.init_scale=0.5 is invalid with task.init='avg_soft'"),
 ])

@@ -177,6 +177,13 @@ def null_seed1_metrics(folder):
     path.write_text(json.dumps({**json.loads(path.read_text()), "metrics": None}))
 
 
+def drop_seed1_dataset_name(folder):
+    path = folder / CONV16_MAX.format(1) / SUMMARY
+    record = json.loads(path.read_text())
+    del record["config"]["dataset"]["name"]
+    path.write_text(json.dumps(record))
+
+
 def move_seed1_to_table4(folder):
     (folder.parent / "table4").mkdir()
     (folder / CONV16_MAX.format(1)).rename(folder.parent / "table4" / CONV16_MAX.format(1))
@@ -192,6 +199,8 @@ def move_seed1_under_gpu(folder):
                                          (rename_seed2_to_seed5, "its overrides belong in folder"),
                                          (drop_seed1_metrics, "it lacks metrics"),
                                          (null_seed1_metrics, "its metrics is NoneType, not a mapping"),
+                                         # a KeyError in whichever table read it first, before the rule
+                                         (drop_seed1_dataset_name, "its config lacks dataset.name (the tables read"),
                                          (move_seed1_to_table4, "its experiment 'table2' belongs in folder table2/"),
                                          (move_seed1_under_gpu, "it trained on the CPU, so it belongs under no gpu/")])
 def test_a_bad_record_stops_the_tables_the_figures_and_the_campaign_in_one_line(committed_copy, damage, why,
@@ -243,6 +252,11 @@ def test_a_mistyped_runs_folder_is_refused_instead_of_read_as_no_runs(tmp_path, 
             command()
         assert stop.value.code == 2
         assert f"--runs {missing} does not exist" in capsys.readouterr().err
+    a_file = tmp_path / "summary.json"
+    a_file.write_text("{}")
+    with pytest.raises(SystemExit):
+        results_main(["table2", "--runs", str(a_file), "--out", str(tmp_path / "out")])
+    assert f"--runs {a_file} is not a folder; allowed: folders of run records" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

@@ -343,6 +343,31 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _check_overrides(run: list[str]) -> None:
+    """Compose and check (``ftn.validation``) one run's config as ``ftn.train`` would: the overrides added to every
+    run (a rehearsal's tiny sizes) are then one line before the campaign starts, not one failed run per queue
+    entry."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .config import compose_train
+    from .runs import ConfigError
+    from .validation import validate
+
+    first_line = lambda err: str(err).strip().splitlines()[0]
+    # on the CPU: a GPU campaign is planned (--dry-run) on any machine, and each run checks its device when it starts
+    overrides = [*(o for o in run if not o.startswith("trainer=")), "trainer=cpu", "run_dir=unused", "records_dir=null"]
+    try:
+        validate(OmegaConf.to_container(compose_train(overrides), resolve=True))
+    except ConfigError as err:  # a HydraException too: this one is already one line with what is allowed
+        sys.exit(f"ftn.campaign: {err}")
+    except (HydraException, OmegaConfBaseException) as err:
+        cause = f" ({first_line(err.__cause__)})" if err.__cause__ else ""
+        sys.exit(f"ftn.campaign: {first_line(err)}{cause}; allowed: the train config's keys and values "
+                 "(python -m ftn.train --cfg job lists them)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("campaign", type=_campaign_list,
@@ -363,8 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="treat records no table may trust as absent (their runs are trained again)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
+    parser.add_argument("overrides", nargs="*", default=[],  # a default: argparse would call it required
+                        help="Hydra overrides added to every run (a rehearsal's tiny sizes)")
     args = parser.parse_intermixed_args(argv)
+    if args.records.exists() and not args.records.is_dir():
+        parser.error(f"--records={args.records}: not a folder; allowed: a folder of run records (or none yet)")
     for key, least in (("jobs", 1), ("threads", 1), ("pack", 0)):
         if getattr(args, key) < least:
             parser.error(f"--{key}={getattr(args, key)}: allowed are whole numbers from {least}")
@@ -380,6 +408,8 @@ def main(argv: list[str] | None = None) -> None:
     # campaigns may share a cell (scans' row scan is the init study's lstm cell): it is run once, where it first
     # comes in the queue
     runs = list({tuple(sorted(r)): r for r in ([*r, *args.overrides] for r in runs)}.values())
+    if args.overrides and runs:
+        _check_overrides(runs[0])
     here = device_folder(args.trainer)  # GPU runs and records sit in gpu/ subfolders of their own
     try:  # a corrupt or misplaced record would count its run as to do, or another run's as done
         read_records(args.records / here, args.skip_bad_records)

@@ -27,7 +27,7 @@ from .results import paper, zoo  # noqa: E402
 from .results.table2 import error_difference, largest_headline_cell, networks  # noqa: E402
 from .results.labels import test_error_curve  # noqa: E402
 from .results.units import layer_order, layer_windows, learned_units, on_probes, probe_windows  # noqa: E402
-from .results.records import BadRecords, Setting, absent, preferred, setting  # noqa: E402
+from .results.records import BadRecords, Setting, preferred, runs_dirs_problem, setting  # noqa: E402
 
 def plot_learned_pooling(records: list[dict], out: Path) -> Path | None:
     """The paper's figure 4: each layer's learned function on probe windows, for the headline LSTM runs
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="leave out records no figure may trust, with a warning each, instead of stopping")
     args = parser.parse_args(argv)
-    if missing := absent(args.runs):
-        parser.error(f"--runs {missing[0]} does not exist; allowed: folders of run records")
+    if problem := runs_dirs_problem(args.runs):
+        parser.error(problem)
     try:
         drawn = draw_all(args.runs, args.out, args.skip_bad_records)
     except BadRecords as error:

@@ -61,6 +61,8 @@ def rejected_in_one_line(run_dir: Path) -> Iterator[None]:
     except (RunError, ValueError, DatasetError, InstantiationException) as err:
         if run_dir.is_dir() and all(p.name in BOOKKEEPING or p.suffix == ".log" for p in run_dir.iterdir()):
             shutil.rmtree(run_dir, ignore_errors=True)
+            with contextlib.suppress(OSError):  # and runs/<name>/ if this was its only run
+                run_dir.parent.rmdir()
         cause = err.__cause__ if isinstance(err, InstantiationException) and err.__cause__ is not None else err
         if isinstance(cause, RunError):
             raise

@@ -30,6 +30,18 @@ def _momentum(v: Any) -> bool:
     return _number(v) and 0 <= v < 1
 
 
+def _probability(v: Any) -> bool:
+    return _number(v) and 0 <= v <= 1
+
+
+def _folder_name(v: Any) -> bool:
+    return isinstance(v, str) and v not in ("", ".", "..") and "/" not in v
+
+
+# task.compile: off, on, or a torch.compile mode
+COMPILE = (False, True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 def _increasing_steps(v: Any) -> bool:
     return (isinstance(v, (list, tuple)) and all(_positive_int(m) for m in v)
             and all(a < b for a, b in zip(v, v[1:])))
@@ -47,7 +59,15 @@ def _visible(accelerator: Any) -> bool:
 # (config key, check, what is allowed)
 RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("seed", lambda v: _integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32 - 1]"),
+    # the run folder is runs/<name>/...: a name with a slash would put it elsewhere
+    ("name", _folder_name, "a non-empty name without '/' (not '.' or '..')"),
     ("model.width", _positive_int, "a positive integer"),
+    ("model.negative_slope", lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    ("model.dropout", _probability, "a number in [0, 1]"),
+    ("model.pool_dropout", _probability, "a number in [0, 1]"),
+    ("model.fc_dropout", _probability, "a number in [0, 1]"),
+    ("dataset.num_classes", lambda v: _integer(v) and v >= 2, "an integer >= 2"),
+    ("dataset.synthetic_size", _positive_int, "a positive integer"),
     ("dataset.batch_size", _positive_int, "a positive integer"),
     ("dataset.eval_batch_size", _positive_int, "a positive integer"),
     ("dataset.limit_train", lambda v: v is None or _positive_int(v), "null or a positive integer"),
@@ -58,6 +78,10 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("task.optimizer.momentum", _momentum, "a number in [0, 1)"),
     ("schedule.milestones", _increasing_steps, "a list of increasing positive step counts"),
     ("task.schedule.milestones", _increasing_steps, "a list of increasing positive step counts"),
+    ("schedule.gamma", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    ("task.schedule.gamma", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    ("task.compile", lambda v: any(v is c or (isinstance(c, str) and v == c) for c in COMPILE),
+     ", ".join(str(c).lower() for c in COMPILE)),
     # Lightning reads a negative value as no clipping, while the record would say it clipped
     ("trainer.gradient_clip_val", lambda v: v is None or (_number(v) and v >= 0), "null (no clipping) or a number >= 0"),
     ("schedule.max_steps", lambda v: v == -1 or _positive_int(v), "-1 (no limit) or a positive integer"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from .functional import IMPLS
 from .gru import GRUPool2d
 from .module import DEFAULT_INIT, INITS, LSTMPool2d, init_params
 from .windows import SCANS, output_size
@@ -38,7 +39,8 @@ class PoolFactory:
 
     Args:
         kind: one of ``KINDS``.
-        init, scan, impl: the LSTM kinds' unit init, scan order and implementation (``scan`` also the GRU's).
+        init, scan, impl: the LSTM kinds' unit init, scan order and implementation (``scan`` also the GRU's);
+            None: the default. A kind that does not read one refuses it.
         **hyper: a zoo kind's hyperparameters (``hyperparameters(kind)``), as its config file sets them.
 
     Call:
@@ -59,19 +61,27 @@ class PoolFactory:
         MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
     """
 
-    def __init__(self, kind: str, init: str = DEFAULT_INIT, scan: str = "row", impl: str = "auto",
+    def __init__(self, kind: str, init: str | None = None, scan: str | None = None, impl: str | None = None,
                  **hyper) -> None:
         if kind not in KINDS:
             raise ValueError(f"pooling.kind={kind!r} is unknown; allowed: {', '.join(KINDS)}")
-        if kind in LSTM_KINDS and init not in INITS:
-            raise ValueError(f"pooling.init={init!r} is unknown; allowed: {', '.join(INITS)}")
-        if kind in RECURRENT and scan not in SCANS:
-            raise ValueError(f"pooling.scan={scan!r} is unknown; allowed: {', '.join(SCANS)}")
+        chosen = {}  # the named settings, each checked against the kinds that read it: "+pooling.init=..." on
+        # max would otherwise be ignored without a word
+        for key, value, default, kinds, allowed in (("init", init, DEFAULT_INIT, LSTM_KINDS, INITS),
+                                                    ("scan", scan, "row", RECURRENT, SCANS),
+                                                    ("impl", impl, "auto", LSTM_KINDS, IMPLS)):
+            if value is not None and kind not in kinds:
+                raise ValueError(f"pooling.{key}={value!r} is not a key of pooling={kind}; allowed: only with "
+                                 f"pooling={', '.join(kinds)}")
+            if value is not None and value not in allowed:
+                raise ValueError(f"pooling.{key}={value!r} is unknown; allowed: {', '.join(allowed)}")
+            chosen[key] = default if value is None else value
         if unknown := sorted(set(hyper) - set(hyperparameters(kind))):
             allowed = ", ".join(hyperparameters(kind)) or "none"
             raise ValueError(f"pooling.{unknown[0]}={hyper[unknown[0]]!r} is not a key of pooling={kind}; "
                              f"allowed: {allowed}")
-        self.kind, self.init, self.scan, self.impl, self.hyper = kind, init, scan, impl, hyper
+        self.kind, self.hyper = kind, hyper
+        self.init, self.scan, self.impl = chosen["init"], chosen["scan"], chosen["impl"]
         self._shared: nn.Parameter | None = None
         if kind in ZOO:
             self._zoo(2, 1)  # a bad hyperparameter is named now, before any model is built

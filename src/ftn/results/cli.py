@@ -22,7 +22,7 @@ from .claims_text import claims
 from .figure_readings import figure_readings
 from .headline import headline
 from .readme import update_readme
-from .records import RUNS_DIRS, BadRecords, absent, load_runs, read_records, trained_on
+from .records import RUNS_DIRS, BadRecords, load_runs, read_records, runs_dirs_problem, trained_on
 from .table1 import table1
 from .table2 import table2
 from .table4 import table4
@@ -111,8 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"nothing to do; allowed: --all, or table names ({', '.join(sorted(BUILDERS))}), or --collect DIR")
     if unknown := sorted(set(args.tables) - set(BUILDERS)):
         parser.error(f"tables {unknown} are unknown; allowed: {', '.join(sorted(BUILDERS))}")
-    if missing := absent(args.runs):
-        parser.error(f"--runs {missing[0]} does not exist; allowed: folders of run records")
+    if problem := runs_dirs_problem(args.runs):
+        parser.error(problem)
     try:
         read_records(args.runs, args.skip_bad_records)  # a bad record stops us before anything is written
     except BadRecords as error:

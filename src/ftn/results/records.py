@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..identity import cell_key, config_hash, device_folder, folder_identity, not_a_result, run_folder_name
+from ..identity import cell_key, config_hash, device_folder, flatten, folder_identity, not_a_result, run_folder_name
 from ..record_files import RECORDS, RUNS, SUMMARY
 from .stats import MIN_PAIRS
 
@@ -28,6 +28,9 @@ RUNS_DIRS = (RUNS, RECORDS)
 # What every record a Hydra run writes holds (ftn.run_record.RunRecord); the tables and the campaign read them.
 RUN_KEYS = {"experiment": str, "status": str, "config": dict, "metrics": dict, "seed": int}
 KIND_NAMES = {str: "a string", dict: "a mapping", int: "an integer"}
+# The config keys the tables read from every run record: Table 1's sequence tasks, and the classifiers
+TABLE1_CONFIG_KEYS = ("dataset.seq_len", "schedule.max_epochs", "task.target")
+CLASSIFIER_CONFIG_KEYS = ("dataset.name", "schedule.max_steps", "pooling.kind")
 DEVICE_LABELS = {"cpu": "CPU", "gpu": "GPU", "cuda": "GPU"}
 DATASET_LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "cifar10_jpeg": "CIFAR-10 (JPEG copy)",
                   "synthetic": "synthetic (generated)"}
@@ -101,6 +104,11 @@ def problem(path: Path, record: dict | None) -> str | None:
     # a benchmark's record has some of these keys only; those it has are read as a run's are
     if wrong := [key for key, kind in RUN_KEYS.items() if key in record and not isinstance(record[key], kind)]:
         return f"its {wrong[0]} is {type(record[wrong[0]]).__name__}, not {KIND_NAMES[RUN_KEYS[wrong[0]]]}"
+    if "config" in record:  # a run's record (a benchmark's has none)
+        table1 = str(record.get("experiment", "")).startswith("table1")
+        needed = TABLE1_CONFIG_KEYS if table1 else CLASSIFIER_CONFIG_KEYS
+        if missing := [key for key in needed if key not in flatten(record["config"])]:
+            return f"its config lacks {', '.join(missing)} (the tables read {', '.join(needed)})"
     if "seed" in record.get("config", {}) and record.get("seed") != record["config"]["seed"]:
         return f"its seed {record.get('seed')!r} disagrees with its config's seed {record['config'].get('seed')!r}"
     if not record.get("overrides"):  # made outside a Hydra app (a composed config): its folder is its caller's
@@ -123,10 +131,14 @@ def problem(path: Path, record: dict | None) -> str | None:
     return None
 
 
-def absent(runs_dirs: Iterable[Path]) -> list[Path]:
-    """The folders among ``runs_dirs`` that do not exist, but the default ones (a fresh clone has no ``runs/``): a
-    mistyped ``--runs`` would otherwise read as "no runs yet"."""
-    return [Path(d) for d in runs_dirs if not Path(d).is_dir() and Path(d) not in RUNS_DIRS]
+def runs_dirs_problem(runs_dirs: Iterable[Path]) -> str | None:
+    """The one line for the first of ``runs_dirs`` (``--runs``) that is not a folder, but the default ones (a fresh
+    clone has no ``runs/``): a mistyped ``--runs`` would otherwise read as "no runs yet"."""
+    for d in map(Path, runs_dirs):
+        if not d.is_dir() and d not in RUNS_DIRS:
+            what = "is not a folder" if d.exists() else "does not exist"
+            return f"--runs {d} {what}; allowed: folders of run records"
+    return None
 
 
 def read_records(runs_dirs: Path | Iterable[Path], skip_bad: bool = False) -> list[tuple[Path, dict]]:
