@@ -259,6 +259,7 @@ BAD_VALUES = [  # (overrides, pattern the one-line message must match)
     (["task.compile=bogus"], r"task.compile='bogus' is invalid; allowed: false, true, default, reduce-overhead"),
     (["name=../escape"], r"name='../escape' is invalid; allowed: a non-empty name without '/'"),
     (["pooling=max", "+pooling.init=avg_soft"], r"pooling.init='avg_soft' is not a key of pooling=max; allowed: only"),
+    (["+modle.width=8"], r"modle: not a key of the train config; allowed: checkpoint_every_n_steps, ckpt_path, "),
     (["pooling=lstm", "pooling.impl=bogus"], r"pooling.impl='bogus' is unknown; allowed: auto, fused, reference"),
 ]
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from ftn.results import HEADLINE_INIT, main as results_main
 from ftn.record_files import SUMMARY
 from ftn.config import CONFIG_DIR
 from ftn.train import run
+from ftn.validation import validate
 
 TINY_TABLE1 = ["experiment=table1", "dataset.seq_len=4", "dataset.train_batches=50", "dataset.eval_batches=20",
                "dataset.eval_chunk=10", "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "records_dir=null"]
@@ -25,6 +27,7 @@ def test_every_experiment_composes(experiment, tmp_path, compose_cfg):
     cfg = compose_cfg([f"experiment={experiment}"], tmp_path)
     assert cfg.name == experiment
     assert instantiate(cfg.task) is not None
+    validate(OmegaConf.to_container(cfg, resolve=True))  # its keys and values pass the up-front checks
 
 
 def test_table1_run_writes_summary_with_provenance(tmp_path, compose_cfg):

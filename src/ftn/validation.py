@@ -2,8 +2,12 @@
 raised before a run folder, a lock or a wandb run exists. Keys a config does not have are skipped."""
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 from typing import Any, Callable
+
+from omegaconf import OmegaConf
 
 from .identity import flatten
 from .provenance import training_device
@@ -97,8 +101,22 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 )
 
 
+@functools.cache
+def top_level_keys() -> frozenset[str]:
+    """The keys a run's config may have at its top: train.yaml's own and its config groups'. A key beyond them
+    is read by nothing: "+modle.width=8", which Hydra suggests for the typo "modle.width=8", would train as if
+    it were not there."""
+    train = OmegaConf.load(Path(__file__).parent / "configs" / "train.yaml")
+    groups = {key for entry in train.defaults if isinstance(entry, dict) or OmegaConf.is_dict(entry)
+              for key in entry if " " not in key and "/" not in key}
+    return frozenset({*train, *groups} - {"defaults", "hydra", "experiment"})
+
+
 def validate(config: dict) -> None:
-    """Raise ``ConfigError`` for the first bad value in the resolved ``config``."""
+    """Raise ``ConfigError`` for a top-level key nothing reads, or the first bad value in the resolved ``config``."""
+    if unknown := sorted(set(config) - top_level_keys()):
+        allowed = ", ".join(sorted(top_level_keys()))
+        raise ConfigError(f"{unknown[0]}: not a key of the train config; allowed: {allowed}")
     flat = flatten(config)
     for key, ok, allowed in RULES:
         if key in flat and not ok(flat[key]):
