@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 # Compile times are measured cold: inductor's on-disk caches would let the second layout reuse the first's work.
 os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "0")
@@ -28,7 +27,7 @@ import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ftn.benchmark import command_line, positive_float, positive_int, training_step  # noqa: E402
+from ftn.benchmark import command_line, output_file, positive_float, positive_int, training_step  # noqa: E402
 from ftn.config import compose_train  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.record_files import RESULTS  # noqa: E402
@@ -144,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=positive_float, default=4.0, help="timing window per cell and round")
     parser.add_argument("--rounds", type=positive_int, default=2)
     parser.add_argument("--nets", default=",".join(NETS), help=f"some of {', '.join(NETS)}")
-    parser.add_argument("--out", type=Path, default=RESULTS / "throughput_cpu.md")
+    parser.add_argument("--out", type=output_file, default=RESULTS / "throughput_cpu.md")
     args = parser.parse_args()
     nets = args.nets.split(",")
     if unknown := [n for n in nets if n not in NETS]:

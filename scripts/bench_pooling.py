@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ftn.benchmark import command_line, device_name, measure, positive_int
+from ftn.benchmark import command_line, device_name, measure, output_file, positive_int
 from ftn.provenance import git_commit, hardware
 from ftn.pooling import cpu_kernel, init_params, lstm_pool2d
 from ftn.record_files import RESULTS
@@ -52,7 +51,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=positive_int, default=7)
     parser.add_argument("--device", type=device_name, default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads(), help="torch CPU threads")
-    parser.add_argument("--out", type=Path, default=None, help="the Markdown report that gets the fwd+bwd rows")
+    parser.add_argument("--out", type=output_file, default=None, help="the Markdown report that gets the fwd+bwd rows")
     parser.add_argument("--quick", action="store_true", help="the Conv 8 shapes only")
     args = parser.parse_args()
     start, load = time.time(), os.getloadavg()[0]

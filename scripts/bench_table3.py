@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from ftn.benchmark import command_line, measure, positive_int, positive_ints, training_step, write_bench_record
+from ftn.benchmark import (command_line, measure, output_file, positive_int, positive_ints, records_folder,
+                           training_step, write_bench_record)
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -51,8 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=positive_int, default=20)
     parser.add_argument("--batches", type=positive_ints, default="1,100")
-    parser.add_argument("--out", type=Path, default=RESULTS / "table3.md")
-    parser.add_argument("--record", type=Path, help="records folder for the times (e.g. results/runs)")
+    parser.add_argument("--out", type=output_file, default=RESULTS / "table3.md")
+    parser.add_argument("--record", type=records_folder, help="records folder for the times (e.g. results/runs)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     cudnn_modes = (True, False) if device.type == "cuda" else (None,)

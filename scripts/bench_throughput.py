@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ftn.benchmark import command_line, device_name, positive_float, positive_int, positive_ints
+from ftn.benchmark import command_line, device_name, output_file, positive_float, positive_int, positive_ints
 from ftn.config import compose_train
 from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
@@ -397,7 +397,7 @@ def main() -> None:
                         help=f"(e)'s variants, of {','.join(PACK_VARIANTS)} (CPU: eager; GPU: all)")
     parser.add_argument("--row-limit", type=positive_int, default=120, help="seconds at most per row of (e)")
     parser.add_argument("--train-images", type=positive_int, default=None)
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--out", type=output_file, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pooling", default="lstm", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from ftn.benchmark import positive_int, training_step, write_bench_record
+from ftn.benchmark import positive_int, records_folder, training_step, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
@@ -40,7 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=positive_int, default=5, help="interleaved rounds")
     parser.add_argument("--steps", type=positive_int, default=3, help="timed steps per kind and round")
     parser.add_argument("--threads", type=positive_int, default=1)
-    parser.add_argument("--record", type=Path, help="records folder to write the result into (results/runs)")
+    parser.add_argument("--record", type=records_folder, help="records folder to write the result into (results/runs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = {kind: stepper(kind, args.width, args.batch) for kind in BENCHED}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ftn.benchmark import command_line, device_name, positive_float, positive_int, positive_ints, write_bench_record
+from ftn.benchmark import (command_line, device_name, output_file, positive_float, positive_int, positive_ints,
+                           records_folder, write_bench_record)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_bad_value_is_refused_with_what_is_allowed(parse, text):
     with pytest.raises(argparse.ArgumentTypeError, match="allowed are"):
         parse(text)
+
+
+def test_a_benchmarks_output_is_checked_before_anything_is_timed(tmp_path):
+    a_file = tmp_path / "report.md"
+    a_file.write_text("")
+    for parse, text, why in [(output_file, tmp_path, "is a folder; allowed are file paths"),
+                             (records_folder, a_file, "is a file; allowed are folders"),
+                             (output_file, a_file / "deeper.md", f"goes under {a_file}, a file")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            parse(str(text))
+    assert output_file(str(a_file)) == a_file and records_folder(str(tmp_path / "new")) == tmp_path / "new"
 
 
 def test_good_values_pass():

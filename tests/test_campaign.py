@@ -71,7 +71,8 @@ def _record(root, overrides, **fields):
     """A run's record where the campaign and the tables look for it: <root>/<experiment>/<run folder>/."""
     path = root / "table1" / run_folder_name(overrides) / "summary.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"experiment": "table1", "status": "finished", "config": {"seed": 0}, "metrics": {},
+    config = {"seed": 0, "dataset": {"seq_len": 4}, "schedule": {"max_epochs": 20}, "task": {"target": "max"}}
+    path.write_text(json.dumps({"experiment": "table1", "status": "finished", "config": config, "metrics": {},
                                 "seed": 0, "overrides": overrides, "device": "cpu", **fields}))
     return path
 
@@ -207,7 +208,9 @@ def test_a_run_stopped_with_a_checkpoint_too_large_to_park_is_reported_stopped_n
     own = runs / "table4" / run_folder_name(overrides) / "summary.json"
     own.parent.mkdir(parents=True)
     own.write_text(json.dumps({"experiment": "table4", "status": "interrupted", "steps": 1655, "metrics": {},
-                               "config": {"seed": 0, "run_dir": str(own.parent)}, "seed": 0, "overrides": overrides}))
+                               "config": {"seed": 0, "run_dir": str(own.parent), "dataset": {"name": "cifar10"},
+                                          "schedule": {"max_steps": 3000}, "pooling": {"kind": "max"}},
+                               "seed": 0, "overrides": overrides}))
     assert _report(records, runs, overrides, 0.0, tmp_path / "log", 143)  # the records folder has nothing
     assert capsys.readouterr().out.startswith("stopped with a checkpoint at step 1655 in its run folder, not parked")
     own.unlink()

@@ -42,7 +42,8 @@ def test_the_committed_tables_leave_smoke_records_out(tmp_path):
     for overrides in (["schedule=medium", "seed=0"], ["schedule=smoke", "seed=0"]):
         folder = tmp_path / "table2" / run_folder_name(overrides)
         folder.mkdir(parents=True)
-        config = {"seed": 0, "schedule": overrides[0]}
+        config = {"seed": 0, "schedule": {"name": overrides[0], "max_steps": 10}, "dataset": {"name": "synthetic"},
+                  "pooling": {"kind": "max"}}
         (folder / SUMMARY).write_text(json.dumps({"experiment": "table2", "status": "finished", "overrides": overrides,
                                                   "seed": 0, "config": config, "metrics": {}}))
     assert [r["overrides"][0] for r in load_runs(tmp_path, "table2")] == ["schedule=medium"]

@@ -107,6 +107,35 @@ def positive_float(text: str) -> float:
     return value
 
 
+def _writable_path(text: str, want_folder: bool) -> Path:
+    """``text`` as a path a benchmark writes to at its end, refused now if it cannot take it: a file where a
+    folder is wanted (or the other way round), a path under a file, or a place this user cannot write."""
+    import os
+
+    path, kind = Path(text), "folders" if want_folder else "file paths"
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if existing == path and path.is_dir() != want_folder:
+        why = f"is a {'file' if want_folder else 'folder'}"
+    elif existing != path and not existing.is_dir():
+        why = f"goes under {existing}, a file"
+    elif not os.access(existing if existing.is_dir() else existing.parent, os.W_OK):
+        why = f"is not writable ({existing})"
+    else:
+        return path
+    raise argparse.ArgumentTypeError(f"{text!r} {why}; allowed are {kind} this user can write")
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: the report a benchmark writes (``--out``), checked before anything is timed."""
+    return _writable_path(text, want_folder=False)
+
+
+def records_folder(text: str) -> Path:
+    """An argparse type: the records folder a benchmark's record goes into (``--record``), checked before anything
+    is timed."""
+    return _writable_path(text, want_folder=True)
+
+
 def device_name(text: str) -> str:
     """An argparse type: ``cpu``, or ``cuda`` where a GPU is visible."""
     if text not in ("cpu", "cuda") or (text == "cuda" and not torch.cuda.is_available()):
