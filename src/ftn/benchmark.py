@@ -10,14 +10,21 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
-from torch.utils.benchmark import Measurement, Timer
+
+if TYPE_CHECKING:
+    from torch.utils.benchmark import Measurement
+
 
 def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurement:
     """``repeats`` timed calls of ``fn`` after ``warmup`` untimed ones, as one Measurement (median, iqr, ...)."""
+    # imported here: torch.utils.benchmark loads cpp_extension, whose "No CUDA runtime" warning would otherwise
+    # come before a script's one-line argument error
+    from torch.utils.benchmark import Measurement, Timer
+
     for _ in range(warmup):  # kernel builds, allocator, cuDNN autotuning
         fn()
     timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
