@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from omegaconf import OmegaConf
 
+from .config import CONFIG_DIR
 from .identity import flatten
 from .provenance import training_device
 from .runs import ConfigError
@@ -42,8 +43,8 @@ def _folder_name(v: Any) -> bool:
     return isinstance(v, str) and v not in ("", ".", "..") and "/" not in v
 
 
-# task.compile: off, on, or a torch.compile mode
-COMPILE = (False, True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# task.compile: false, true, or one of torch.compile's modes
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def _increasing_steps(v: Any) -> bool:
@@ -84,8 +85,7 @@ RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("task.schedule.milestones", _increasing_steps, "a list of increasing positive step counts"),
     ("schedule.gamma", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     ("task.schedule.gamma", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ("task.compile", lambda v: any(v is c or (isinstance(c, str) and v == c) for c in COMPILE),
-     ", ".join(str(c).lower() for c in COMPILE)),
+    ("task.compile", lambda v: isinstance(v, bool) or v in COMPILE_MODES, ", ".join(("false", "true", *COMPILE_MODES))),
     # Lightning reads a negative value as no clipping, while the record would say it clipped
     ("trainer.gradient_clip_val", lambda v: v is None or (_number(v) and v >= 0), "null (no clipping) or a number >= 0"),
     ("schedule.max_steps", lambda v: v == -1 or _positive_int(v), "-1 (no limit) or a positive integer"),
@@ -106,7 +106,7 @@ def top_level_keys() -> frozenset[str]:
     """The keys a run's config may have at its top: train.yaml's own and its config groups'. A key beyond them
     is read by nothing: "+modle.width=8", which Hydra suggests for the typo "modle.width=8", would train as if
     it were not there."""
-    train = OmegaConf.load(Path(__file__).parent / "configs" / "train.yaml")
+    train = OmegaConf.load(Path(CONFIG_DIR) / "train.yaml")
     groups = {key for entry in train.defaults if isinstance(entry, dict) or OmegaConf.is_dict(entry)
               for key in entry if " " not in key and "/" not in key}
     return frozenset({*train, *groups} - {"defaults", "hydra", "experiment"})
