@@ -99,3 +99,15 @@ def load_or_rebuild(path: Path, load: Callable[[Path], T], build: Callable[[], T
     value = build()
     save(value, path)
     return value
+
+
+def unwritable(folder: Path) -> tuple[Path, str] | None:
+    """Whether ``folder`` (or, where it does not exist yet, the nearest folder above it) cannot take a new file:
+    None if it can, else that folder and the file system's reason. A probe file, not the mode bits: they do not
+    stop root, and a read-only mount stops everyone."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as err:
+        return existing, err.strerror or type(err).__name__
+    return None

@@ -117,7 +117,7 @@ def positive_float(text: str) -> float:
 def _writable_path(text: str, want_folder: bool) -> Path:
     """``text`` as a path a benchmark writes to at its end, refused now if it cannot take it: a file where a
     folder is wanted (or the other way round), a path under a file, or a place this user cannot write."""
-    import os
+    from .atomic import unwritable
 
     path, kind = Path(text), "folders" if want_folder else "file paths"
     existing = next(p for p in (path, *path.parents) if p.exists())
@@ -125,8 +125,8 @@ def _writable_path(text: str, want_folder: bool) -> Path:
         why = f"is a {'file' if want_folder else 'folder'}"
     elif existing != path and not existing.is_dir():
         why = f"goes under {existing}, a file"
-    elif not os.access(existing if existing.is_dir() else existing.parent, os.W_OK):
-        why = f"is not writable ({existing})"
+    elif problem := unwritable(existing if existing.is_dir() else existing.parent):
+        why = f"is not writable ({problem[0]}: {problem[1]})"
     else:
         return path
     raise argparse.ArgumentTypeError(f"{text!r} {why}; allowed are {kind} this user can write")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +31,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from .atomic import remove_leftovers
+from .atomic import remove_leftovers, unwritable
 from .data.sources import DatasetError
 from .locations import MaxLocations, measures_locations
 from .parking import ParkedOnce, ParkRun, drop, unpark
@@ -84,15 +83,10 @@ def file_system_errors_in_one_line() -> Iterator[None]:
 
 
 def require_writable(folder: Path, key: str) -> None:
-    """Refuse a run whose ``folder`` (or, where it does not exist yet, the nearest folder above it) cannot take a
-    new file, before it trains: a probe file, not the mode bits (they do not stop root, and a read-only mount
-    stops everyone), so the reason is the file system's own."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    try:
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as err:
-        raise RunError(f"{key}: {existing} is not writable ({err.strerror}); allowed: a folder this user can "
-                       "write") from None
+    """Refuse a run whose ``folder`` cannot take a new file (``ftn.atomic.unwritable``), before it trains."""
+    if problem := unwritable(folder):
+        existing, reason = problem
+        raise RunError(f"{key}: {existing} is not writable ({reason}); allowed: a folder this user can write")
 
 
 class Member:
