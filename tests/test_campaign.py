@@ -58,6 +58,8 @@ def test_one_queue_of_several_campaigns_on_the_gpu(tmp_path, capsys):
                                             "Could not override 'modle.width'. (Key 'modle' is not in struct); "
                                             "allowed: the train config's keys"),
                                            (["table1", "--dry-run", "seed=-5"], "seed=-5 is invalid; allowed: an"),
+                                           (["table1", "--dry-run", "pooling=maxx"],
+                                            "pooling=maxx: not an option of the pooling config group; allowed: avg"),
                                            (["--init", "avg_soft"], "required: campaign\n"),
                                            (["table1", "--dry-run", "--records", "/dev/null"],
                                             "--records=/dev/null: not a folder")])

@@ -215,7 +215,8 @@ def test_member_health_is_the_solo_rule_per_member():
 @pytest.mark.parametrize("argv, message", [([], "no pack member given"),
                                            (["notjson"], "pack member 0 is 'notjson'; allowed: a JSON list"),
                                            (['["seed=0", 1]'], "pack member 0 is"),
-                                           (['["model.widht=4"]'], "Could not override 'model.widht'")])
+                                           (['["model.widht=4"]'], "Could not override 'model.widht'"),
+                                           (['["pooling=maxx"]'], "pooling=maxx: not an option of the pooling")])
 def test_bad_pack_arguments_stop_in_one_line(argv, message):
     from ftn.packing import main as packing_main
 

@@ -352,13 +352,13 @@ def _check_overrides(run: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from .config import compose_train
-    from .runs import ConfigError
-    from .validation import validate
+    from .runs import ConfigError, first_line
+    from .validation import check_choices, validate
 
-    first_line = lambda err: str(err).strip().splitlines()[0]
     # on the CPU: a GPU campaign is planned (--dry-run) on any machine, and each run checks its device when it starts
     overrides = [*(o for o in run if not o.startswith("trainer=")), "trainer=cpu", "run_dir=unused", "records_dir=null"]
     try:
+        check_choices(overrides)
         validate(OmegaConf.to_container(compose_train(overrides), resolve=True))
     except ConfigError as err:  # a HydraException too: this one is already one line with what is allowed
         sys.exit(f"ftn.campaign: {err}")

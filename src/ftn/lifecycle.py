@@ -39,7 +39,7 @@ from .progress import ProgressLines
 from .record_files import ENDED, SUMMARY, record_folder, same_run_elsewhere
 from .run_record import RunRecord
 from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
-                   RunError, RunLock, forget_checkpoint, resume_checkpoint)
+                   RunError, RunLock, first_line, forget_checkpoint, resume_checkpoint)
 from .tracking import WANDB_ID, finish_wandb, link_wandb_run, wandb_group, wandb_tags
 from .validation import validate
 
@@ -67,7 +67,7 @@ def rejected_in_one_line(run_dir: Path) -> Iterator[None]:
             raise
         if not isinstance(cause, (ValueError, DatasetError)):
             raise  # a bug, not bad input: keep its traceback
-        raise RunError(str(cause).strip().splitlines()[0]) from None
+        raise RunError(first_line(cause)) from None
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ from .record_files import SUMMARY, read_summary
 from .run_record import RunRecord
 from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError
 from .tasks.packed import PackedClassification, member_metrics
+from .validation import check_choices
 
 
 def check_pack(configs: list[dict]) -> None:
@@ -301,6 +302,7 @@ def compose_member(overrides: list[str]) -> Member:
     (``hydra.run.dir``), and that folder's ``.hydra/`` files."""
     from hydra.core.utils import _save_config
 
+    check_choices(overrides)
     cfg = compose_train(overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     run_dir = Path(str(cfg.hydra.run.dir)).resolve()
@@ -343,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         members = [compose_member(o) for o in member_overrides(argv if argv is not None else sys.argv[1:])]
     except RunError as err:
         sys.exit(str(err))
-    except HydraException as err:  # an unknown key or group choice, as Hydra words it, on one line
+    except HydraException as err:  # an unknown key, as Hydra words it, on one line
         sys.exit(" ".join(str(err).split()))
     try:
         statuses = run_pack(members)

@@ -42,6 +42,13 @@ class RunError(CompactHydraException):
     """A run refused or stopped for a reason that one line explains (Hydra prints it without a traceback)."""
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type's name for an empty one): the reason a one-line refusal
+    quotes from a library's multi-line error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class ConfigError(RunError, ValueError):
     """A bad config value, found before anything starts."""
 
@@ -104,11 +111,11 @@ def load_checkpoint(path: Path, ckpt_path: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated, garbage, or not a torch file at all: one line, whatever torch said
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         # ckpt_path=null also drops a parked copy (ftn.parking) that deleting this file would resume from
         remedy = "delete it to resume from a parked copy if its records folder has one, " if ckpt_path == "last" else ""
-        raise RunError(f"ckpt_path={ckpt_path}: {path} is not a readable checkpoint ({reason}); allowed: a "
-                       f"checkpoint written by ftn.train, {remedy}or ckpt_path=null to start afresh") from None
+        raise RunError(f"ckpt_path={ckpt_path}: {path} is not a readable checkpoint ({first_line(err)}); "
+                       f"allowed: a checkpoint written by ftn.train, {remedy}or ckpt_path=null to start afresh"
+                       ) from None
 
 
 def check_config(checkpoint: dict, path: Path, ckpt_path: str, config: dict) -> None:

@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 
 from .config import CONFIG_DIR
 from .lifecycle import Member, SoloRun
-from .runs import Interrupted, RunError
+from .runs import ConfigError, Interrupted, RunError
+from .validation import check_choices
 
 # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates, with a warning in every run: not ours to fix
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
@@ -36,7 +37,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except Interrupted as err:  # a sweep stops too
@@ -45,6 +46,15 @@ def main(cfg: DictConfig) -> None:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweep goes on with its other cells; Hydra reports this one (compactly) at the end
         sys.exit(str(err))  # one line on stderr, exit status 1, no traceback
+
+
+def main() -> None:
+    """The command line: a group option that names no config (``pooling=maxx``) is one line before Hydra composes."""
+    try:
+        check_choices(arg for arg in sys.argv[1:] if not arg.startswith("-"))
+    except ConfigError as err:
+        sys.exit(str(err))
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -3,16 +3,18 @@ raised before a run folder, a lock or a wandb run exists. Keys a config does not
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from omegaconf import OmegaConf
 
 from .config import CONFIG_DIR
 from .identity import flatten
 from .provenance import training_device
-from .runs import ConfigError
+from .runs import ConfigError, first_line
 
 
 def _integer(v: Any) -> bool:
@@ -112,12 +114,75 @@ def top_level_keys() -> frozenset[str]:
     return frozenset({*train, *groups} - {"defaults", "hydra", "experiment"})
 
 
+# The one group no class is built from: the trainer's config and Classification read these keys by name.
+SCHEDULE_KEYS = ("gamma", "max_epochs", "max_steps", "milestones")
+
+
+def _built(config: dict) -> Iterator[tuple[str, dict]]:
+    """The nodes of ``config`` that ``instantiate`` builds (those with a ``_target_``) with their dotted keys,
+    shallowest first: the key a user types (``model``) before its copy inside another node (``task.model``)."""
+    level = [(key, node) for key, node in config.items() if isinstance(node, dict)]
+    while level:
+        yield from ((key, node) for key, node in level if "_target_" in node)
+        level = [(f"{key}.{k}", v) for key, node in level for k, v in node.items() if isinstance(v, dict)]
+
+
+def _unknown_argument(config: dict) -> str | None:
+    """The first key of a built node that its target does not take (``+model.foo=1``), as one line: ``instantiate``
+    would stop on it with a TypeError traceback. A target that takes ``**kwargs`` checks its own (``PoolFactory``).
+    (A missing argument is not checked: the run passes some when it builds, such as the logger's ``run_dir``.)"""
+    from hydra.utils import get_object
+
+    for key, node in _built(config):
+        try:
+            target = get_object(node["_target_"])
+        except Exception as err:  # Hydra wraps a missing module or attribute in several exception types
+            return (f"{key}._target_={node['_target_']!r} cannot be imported ({first_line(err)}); allowed: the "
+                    "dotted path of a class or function")
+        parameters = inspect.signature(target).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            continue
+        if unknown := [k for k in node if not k.startswith("_") and k not in parameters]:  # _target_, _partial_
+            allowed = ", ".join(name for name, p in parameters.items() if p.kind is not p.VAR_POSITIONAL)
+            return f"{key}.{unknown[0]}: not an argument of {node['_target_']}; allowed: {allowed}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """``value`` as the command line types it (``true``, ``null``), a string quoted."""
+    return str(value).lower() if isinstance(value, bool) else "null" if value is None else repr(value)
+
+
 def validate(config: dict) -> None:
-    """Raise ``ConfigError`` for a top-level key nothing reads, or the first bad value in the resolved ``config``."""
+    """Raise ``ConfigError`` for a key nothing reads (at the top, in the schedule, or an argument that a built node
+    does not take), or the first bad value in the resolved ``config``."""
     if unknown := sorted(set(config) - top_level_keys()):
         allowed = ", ".join(sorted(top_level_keys()))
         raise ConfigError(f"{unknown[0]}: not a key of the train config; allowed: {allowed}")
+    if unknown := sorted(set(config.get("schedule") or {}) - set(SCHEDULE_KEYS)):
+        raise ConfigError(f"schedule.{unknown[0]}: not a key of the schedule; allowed: {', '.join(SCHEDULE_KEYS)}")
+    if problem := _unknown_argument(config):
+        raise ConfigError(problem)
     flat = flatten(config)
     for key, ok, allowed in RULES:
         if key in flat and not ok(flat[key]):
-            raise ConfigError(f"{key}={flat[key]!r} is invalid; allowed: {allowed}")
+            raise ConfigError(f"{key}={_shown(flat[key])} is invalid; allowed: {allowed}")
+
+
+SWEEP_LIST = r"[\w.-]+(,[\w.-]+)*"  # one option, or a sweep's options joined by commas
+
+
+def check_choices(overrides: Iterable[str]) -> None:
+    """Refuse (``ConfigError``, one line) a ``group=option`` override naming no option of that config group, before
+    Hydra composes: its own message for it spans twenty lines. Each option of a sweep (``pooling=max,avg``) is
+    checked; Hydra's own groups (``hydra/launcher``) and sweep functions (``range(...)``) are left to Hydra."""
+    for override in overrides:
+        group, _, value = override.partition("=")
+        folder = Path(CONFIG_DIR) / group
+        if not group or group.startswith("hydra") or not folder.is_dir() or not re.fullmatch(SWEEP_LIST, value):
+            continue
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        for option in value.split(","):
+            if option not in options:
+                raise ConfigError(f"{group}={option}: not an option of the {group} config group; allowed: "
+                                  f"{', '.join(options)}")
