@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ftn.campaign import OTHER_READINGS, _log_name, _report, find_record, main as campaign_main, run_campaign, zoo
+from ftn.campaign import (OTHER_READINGS, _log_name, _report, find_record, main as campaign_main, run_campaign, table1,
+                          zoo)
 from ftn.identity import run_folder_name
 from ftn.pooling import ZOO_KINDS, PoolFactory
 
@@ -85,6 +86,21 @@ def test_a_record_is_found_in_its_own_devices_folder_only(tmp_path):
     assert find_record(tmp_path, overrides) is None
     on_cpu = _record(tmp_path, overrides)
     assert find_record(tmp_path, overrides) == on_cpu and find_record(tmp_path / "gpu", overrides) == on_gpu
+
+
+def test_dry_run_gives_a_cut_off_runs_step_and_the_time_left_at_its_pace(tmp_path, capsys):
+    config = {"seed": 0, "dataset": {"seq_len": 4}, "schedule": {"max_epochs": -1, "max_steps": 1200},
+              "task": {"target": "max"}}
+    parked, unparked = list(table1())[:2]
+    _record(tmp_path / "records", parked, status="interrupted", steps=300, wall_time_s=600.0, config=config)
+    # too large to park: its running summary is in its run folder only
+    _record(tmp_path / "runs", unparked, status="running", steps=900, wall_time_s=600.0, config=config)
+    campaign_main(["table1", "--dry-run", "--records", str(tmp_path / "records"), "--runs", str(tmp_path / "runs")])
+    first, second, *others = capsys.readouterr().out.splitlines()
+    assert first == f"interrupted at step 300 of 1,200, about 30 min left at its pace {' '.join(parked)}"
+    assert second == (f"running at step 900 of 1,200, about 3 min left at its pace (its checkpoint is on this machine "
+                      f"only) {' '.join(unparked)}")
+    assert others and all(line.startswith("todo ") for line in others)
 
 
 def test_a_record_no_table_may_trust_leaves_its_run_to_do(tmp_path, capsys):

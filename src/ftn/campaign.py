@@ -180,6 +180,17 @@ def status(path: Path | None) -> str | None:
     return read_summary(path).get("status") if path else None
 
 
+def progress(path: Path | None) -> str:
+    """A run's state as ``--dry-run`` prints it: ``todo``, its record's status, and for a run cut off or still
+    running, its step against its budget and the time left at its pace so far (the hours a session note gives)."""
+    record = read_summary(path) if path else {}
+    state, steps, wall = record.get("status", "todo"), record.get("steps"), record.get("wall_time_s")
+    budget = record.get("config", {}).get("schedule", {}).get("max_steps", -1)
+    if state in ENDED or not (steps and wall and budget > 0):
+        return state
+    return f"{state} at step {steps:,} of {budget:,}, about {(budget - steps) * wall / steps / 60:.0f} min left at its pace"
+
+
 def packs(runs: list[list[str]], size: int) -> list[list[list[str]]]:
     """The runs as jobs: one run each (``size`` 0), or packs of up to ``size`` runs that may share one
     (``ftn.pack_rule``: they differ only in their seed and pooling overrides), in queue order, each pack ordered by
@@ -385,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
                              "add dataset.augmentation=crop_flip, which packs need")
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--records", type=Path, default=RECORDS)
-    parser.add_argument("--dry-run", action="store_true", help="list the runs still to do and exit")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the runs done and still to do (a cut-off run with its step and time left), and exit")
     parser.add_argument("--skip-bad-records", action="store_true",
                         help="treat records no table may trust as absent (their runs are trained again)")
     parser.add_argument("overrides", nargs="*", default=[],  # a default: argparse would call it required
@@ -417,7 +429,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"ftn.campaign: {error}")
     if args.dry_run:
         for r in runs:
-            print(status(find_record(args.records / here, r)) or "todo", " ".join(r))
+            recorded = find_record(args.records / here, r)
+            # a run whose checkpoint is too large to park (VGG16) has its progress in its run folder only
+            local = None if recorded else find_record(args.runs / here, r)
+            print(progress(recorded or local) + (" (its checkpoint is on this machine only)" if local else ""),
+                  " ".join(r))
         return
     try:
         failed = run_campaign(runs, args.jobs, args.runs, args.records, args.runs / here / "logs", args.trainer,
