@@ -301,6 +301,16 @@ def test_bad_values_are_one_line_before_anything_starts(overrides, message, tmp_
     assert not run_dir.exists()  # no folder, lock, checkpoint or wandb run left behind
 
 
+def test_a_key_the_chosen_groups_lack_is_one_line_and_leaves_no_folder(tmp_path, compose_cfg):
+    """Table 1's task reads dataset.seq_len, which a CIFAR-like dataset lacks: Hydra printed the interpolation's
+    error, and the run folder stayed."""
+    run_dir = tmp_path / "run"
+    with pytest.raises(RunError, match=r"^task.seq_len: Interpolation key 'dataset.seq_len' not found; allowed: "
+                                       r"group choices that have every key the config reads") as err:
+        run(compose_cfg(["experiment=table1", "dataset=synthetic"], run_dir))
+    assert "\n" not in str(err.value) and not run_dir.exists()
+
+
 @pytest.mark.parametrize("override, message", [
     ("model.width=abc", "model.width='abc' is invalid; allowed: a positive integer"),
     # before Hydra composes, whose own message lists the options over twenty lines

@@ -30,6 +30,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .atomic import remove_leftovers, unwritable
 from .data.sources import DatasetError
@@ -38,8 +39,8 @@ from .parking import ParkedOnce, ParkRun, drop, unpark
 from .progress import ProgressLines
 from .record_files import ENDED, SUMMARY, record_folder, same_run_elsewhere
 from .run_record import RunRecord
-from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, DivergenceGuard, Diverged, Interrupted, RunCheckpoint,
-                   RunError, RunLock, first_line, forget_checkpoint, resume_checkpoint)
+from .runs import (CHECKPOINT, LOCK, AtomicCheckpointIO, ConfigError, DivergenceGuard, Diverged, Interrupted,
+                   RunCheckpoint, RunError, RunLock, first_line, forget_checkpoint, resume_checkpoint)
 from .tracking import WANDB_ID, finish_wandb, link_wandb_run, wandb_group, wandb_tags
 from .validation import validate
 
@@ -118,7 +119,11 @@ class Member:
 
     def resolve(self) -> None:
         """Its resolved config, checked (``ftn.validation``), and its records folder."""
-        self.config = OmegaConf.to_container(self.cfg, resolve=True)
+        try:
+            self.config = OmegaConf.to_container(self.cfg, resolve=True)
+        except OmegaConfBaseException as err:  # experiment=table1 dataset=synthetic: the task reads dataset.seq_len
+            raise ConfigError(f"{getattr(err, 'full_key', None) or 'the config'}: {first_line(err)}; allowed: group "
+                              "choices that have every key the config reads (--cfg job shows it composed)") from None
         self.records_folder = record_folder(self.cfg.records_dir, self.cfg.name, self.run_dir, self.config,
                                             self.overrides)
         validate(self.config)
