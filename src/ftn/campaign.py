@@ -133,7 +133,9 @@ def vgg16_cpu(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     """VGG16's first 6 epochs of the paper's schedule, max against lstm (Figure 5(b)), seed by seed. Run it with
     ``--jobs 1 --threads 2`` at a session's start: one run on both cores takes about two hours (a pair on one core
     each, nearly three), and a run cut off by a session's end resumes on the same machine only (its checkpoints,
-    one every 500 steps in its run folder, are too large to park)."""
+    one every 500 steps in its run folder, are too large to park). Where the next session is likely to find the
+    same machine, one run on one core (``--threads 1``) beside another campaign's parkable run also works:
+    ``--dry-run`` says how far it got and that its checkpoint is on this machine only."""
     for seed in seeds or (0, 1):
         for pooling in ("max", "lstm"):
             yield ["experiment=table4", "dataset=cifar10_jpeg", "schedule=paper_6ep",
