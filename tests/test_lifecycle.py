@@ -311,6 +311,24 @@ def test_a_key_the_chosen_groups_lack_is_one_line_and_leaves_no_folder(tmp_path,
     assert "\n" not in str(err.value) and not run_dir.exists()
 
 
+@pytest.mark.parametrize("overrides, refused", [
+    (["pooling=maxx"], "pooling=maxx"), (["pooling="], "pooling="), (["-m", "pooling=max,,avg"], "pooling="),
+    (["experiment=table9"], "experiment=table9"),
+    # what Hydra words well itself, or that is not a group choice: left to it
+    (["pooling=max,avg", "hydra/launcher=packed", "+pooling.init=avg_soft", "pooling=choice(max,avg)",
+      "model.width=8", "pooling@x=max"], None),
+])
+def test_a_group_option_without_a_config_is_refused_before_hydra_composes(overrides, refused):
+    from ftn.runs import ConfigError
+    from ftn.validation import check_choices
+
+    if refused is None:
+        check_choices(overrides)
+        return
+    with pytest.raises(ConfigError, match=rf"^{refused}: not an option of the \w+ config group; allowed: "):
+        check_choices(overrides)
+
+
 @pytest.mark.parametrize("override, message", [
     ("model.width=abc", "model.width='abc' is invalid; allowed: a positive integer"),
     # before Hydra composes, whose own message lists the options over twenty lines

@@ -169,7 +169,7 @@ def validate(config: dict) -> None:
             raise ConfigError(f"{key}={_shown(flat[key])} is invalid; allowed: {allowed}")
 
 
-SWEEP_LIST = r"[\w.-]+(,[\w.-]+)*"  # one option, or a sweep's options joined by commas
+SWEEP_LIST = r"[\w.-]*(,[\w.-]*)*"  # one option, or a sweep's options joined by commas (an empty one is refused)
 
 
 def check_choices(overrides: Iterable[str]) -> None:
