@@ -1,6 +1,7 @@
 """Packs: K solo models as one grouped model. Each member computes, learns and checkpoints as its solo model."""
 import copy
 import io
+import re
 
 import pytest
 import torch
@@ -232,7 +233,8 @@ def test_the_same_run_twice_is_refused_before_the_locks(tmp_path, monkeypatch):
     run = '["experiment=table2", "dataset=synthetic", "seed=0"]'
     with pytest.raises(SystemExit) as stop:
         packing_main([run, run])
-    assert stop.value.code == "a pack holds the same run twice; allowed: members that differ in seed or pooling"
+    assert re.fullmatch(r"run_dir: /\S+ is the folder of two members; allowed: a folder of its own per member",
+                        stop.value.code)
 
 
 def test_a_pack_with_a_diverged_member_exits_1_as_a_diverged_solo_run(tmp_path, monkeypatch, capsys):

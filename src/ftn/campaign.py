@@ -35,7 +35,8 @@ from .runs import STOP_SIGNALS, Interrupted
 
 # Table 2 at the medium budget: the JPEG copy of CIFAR-10 and the 15k-iteration schedule (results/table2.notes.md).
 # The trainer (cpu or gpu) is the one override a campaign adds per machine: it picks the device, nothing else.
-COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", "trainer.enable_progress_bar=false"]
+QUIET = "trainer.enable_progress_bar=false"  # a campaign's logs get ProgressLines' lines, not a redrawn bar
+COMMON = ["experiment=table2", "dataset=cifar10_jpeg", "schedule=medium", QUIET]
 STUDY_INITS = ("lasagne", "lasagne_unit_g", "avg_soft", "avg_exact")
 LSTM_POOLINGS = ("lstm", "lstm_shared")
 
@@ -100,20 +101,19 @@ def table1_long(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
     for seed in seeds:
         for length in (4, 9, 64):
             yield ["experiment=table1", "schedule=plateau_long", f"dataset.seq_len={length}", "task.target=avg",
-                   f"seed={seed}", "trainer.enable_progress_bar=false"]
+                   f"seed={seed}", QUIET]
 
 
 def table1(seeds: tuple[int, ...] = (0, 1, 2)) -> Iterator[list[str]]:
     """Table 1: the paper's recipe as written (max, 2x2 and 3x3), the row the table shows beside ours, then our
     recipe (max and avg, 2x2 to 8x8)."""
-    quiet = "trainer.enable_progress_bar=false"
     for seed in seeds:
         for length in (4, 9):
-            yield ["experiment=table1_paper", f"dataset.seq_len={length}", f"seed={seed}", quiet]
+            yield ["experiment=table1_paper", f"dataset.seq_len={length}", f"seed={seed}", QUIET]
     for seed in seeds:
         for target in ("max", "avg"):
             for length in (4, 9, 16, 64):
-                yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", quiet]
+                yield ["experiment=table1", f"dataset.seq_len={length}", f"task.target={target}", f"seed={seed}", QUIET]
 
 
 def table2_paper(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
@@ -138,9 +138,8 @@ def vgg16_cpu(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     ``--dry-run`` says how far it got and that its checkpoint is on this machine only."""
     for seed in seeds or (0, 1):
         for pooling in ("max", "lstm"):
-            yield ["experiment=table4", "dataset=cifar10_jpeg", "schedule=paper_6ep",
-                   "trainer.enable_progress_bar=false", f"seed={seed}", f"pooling={pooling}",
-                   "checkpoint_every_n_steps=500"]
+            yield ["experiment=table4", "dataset=cifar10_jpeg", "schedule=paper_6ep", QUIET, f"seed={seed}",
+                   f"pooling={pooling}", "checkpoint_every_n_steps=500"]
 
 
 def cpu_science(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
@@ -148,8 +147,9 @@ def cpu_science(seeds: tuple[int, ...] | None = None) -> Iterator[list[str]]:
     seeds; the Conv 32 row at 15k (claim 8: the gain shrinks with size, on one device and budget); Conv 8 at the
     paper's 122k; Conv 64 at 15k. Every run parks its checkpoint, so it runs two at a time (``--jobs 2``) for as
     long as a session lasts. VGG16's first epochs (``vgg16_cpu``) are not in it: a VGG16 run cannot be parked and
-    must run alone on both cores from a session's start. The Table 2 cells are the conv16 campaign's, so same-seed
-    runs share their batch order."""
+    must run alone on both cores from a session's start. Its Table 2 cells at 15k are built as the conv16 campaign's
+    (its Conv 8 cells are the init study's avg_soft cells: a run recorded there is skipped), so same-seed runs share
+    their batch order."""
     for seed in seeds or (1, 2):
         yield from _cells(8, seed, ("avg_soft",))
     for seed in seeds or (0, 1, 2):
@@ -365,7 +365,7 @@ def _check_overrides(run: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from .config import compose_train
-    from .runs import ConfigError, first_line
+    from .runs import ConfigError, compose_error
     from .validation import check_choices, validate
 
     # on the CPU: a GPU campaign is planned (--dry-run) on any machine, and each run checks its device when it starts
@@ -376,9 +376,7 @@ def _check_overrides(run: list[str]) -> None:
     except ConfigError as err:  # a HydraException too: this one is already one line with what is allowed
         sys.exit(f"ftn.campaign: {err}")
     except (HydraException, OmegaConfBaseException) as err:
-        cause = f" ({first_line(err.__cause__)})" if err.__cause__ else ""
-        sys.exit(f"ftn.campaign: {first_line(err)}{cause}; allowed: the train config's keys and values "
-                 "(python -m ftn.train --cfg job lists them)")
+        sys.exit(f"ftn.campaign: {compose_error(err)}")
 
 
 def main(argv: list[str] | None = None) -> None:

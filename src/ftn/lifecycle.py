@@ -232,8 +232,9 @@ class RunSession:
     # ---- the lifecycle -----------------------------------------------------------------------------------------
     def run(self) -> list[dict]:
         """Lock, prepare, train and test; returns the test metrics. Each member's ``status`` says how it ended."""
-        if len({m.run_dir for m in self.members}) < len(self.members):  # its own second lock would refuse it
-            raise RunError("a pack holds the same run twice; allowed: members that differ in seed or pooling")
+        if len(folders := [m.run_dir for m in self.members]) > len(set(folders)):  # its second lock would refuse it
+            twice = next(f for f in folders if folders.count(f) > 1)
+            raise RunError(f"run_dir: {twice} is the folder of two members; allowed: a folder of its own per member")
         with contextlib.ExitStack() as locks:
             for member in self.members:  # first: a second live process is refused before it touches anything
                 locks.enter_context(RunLock(member.run_dir))
@@ -295,6 +296,14 @@ class RunSession:
                     closing.callback(member.close, trainer, status)
 
 
+def build_run(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+    """A run's data module and task, under its seed, the data module first (anything it draws comes before the
+    model's init). A pack builds each member's model here too, so that it starts where the member's solo run would."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.dataset)
+    return datamodule, instantiate(cfg.task)
+
+
 class SoloRun(RunSession):
     """A run alone: ``cfg.dataset`` and ``cfg.task`` as configured, its own logger, a divergence guard."""
 
@@ -302,10 +311,8 @@ class SoloRun(RunSession):
         super().__init__([member])
 
     def prepare(self) -> dict:
-        pl.seed_everything(self.cfg.seed, workers=True, verbose=False)
-        self.datamodule = instantiate(self.cfg.dataset)
-        self.datamodule.prepare_data()
-        self.task = instantiate(self.cfg.task)
+        self.datamodule, self.task = build_run(self.cfg)
+        self.datamodule.prepare_data()  # reads and whitens the data: draws nothing
         return self.members[0].config
 
     def checkpoint(self, identity: dict) -> RunCheckpoint:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,19 +28,20 @@ from hydra.core.utils import JobReturn, JobStatus, run_job
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
 
 from .atomic import atomic_link
 from .data.packed import PackedCifarData, check_packable
 from .identity import config_hash, differing_keys, result_config
 from .config import compose_train
-from .lifecycle import Member, RunSession
+from .lifecycle import Member, RunSession, build_run
 from .models.packed import Pack
 from .pack_rule import member_key, shared_config, split_into_packs
 from .pooling.packed import check_packable_pooling
 from .provenance import training_device
 from .record_files import SUMMARY, read_summary
 from .run_record import RunRecord
-from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError
+from .runs import CHECKPOINT, Interrupted, RunCheckpoint, RunError, compose_error
 from .tasks.packed import PackedClassification, member_metrics
 from .validation import check_choices
 
@@ -131,11 +133,6 @@ class MemberRecord(RunRecord):
         return "diverged" if session_status == "finished" and not self.alive(trainer) else session_status
 
 
-def _solo_model(cfg: DictConfig) -> torch.nn.Module:
-    """A member's model, built as ``ftn.train`` builds it alone: under its seed, after its data module."""
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    instantiate(cfg.dataset)  # as the solo run: anything it draws comes before the model
-    return instantiate(cfg.task).model
 
 
 def check_fits(task: PackedClassification, datamodule: PackedCifarData, device: torch.device) -> None:
@@ -147,7 +144,7 @@ def check_fits(task: PackedClassification, datamodule: PackedCifarData, device: 
     try:
         model(x).sum().backward()
     except torch.OutOfMemoryError:
-        free, total = torch.cuda.mem_get_info(device) if device.type == "cuda" else (0, 0)
+        total = torch.cuda.mem_get_info(device)[1] if device.type == "cuda" else 0
         raise RunError(f"a pack of {task.model.size} runs does not fit in the memory of {device} ({total / 2**30:.0f} "
                        f"GiB) at dataset.batch_size={datamodule.batch_size}; allowed: fewer members "
                        "(hydra.launcher.max_members, ftn.campaign --pack K)") from None
@@ -173,7 +170,7 @@ class PackRun(RunSession):
         dataset = {k: v for k, v in configs[0]["dataset"].items() if k not in ("_target_", "seed")}
         self.datamodule = PackedCifarData(seeds, **dataset)
         self.datamodule.prepare_data()
-        self.models = [_solo_model(m.cfg) for m in self.members]
+        self.models = [build_run(m.cfg)[1].model for m in self.members]  # each as its solo run builds it
         # the optimizer, schedule, compile and memory layout choices every member shares
         self.task = PackedClassification(Pack(self.models, seeds), instantiate(self.cfg.optimizer),
                                          configs[0]["schedule"], compile=self.cfg.task.get("compile", False),
@@ -247,11 +244,7 @@ def sweep_packs(hydra_context, config: DictConfig, job_overrides, max_members: i
     try:
         for overrides in job_overrides:
             sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
-            HydraConfig.instance().set_config(sweep_config)  # the sweep folder's interpolations read it
-            sweep = sweep_config.hydra.sweep
-            with read_write(sweep_config.hydra.runtime), open_dict(sweep_config.hydra.runtime):  # as run_job does
-                sweep_config.hydra.runtime.output_dir = str((Path(str(sweep.dir)) / str(sweep.subdir)).absolute())
-            HydraConfig.instance().set_config(sweep_config)  # it keeps a copy: again, with the job's folder
+            _enter_job(sweep_config, "hydra.sweep.dir", "hydra.sweep.subdir")
             configs.append(OmegaConf.to_container(_without_hydra(sweep_config), resolve=True))
     finally:
         HydraConfig.instance().cfg = launching  # the launcher's state, which submitted tasks take with them
@@ -304,15 +297,22 @@ def compose_member(overrides: list[str]) -> Member:
 
     check_choices(overrides)
     cfg = compose_train(overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    run_dir = Path(str(cfg.hydra.run.dir)).resolve()
-    with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):  # as Hydra's run_job sets it
-        cfg.hydra.runtime.output_dir = str(run_dir)
-    HydraConfig.instance().set_config(cfg)
+    run_dir = _enter_job(cfg, "hydra.run.dir")
     member = _collect(_without_hydra(cfg))
     _save_config(member.cfg, "config.yaml", run_dir / ".hydra")
     _save_config(cfg.hydra.overrides.task, "overrides.yaml", run_dir / ".hydra")
     return member
+
+
+def _enter_job(cfg: DictConfig, *folder_keys: str) -> Path:
+    """Make ``cfg`` Hydra's current job, its output folder (``folder_keys``' values joined, absolute) set as Hydra's
+    ``run_job`` sets it; returns that folder. The run's own keys that read it (``run_dir``) then resolve."""
+    HydraConfig.instance().set_config(cfg)  # the folder's interpolations read it
+    folder = Path(os.path.abspath(os.path.join(*(str(OmegaConf.select(cfg, key)) for key in folder_keys))))
+    with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
+        cfg.hydra.runtime.output_dir = str(folder)
+    HydraConfig.instance().set_config(cfg)  # it keeps a copy: again, with the job's folder
+    return folder
 
 
 def _without_hydra(cfg: DictConfig) -> DictConfig:
@@ -345,8 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         members = [compose_member(o) for o in member_overrides(argv if argv is not None else sys.argv[1:])]
     except RunError as err:
         sys.exit(str(err))
-    except HydraException as err:  # an unknown key, as Hydra words it, on one line
-        sys.exit(" ".join(str(err).split()))
+    except (HydraException, OmegaConfBaseException) as err:  # an unknown key
+        sys.exit(compose_error(err))
     try:
         statuses = run_pack(members)
     except Interrupted as err:

@@ -49,6 +49,14 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def compose_error(err: BaseException) -> str:
+    """One line for an error Hydra or OmegaConf raised while composing a run's config (an unknown key): its first
+    line, its cause's, and what is allowed."""
+    cause = f" ({first_line(err.__cause__)})" if err.__cause__ else ""
+    return (f"{first_line(err)}{cause}; allowed: the train config's keys and values (python -m ftn.train --cfg job "
+            "lists them)")
+
+
 class ConfigError(RunError, ValueError):
     """A bad config value, found before anything starts."""
 
@@ -209,11 +217,10 @@ class RunCheckpoint(pl.Callback):
         print(f"{signal.Signals(signum).name}: stopping at the end of this step with a checkpoint "
               "(send it again to stop at once)", file=sys.stderr, flush=True)
 
-    def _stop_if_signalled(self, trainer: pl.Trainer, pl_module: pl.LightningModule, save: bool = True) -> None:
+    def _stop_if_signalled(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.signalled is None:
             return
-        if save:
-            self.save(trainer, pl_module)
+        self.save(trainer, pl_module)
         raise Interrupted(f"{signal.Signals(self.signalled).name} at step {trainer.global_step}: stopped with a "
                           f"checkpoint at this step ({self.path}) and status 'interrupted'; the same command "
                           "resumes it", self.signalled)

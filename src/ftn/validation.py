@@ -1,5 +1,6 @@
-"""Up-front config checks: each bad value is one line naming the key, the value and what is allowed,
-raised before a run folder, a lock or a wandb run exists. Keys a config does not have are skipped."""
+"""Up-front config checks: each bad value is one line naming the key, the value and what is allowed, raised before
+a wandb run exists (``ftn.lifecycle`` then removes the run folder that Hydra and the lock made; ``ftn.campaign``
+checks before any folder exists). Keys a config does not have are skipped."""
 from __future__ import annotations
 
 import functools

@@ -3,7 +3,7 @@ about them needs a number typed by hand (``python -m ftn.results figure_readings
 from __future__ import annotations
 
 from .markdown import provenance
-from .paper import MAX_LOCATIONS, WINDOW_LOCATIONS
+from .paper import MAX_LOCATIONS, max_locations_text
 from .table2 import largest_headline_cell, networks, run_label
 from .units import PROBE_PEAK, PROBES, kept_shares, layer_windows, learned_units, mean_kept, on_probes
 
@@ -12,14 +12,6 @@ TOLERANCE = 1e-6
 # The paper's floors on the mean number of kept locations (more than 4 in Conv 8, more than 6 in Conv 16): a column
 # each, the share of windows above it.
 FLOORS = sorted(floor for measure, floor in MAX_LOCATIONS.values() if measure == "mean")
-
-
-def paper_locations() -> str:
-    """Section 4.2.2's reading of figure 3, from ``paper.MAX_LOCATIONS``."""
-    said = [f"more than {floor} in Conv {width}" if measure == "mean"
-            else f"all {WINDOW_LOCATIONS} in over {floor:.0%} of the windows of Conv {width}"
-            for width, (measure, floor) in MAX_LOCATIONS.items()]
-    return ", ".join(said[:-1]) + " and " + said[-1]
 
 
 def location_row(name: str, where: str, seed: int, measured: dict) -> str:
@@ -53,7 +45,7 @@ def figure_readings(records: list[dict]) -> list[str]:
              "## Figure 3: the locations of a first-layer window that the channels' maxima keep", "",
              f"{' or '.join(f'{n:,}' for n in windows) or 'No'} random windows of the first pooling layer per "
              "max-pooling run; a window keeps the distinct locations its channels' maxima fall on (section 4.2.2: "
-             f"{paper_locations()}).", "",
+             f"{max_locations_text()}).", "",
              "| network | data, budget, device | seed | mean kept | most often | "
              + "".join(f"> {floor} kept (%) | " for floor in FLOORS) + "all locations kept (%) |",
              "|---|---|---|---|---|" + "---|" * len(FLOORS) + "---|"]

@@ -33,6 +33,14 @@ LARGE_WIDTHS = tuple(width for width in TABLE2_ERROR if width not in SMALL_WIDTH
 WINDOW_LOCATIONS = 16
 MAX_LOCATIONS = {8: ("mean", 4), 16: ("mean", 6), 64: ("all", 0.5)}
 
+
+def max_locations_text() -> str:
+    """Section 4.2.2's reading of figure 3, from ``MAX_LOCATIONS``."""
+    said = [f"more than {floor} in Conv {width}" if measure == "mean"
+            else f"all {WINDOW_LOCATIONS} in over {floor:.0%} of the windows of Conv {width}"
+            for width, (measure, floor) in MAX_LOCATIONS.items()]
+    return ", ".join(said[:-1]) + " and " + said[-1]
+
 # Table 3 (section 4.2.3): seconds per batch of Conv 64 with 2x2 pooling at batch 1 on a TITAN X (Theano), the
 # columns in the table's order.
 TABLE3_COLUMNS = ("train cuDNN", "train no cuDNN", "test cuDNN", "test no cuDNN")
