@@ -47,6 +47,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def atomic_copy(source: Path, path: Path) -> None:
+    """Copy ``source`` to ``path`` atomically: a reader sees the old file or the whole copy."""
+    atomic_write(path, lambda copy: shutil.copyfile(source, copy))
+
+
 def atomic_link(source: Path, path: Path) -> None:
     """Make ``path`` a hard link to ``source`` (one file, however many folders hold it), replacing what was there
     atomically; a copy where the two are on different file systems."""
@@ -63,7 +68,7 @@ def atomic_link(source: Path, path: Path) -> None:
         tmp.unlink(missing_ok=True)
         if err.errno != errno.EXDEV:
             raise OSError(err.errno, err.strerror, str(path)) from err
-        atomic_write(path, lambda copy: shutil.copyfile(source, copy))
+        atomic_copy(source, path)
 
 
 def remove_leftovers(folder: Path) -> list[Path]:
@@ -101,11 +106,16 @@ def load_or_rebuild(path: Path, load: Callable[[Path], T], build: Callable[[], T
     return value
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` if it exists, else the nearest folder above it that does."""
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
 def unwritable(folder: Path) -> tuple[Path, str] | None:
     """Whether ``folder`` (or, where it does not exist yet, the nearest folder above it) cannot take a new file:
     None if it can, else that folder and the file system's reason. A probe file, not the mode bits: they do not
     stop root, and a read-only mount stops everyone."""
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    existing = nearest_existing(folder)
     try:
         tempfile.TemporaryFile(dir=existing).close()
     except OSError as err:

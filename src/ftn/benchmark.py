@@ -117,10 +117,10 @@ def positive_float(text: str) -> float:
 def _writable_path(text: str, want_folder: bool) -> Path:
     """``text`` as a path a benchmark writes to at its end, refused now if it cannot take it: a file where a
     folder is wanted (or the other way round), a path under a file, or a place this user cannot write."""
-    from .atomic import unwritable
+    from .atomic import nearest_existing, unwritable
 
     path, kind = Path(text), "folders" if want_folder else "file paths"
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    existing = nearest_existing(path)
     if existing == path and path.is_dir() != want_folder:
         why = f"is a {'file' if want_folder else 'folder'}"
     elif existing != path and not existing.is_dir():

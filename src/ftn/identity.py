@@ -92,9 +92,14 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(_canonical(result_config(config)).encode()).hexdigest()[:16]
 
 
+def is_seed(key: str) -> bool:
+    """Whether a dotted key is the seed or a copy of it (``dataset.seed``)."""
+    return key.rsplit(".", 1)[-1] == "seed"
+
+
 def cell_key(config: dict) -> str:
     """Runs share a table cell iff their result-changing configs differ in the seed alone."""
-    return _canonical(_without(result_config(config), lambda path, key: key == "seed"))
+    return _canonical(_without(result_config(config), lambda path, key: is_seed(key)))
 
 
 def differing_keys(a: dict, b: dict) -> dict[str, tuple[Any, Any]]:

@@ -62,18 +62,19 @@ def location_histogram(features: torch.Tensor, kernel_size: int, patches: int = 
 
 
 @torch.no_grad()
-def measure_model(model: nn.Module, images: torch.Tensor, patches: int = PATCHES) -> dict:
-    """Figure 3 for a trained ``model`` on its (whitened) test ``images`` (N, 3, H, W), on their device."""
+def measure_model(model: nn.Module, images: torch.Tensor) -> dict:
+    """Figure 3 for a trained ``model`` on ``PATCHES`` of its (whitened) test ``images`` (N, 3, H, W), on their
+    device."""
     training = model.training
     model.eval()
-    used = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:patches]
+    used = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:PATCHES]
     features, pool = first_pool_input(model, images[used.to(images.device)])
     model.train(training)
-    return {"patches": patches, "kernel_size": pool.kernel_size,
-            "histogram": location_histogram(features.float().cpu(), pool.kernel_size, patches)}
+    return {"patches": PATCHES, "kernel_size": pool.kernel_size,
+            "histogram": location_histogram(features.float().cpu(), pool.kernel_size, PATCHES)}
 
 
-def measure(record: dict, checkpoint: Path, patches: int = PATCHES) -> dict:
+def measure(record: dict, checkpoint: Path) -> dict:
     """Rebuild the run's model and data from its record, load its weights, and measure figure 3."""
     config = record["config"]
     model = instantiate(config["model"])
@@ -81,7 +82,7 @@ def measure(record: dict, checkpoint: Path, patches: int = PATCHES) -> dict:
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     data = instantiate(config["dataset"])
     data.setup()
-    return measure_model(model, data.splits["test"][0], patches)
+    return measure_model(model, data.splits["test"][0])
 
 
 class MaxLocations(pl.Callback):

@@ -15,21 +15,16 @@ a rerun over a finished or diverged record (that record stays until the rerun en
 """
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
 
-from .atomic import atomic_link, atomic_write
+from .atomic import atomic_copy, atomic_link
 from .record_files import ENDED, SUMMARY, read_summary
 from .runs import CHECKPOINT, RunError, check_config, load_checkpoint
 
 PARKED = "resume.ckpt"
-
-
-def _copy(source: Path, target: Path) -> None:
-    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
 
 class ParkedOnce:
@@ -48,7 +43,7 @@ class ParkedOnce:
         if self.placed is not None and self.placed[0] == key and self.placed[1].exists():
             atomic_link(self.placed[1], target)
         else:
-            _copy(checkpoint, target)
+            atomic_copy(checkpoint, target)
             self.placed = key, target
 
 
@@ -82,7 +77,7 @@ class ParkRun(pl.Callback):
             return
         # the summary first: a kill between the two leaves a summary newer than the checkpoint, whose extra
         # history the resumed run trims at its next validation (the other way round would leave a gap)
-        _copy(summary, self.folder / SUMMARY)
+        atomic_copy(summary, self.folder / SUMMARY)
         self.parked.place(checkpoint, self.folder / PARKED)
 
 
@@ -116,9 +111,9 @@ def unpark(run_dir: Path, folder: Path, config: dict) -> bool:
         warnings.warn(f"the checkpoint parked at {parked} is not resumed ({why}): the run {then} and parks over it",
                       stacklevel=2)
         return False
-    _copy(parked, own)
+    atomic_copy(parked, own)
     if (folder / SUMMARY).exists():
-        _copy(folder / SUMMARY, run_dir / SUMMARY)
+        atomic_copy(folder / SUMMARY, run_dir / SUMMARY)
     print(f"resuming from the checkpoint parked in {folder}", flush=True)
     return True
 

@@ -25,21 +25,22 @@ WANDB_ID = "wandb_id.txt"
 REACH_TIMEOUT_S = 3.0
 
 
-def _reachable(url: str, timeout: float = REACH_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``url``'s host opens within ``timeout`` (DNS included, hence the thread)."""
+def _reachable(url: str) -> bool:
+    """Whether a TCP connection to ``url``'s host opens within ``REACH_TIMEOUT_S`` (DNS included, hence the
+    thread)."""
     parsed = urlparse(url)
     address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
     opened = threading.Event()
 
     def connect() -> None:
         try:
-            socket.create_connection(address, timeout=timeout).close()
+            socket.create_connection(address, timeout=REACH_TIMEOUT_S).close()
             opened.set()
         except OSError:
             pass
 
     threading.Thread(target=connect, daemon=True).start()
-    return opened.wait(timeout)
+    return opened.wait(REACH_TIMEOUT_S)
 
 
 @functools.lru_cache(maxsize=None)  # once per process: one check, one warning for a whole sweep

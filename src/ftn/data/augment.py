@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+PADDING = 4  # the paper's crops: of the image padded by 4 pixels on every side
+
 
 def crop_flip(images: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int) -> torch.Tensor:
     """Crop each zero-padded image at its offset, mirrored where ``flips``.
@@ -41,7 +43,7 @@ class CropFlip:
         padding: pixels of zero padding on every side; offsets are uniform in [0, 2 padding].
     """
 
-    def __init__(self, seed: int, padding: int = 4) -> None:
+    def __init__(self, seed: int, padding: int = PADDING) -> None:
         self.padding = padding
         self.generator = torch.Generator().manual_seed(seed)
 

@@ -2,7 +2,7 @@
 
 Airbench-style: the whole split is one uint8 tensor decoded once and cached on disk;
 whitening runs on the device at setup; the training loop only indexes device tensors
-and augments whole batches (kornia), with no per-sample Python work.
+and augments whole batches (kornia's, or ``CropFlip`` with a stream per seed), with no per-sample Python work.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytorch_lightning as pl
 import torch
 
 from ..atomic import atomic_torch_save, load_or_rebuild
-from .augment import CropFlip
+from .augment import PADDING, CropFlip
 from .preprocess import GCNZCA
-from .sources import DatasetError, load_folder_or_archive, load_torchvision, synthetic
+from .sources import SPLITS, DatasetError, load_folder_or_archive, load_torchvision, synthetic
 
 SOURCES = ("torchvision", "folder", "synthetic")
 # kornia: the committed records' augmentation, on the global RNG; crop_flip: the same transform on a generator of
@@ -97,7 +97,7 @@ def _load_splits(path: Path) -> dict:
     """A cached ``{"train": (images, labels), "test": ...}``; one that reads but holds something else fails here,
     and is rebuilt, instead of failing mid-run."""
     splits = torch.load(path)
-    for split in ("train", "test"):
+    for split in SPLITS:
         images, labels = splits[split]
         if not (isinstance(images, torch.Tensor) and isinstance(labels, torch.Tensor) and len(images) == len(labels)):
             raise ValueError(f"its {split} split is not images and labels of one length")
@@ -131,15 +131,14 @@ class CifarData(pl.LightningDataModule):
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.limits = {"train": limit_train, "test": limit_test}
         self.synthetic_size = synthetic_size
-        self.whiten = GCNZCA(3 * synthetic_size**2 if source == "synthetic" else 3 * 32 * 32)
+        size = synthetic_size if source == "synthetic" else 32  # an image's side
+        self.whiten = GCNZCA(3 * size**2)
         self.augment = None
         if augment and augmentation == "crop_flip":
-            self.augment = CropFlip(seed, padding=4)
+            self.augment = CropFlip(seed)
         elif augment:
-            self.augment = K.AugmentationSequential(
-                K.RandomCrop((synthetic_size,) * 2 if source == "synthetic" else (32, 32), padding=4),
-                K.RandomHorizontalFlip(),
-            )
+            self.augment = K.AugmentationSequential(K.RandomCrop((size, size), padding=PADDING),
+                                                    K.RandomHorizontalFlip())
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.raw: dict = {}
         self.train_batches: DeviceBatches | None = None

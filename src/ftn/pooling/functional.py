@@ -33,7 +33,7 @@ def check_impl(impl: str) -> None:
 def resolved_impl(x: torch.Tensor, params: torch.Tensor, impl: str = "auto") -> str:
     """The implementation ``lstm_scan``/``lstm_pool2d`` run for these tensors, in the current autocast state.
 
-    Returns "fused-cpu" (the C kernel), "fused-triton" (CUDA) or "reference" (the Python loop).
+    Returns one of ``RESOLVED``: "fused-cpu" (the C kernel), "fused-triton" (CUDA) or "reference" (the Python loop).
     Raises the one-line ``impl='fused'`` error where the fused op does not apply.
     """
     check_impl(impl)
@@ -168,4 +168,4 @@ def lstm_pool2d(
     return lstm_scan(windows, params, negative_slope, impl)
 
 
-__all__ = ["IMPLS", "RESOLVED", "lstm_pool2d", "lstm_scan", "output_size", "resolved_impl"]
+__all__ = ["IMPLS", "RESOLVED", "lstm_pool2d", "lstm_scan", "resolved_impl"]

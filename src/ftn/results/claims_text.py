@@ -24,8 +24,8 @@ def network(n: Network) -> str:
     return f"{n.setting.label()}, {n.name}, {seeds(n.seeds)}"
 
 
-def numbers(values, spec: str = ".2f") -> str:
-    return ", ".join(f"{v:{spec}}" for v in values)
+def numbers(values) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def either(widths: tuple[int, ...]) -> str:

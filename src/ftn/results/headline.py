@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Callable
 
 from .labels import error_percent
-from .markdown import row
+from .markdown import header, row
 from .records import cells, devices, preferred, setting
 from .stats import MIN_PAIRS, seeds
 from .paper import PAPER_ITERATIONS, TABLE1_MAE, TABLE1_TEST_SETS, TABLE2_ERROR, TABLE2_POOLINGS
@@ -44,8 +44,7 @@ def table1_lines(records: list[dict]) -> list[str]:
     mae = lambda r: r["metrics"][f"test/{TABLE1_TEST_SET}_mae_1e5"]
     ours = [mean_of_largest_cell([r for r in runs if r["config"]["dataset"]["seq_len"] == n], mae) for n in lengths]
     sizes = [f"{side(n)}x{side(n)}" for n in lengths]
-    return [row([f"Table 1: max pooling learned by one LSTM unit, MAE (1e-5) on {TABLE1_TEST_SET}", *sizes]),
-            "|---|" + "---|" * len(sizes),
+    return [*header([f"Table 1: max pooling learned by one LSTM unit, MAE (1e-5) on {TABLE1_TEST_SET}", *sizes]),
             row(["paper", *(f"{TABLE1_MAE[n][TABLE1_COLUMN]:.2f}" for n in lengths)]),
             row([f"ours: our recipe, generated windows, {budget} epochs, {devices(runs)}, "
                  f"{seed_counts([n for _, n in ours])}",
@@ -75,8 +74,7 @@ def table2_lines(records: list[dict]) -> list[str]:
                               *(value for value, _ in ours)]))
     if not lines:
         return []
-    return [row(["Table 2: Conv N, test error (%)", *TABLE2_POOLINGS]), "|---|" + "---|" * len(TABLE2_POOLINGS),
-            *lines]
+    return [*header(["Table 2: Conv N, test error (%)", *TABLE2_POOLINGS]), *lines]
 
 
 def headline(records: list[dict]) -> list[str]:

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from ..identity import flatten, result_config
+from ..identity import flatten, is_seed, result_config
 from ..pooling.module import COLUMNS, GATES
 from .records import cells
 from .stats import mean_std
@@ -40,7 +40,7 @@ def slot(records: list[dict], value: Callable[[dict], float]) -> str:
     if len(groups) <= 1:
         return mean_std([value(r) for r in (groups[0] if groups else [])])
     flat = [flatten(result_config(g[0]["config"])) for g in groups]
-    keys = sorted(k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1 and k.split(".")[-1] != "seed")
+    keys = sorted(k for k in set().union(*flat) if len({repr(f.get(k)) for f in flat}) > 1 and not is_seed(k))
     return "<br>".join(f"{mean_std([value(r) for r in g])} [{', '.join(f'{k}={f.get(k)}' for k in keys)}]"
                        for g, f in zip(groups, flat))
 

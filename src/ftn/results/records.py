@@ -70,9 +70,9 @@ class Setting:
     steps: int
     device: str   # "CPU", "GPU"
 
-    def label(self, steps: str = "it") -> str:
-        """"CIFAR-10 (JPEG copy), 15000 it, CPU", the iterations named ``steps``."""
-        return f"{DATASET_LABELS.get(self.dataset, self.dataset)}, {self.steps} {steps}, {self.device}"
+    def label(self, unit: str = "it") -> str:
+        """"CIFAR-10 (JPEG copy), 15000 it, CPU", the iterations' unit named ``unit`` ("iterations" in headings)."""
+        return f"{DATASET_LABELS.get(self.dataset, self.dataset)}, {self.steps} {unit}, {self.device}"
 
 
 def setting(record: dict) -> Setting:

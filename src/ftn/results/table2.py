@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Callable
 
-from ..identity import differing_keys
+from ..identity import differing_keys, is_seed
 from .labels import HEADLINE_INIT, describe, error_percent, headline_lstm_scans, is_headline, row_scan
 from .markdown import PARAM_KEY, UNIT_COLUMNS, header, provenance, row, slot, unit_cells
 from .paper import TABLE2_ERROR, TABLE2_POOLINGS
@@ -23,7 +23,7 @@ def protocol_differences(a: dict, b: dict) -> list[str]:
     whose paired difference is the pooling's effect. The seed's copies (dataset.seed) and dataset.root (one
     archive's path, as each machine spells it) do not count."""
     return [k for k in differing_keys(a, b)
-            if k.split(".")[-1] != "seed" and k != "dataset.root" and not k.startswith("pooling.")]
+            if not is_seed(k) and k != "dataset.root" and not k.startswith("pooling.")]
 
 
 def error_difference(cell: list[dict], baseline: list[dict]) -> Paired:
@@ -66,9 +66,8 @@ def network_detail(records: list[dict], baselines: list[Baseline] = POOLING_BASE
 
     # no column without a baseline
     baselines = [b for b in baselines if any(baseline_of(groups, g, b[1]) for g in groups)]
-    header = ["pooling", "seeds", "test error (%)", "per seed",
-              *(f"paired difference to {name} (points)" for name, _ in baselines)]
-    lines = [row(header), "|" + "---|" * len(header)]
+    lines = header(["pooling", "seeds", "test error (%)", "per seed",
+                    *(f"paired difference to {name} (points)" for name, _ in baselines)])
     for g in groups:
         lines.append(row([describe(g[0]["config"]), str(len(g)), mean_std([error_percent(r) for r in g]), per_seed(g),
                           *(difference(g, match) for _, match in baselines)]))
@@ -123,12 +122,17 @@ def run_label(record: dict) -> str:
     return f"{setting(record).label()} Conv {record['config']['model']['width']} {describe(record['config'])}"
 
 
+def network(record: dict) -> tuple[Setting, int]:
+    """(setting, width): the Conv N of one setting that a section of Table 2 (or of the zoo's table) holds."""
+    return setting(record), record["config"]["model"]["width"]
+
+
 def networks(records: list[dict], experiments: tuple[str, ...] = ("table2",)) -> dict[tuple[Setting, int], list[dict]]:
     """The Conv N runs of ``experiments`` (Table 2's; the zoo's share its protocol) by (setting, width), the
     smallest network first."""
     groups = defaultdict(list)
     for r in (r for r in records if r.get("experiment") in experiments):
-        groups[(setting(r), r["config"]["model"]["width"])].append(r)
+        groups[network(r)].append(r)
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])))
 
 

@@ -8,18 +8,13 @@ import statistics
 from ..pooling import ZOO_KINDS
 from .labels import changed_hyperparameters, describe, error_percent, is_headline
 from .markdown import provenance
-from .records import Setting, cells, device, setting
+from .records import cells, device
 from .stats import ALPHA, EQUIVALENT, MIN_PAIRS, Paired, holm, mean_std, seeds
-from .table2 import error_difference, per_seed
+from .table2 import error_difference, network, per_seed
 
 # The record experiment of a cost benchmark (scripts/bench_zoo.py): {"ms_per_step": {kind: ms}, ...}.
 COST = "pooling_cost"
 BASELINE_ORDER = ("max", "avg", "lstm_shared", "lstm")
-
-
-def network(record: dict) -> tuple[Setting, int]:
-    """(setting, width): the Conv N of one setting that a zoo table's section holds."""
-    return setting(record), record["config"]["model"]["width"]
 
 
 def newest_bench(records: list[dict]) -> dict | None:

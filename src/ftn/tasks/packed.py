@@ -38,7 +38,7 @@ def member_metrics(metrics: dict, member: int) -> dict:
 class PackedClassification(Classification):
     """Args: as ``Classification``, with ``model`` a ``Pack``."""
 
-    def __init__(self, model: Pack, optimizer, schedule, compile: bool = False,
+    def __init__(self, model: Pack, optimizer, schedule, compile: bool | str = False,
                  channels_last: bool | str = False) -> None:
         super().__init__(model, optimizer, schedule, compile, channels_last)
         self.health = MemberHealth(model.size)  # a submodule: on the device, and in checkpoints
