@@ -174,16 +174,24 @@ SWEEP_LIST = r"[\w.-]*(,[\w.-]*)*"  # one option, or a sweep's options joined by
 
 
 def check_choices(overrides: Iterable[str]) -> None:
-    """Refuse (``ConfigError``, one line) a ``group=option`` override naming no option of that config group, before
-    Hydra composes: its own message for it spans twenty lines. Each option of a sweep (``pooling=max,avg``) is
-    checked; Hydra's own groups (``hydra/launcher``) and sweep functions (``range(...)``) are left to Hydra."""
-    for override in overrides:
-        group, _, value = override.partition("=")
-        folder = Path(CONFIG_DIR) / group
-        if not group or group.startswith("hydra") or not folder.is_dir() or not re.fullmatch(SWEEP_LIST, value):
-            continue
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
-        for option in value.split(","):
-            if option not in options:
-                raise ConfigError(f"{group}={option}: not an option of the {group} config group; allowed: "
-                                  f"{', '.join(options)}")
+    """Refuse (``ConfigError``, one line) a ``group=option`` override naming no option of that config group, ours
+    (``pooling``) or Hydra's (``hydra/launcher``), before Hydra composes: its own message for it spans twenty lines.
+    Each option of a sweep (``pooling=max,avg``) is checked; sweep functions (``range(...)``), ``+`` keys and
+    package overrides (``pooling@x``) are left to Hydra."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    choices = [(group, value) for group, _, value in (o.partition("=") for o in overrides)
+               if re.fullmatch(r"\w[\w/]*", group) and re.fullmatch(SWEEP_LIST, value)]
+    if not choices:
+        return
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):  # the search path Hydra composes from
+        loader = GlobalHydra.instance().config_loader()
+        for group, value in choices:
+            if not loader.repository.group_exists(group):  # a key (model.width=8), not a group
+                continue
+            options = loader.get_group_options(group)
+            for option in value.split(","):
+                if option not in options:
+                    raise ConfigError(f"{group}={option}: not an option of the {group} config group; allowed: "
+                                      f"{', '.join(options)}")
