@@ -17,8 +17,8 @@ import contextlib
 import torch
 from tqdm import tqdm
 
-from ftn.benchmark import (command_line, measure, output_file, positive_int, positive_ints, records_folder,
-                           training_step, write_bench_record)
+from ftn.benchmark import (command_line, harness_layout, in_harness_layout, measure, output_file, positive_int,
+                           positive_ints, records_folder, training_step, write_bench_record)
 from ftn.models import ConvNet
 from ftn.pooling import PoolFactory
 from ftn.provenance import git_commit, hardware
@@ -35,7 +35,7 @@ def build(network: str, kind: str, device) -> ConvNet:
 
 
 def seconds_per_batch(model, batch: int, train: bool, repeats: int, device) -> float:
-    x = torch.randn(batch, 3, 32, 32, device=device)
+    x = in_harness_layout(model, torch.randn(batch, 3, 32, 32, device=device))
     y = torch.randint(10, (batch,), device=device)
     model.train(train)
 
@@ -74,7 +74,8 @@ def main() -> None:
              f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps (train: the harness's "
              "step, forward, cross-entropy, backward, norm clip, Nesterov SGD and the LSTM constraint; test: a "
              "forward without gradients); "
-             f"FTN uses the fused LSTM pooling (`impl=auto`). Hardware: {hardware(device.type)}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
+             f"FTN uses the fused LSTM pooling (`impl=auto`); the {harness_layout(device)} layout, the harness's on "
+             f"this device. Hardware: {hardware(device.type)}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
              f"commit {git_commit()}. Command: `{command_line()}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | " + " | ".join(TABLE3_COLUMNS) + " |", "|---" * (len(TABLE3_COLUMNS) + 1) + "|"]
@@ -96,7 +97,8 @@ def main() -> None:
         times_s = {network: {name: {label(*c): times[(network, name, *c)] for c in columns} for name in ("CNN", "FTN")}
                    for network, columns in settings.items()}
         write_bench_record(args.record / "table3" / device.type / SUMMARY, "table3", device.type,
-                           repeats=args.repeats, threads=torch.get_num_threads(), seconds_per_batch=times_s)
+                           repeats=args.repeats, threads=torch.get_num_threads(), layout=harness_layout(device),
+                           seconds_per_batch=times_s)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from ftn.benchmark import positive_int, records_folder, training_step, write_bench_record
+from ftn.benchmark import harness_layout, in_harness_layout, positive_int, records_folder, training_step, write_bench_record
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
@@ -28,8 +28,8 @@ BENCHED = tuple(k for k in KINDS if k != "lstm_region")
 
 def stepper(kind: str, width: int, batch: int):
     torch.manual_seed(0)
-    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    return training_step(ConvNet(width, PoolFactory(kind)), x, y)
+    model, y = ConvNet(width, PoolFactory(kind)), torch.randint(0, 10, (batch,))
+    return training_step(model, in_harness_layout(model, torch.randn(batch, 3, 32, 32)), y)
 
 
 def main() -> None:
@@ -53,14 +53,14 @@ def main() -> None:
                 step()
             rounds[kind].append(1e3 * (time.perf_counter() - start) / args.steps)
     ms = {kind: statistics.median(values) for kind, values in rounds.items()}
-    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {hardware('cpu')}: ms per training step "
-          f"(median of {args.repeats} interleaved rounds of {args.steps} steps)")
+    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {harness_layout('cpu')}, "
+          f"{hardware('cpu')}: ms per training step (median of {args.repeats} interleaved rounds of {args.steps} steps)")
     for kind in sorted(ms, key=ms.get):
         print(f"{kind:14s} {ms[kind]:8.1f} ms   {ms[kind] / ms['max']:.2f}x max")
     if args.record:
         write_bench_record(args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY, "pooling_cost", "cpu",
                            width=args.width, batch=args.batch, threads=args.threads, repeats=args.repeats,
-                           steps=args.steps, ms_per_step=ms, rounds_ms=rounds)
+                           steps=args.steps, layout=harness_layout("cpu"), ms_per_step=ms, rounds_ms=rounds)
 
 
 if __name__ == "__main__":

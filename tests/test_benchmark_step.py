@@ -1,10 +1,11 @@
 """The benchmarks' training step (``ftn.benchmark.training_step``) pays for what the harness's step does: the
-experiment's norm clip and optimizer and the paper's LSTM constraint, not only forward, backward and the update."""
+experiment's norm clip and optimizer and the paper's LSTM constraint, not only forward, backward and the update; and
+a benchmark of the harness's cost times the layout the harness trains in (``in_harness_layout``)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ftn.benchmark import training_step
+from ftn.benchmark import harness_layout, in_harness_layout, training_step
 from ftn.config import compose_train
 from ftn.models import ConvNet
 from ftn.pooling import LSTMPool2d, PoolFactory
@@ -48,3 +49,23 @@ def test_the_step_projects_the_lstm_units_into_the_papers_set():
     training_step(net, x, y)()
     for params in units:
         assert params[G, W] > 0 and params[G, B] >= 0
+
+
+@pytest.mark.parametrize("experiment, layout", [("table2", "channels_last"), ("table4", "NCHW")])
+def test_a_cost_benchmark_times_the_layout_the_harness_trains_in_on_the_cpu(experiment, layout):
+    """Table 2's task trains NHWC on the CPU (task.channels_last=auto), Table 4's NCHW (its config sets false)."""
+    net, x, _ = _net_and_batch()
+    assert harness_layout(torch.device("cpu"), experiment) == layout
+    x = in_harness_layout(net, x, experiment)
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    nhwc = layout == "channels_last"
+    assert x.is_contiguous(memory_format=torch.channels_last) == nhwc and x.is_contiguous() != nhwc
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) == nhwc and conv.weight.is_contiguous() != nhwc
+
+
+@pytest.mark.parametrize("setting, device, nhwc", [("auto", "cpu", True), ("auto", "cuda", False), (True, "cuda", True),
+                                                   (False, "cpu", False)])
+def test_channels_last_auto_means_nhwc_on_the_cpu_only(setting, device, nhwc):
+    from ftn.tasks.classification import uses_channels_last
+
+    assert uses_channels_last(setting, torch.device(device)) is nhwc

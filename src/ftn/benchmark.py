@@ -33,6 +33,25 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Measurem
     return Measurement.merge(timer.timeit(1) for _ in range(repeats))[0]
 
 
+def harness_layout(device: torch.device, experiment: str = "table2") -> str:
+    """"channels_last" or "NCHW": the memory layout the harness trains ``experiment`` in on ``device`` (its
+    ``task.channels_last``: NHWC on the CPU for Table 2, NCHW for Table 4)."""
+    from .config import compose_train
+    from .tasks.classification import uses_channels_last
+
+    setting = compose_train([f"experiment={experiment}"]).task.channels_last
+    return "channels_last" if uses_channels_last(setting, torch.device(device)) else "NCHW"
+
+
+def in_harness_layout(model: torch.nn.Module, x: torch.Tensor, experiment: str = "table2") -> torch.Tensor:
+    """``model`` (in place) and ``x`` in ``harness_layout``; returns ``x`` in it. A benchmark of the harness's cost
+    times this layout; one that compares layouts sets its own."""
+    if harness_layout(x.device, experiment) == "NCHW":
+        return x
+    model.to(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                   forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
                   experiment: str = "table2") -> Callable[[], None]:
@@ -40,7 +59,8 @@ def training_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     cross-entropy, backward, the norm clip, the optimizer and the paper's LSTM constraint, so a benchmark times
     every piece a training step pays for. The optimizer and the clip are the experiment's composed config
     (``optimizer`` group, ``trainer.gradient_clip_val``), not copies of it. ``forward`` replaces ``model``'s own (a
-    compiled copy); the clip and the constraint act on ``model``.
+    compiled copy); the clip and the constraint act on ``model``. It runs in the layout ``model`` and ``x`` are in
+    (``in_harness_layout`` puts them in the harness's).
 
     x: (N, 3, H, W), y: (N,) class indices."""
     from hydra.utils import instantiate

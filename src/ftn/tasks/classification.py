@@ -7,7 +7,6 @@ from typing import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.accelerators import CPUAccelerator
 from pytorch_lightning.callbacks import LearningRateMonitor
 from torch import nn
 
@@ -15,6 +14,12 @@ from ..pooling import TRAINABLE_INITS, LSTMPool2d, constrain_lstm_pools_, frozen
 from ..pooling.zoo import WindowPool
 
 CHANNELS_LAST = (True, False, "auto")
+
+
+def uses_channels_last(setting: bool | str, device: torch.device) -> bool:
+    """Whether ``task.channels_last`` (``setting``) trains in NHWC on ``device``: "auto" does on the CPU only, where
+    scripts/bench_cpu_step.py measures it faster (the kernel that reads NHWC in place is the CPU's)."""
+    return device.type == "cpu" if setting == "auto" else bool(setting)
 
 
 def learned_pool_values(name: str, module: nn.Module) -> dict[str, float]:
@@ -59,8 +64,7 @@ class Classification(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         # here, where the device is known; before the first forward, which is when a compiled model is traced
-        if self.channels_last == "auto":
-            self.channels_last = isinstance(self.trainer.accelerator, CPUAccelerator)
+        self.channels_last = uses_channels_last(self.channels_last, self.trainer.strategy.root_device)
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
 
