@@ -13,8 +13,8 @@ def record(experiment, kind, seed, error, params, train_error=None):
 
 def bench(ms_per_step, date):
     return {"experiment": "pooling_cost", "status": "finished", "ms_per_step": ms_per_step, "date": date,
-            "width": 16, "batch": 100, "threads": 1, "repeats": 5, "hardware": "test CPU", "commit": "abc1234",
-            "command": "python scripts/bench_zoo.py"}
+            "width": 16, "batch": 100, "threads": 1, "layout": "channels_last", "repeats": 5, "hardware": "test CPU",
+            "commit": "abc1234", "command": "python scripts/bench_zoo.py"}
 
 
 def test_zoo_table_pairs_each_kind_with_max_and_lstm_and_gives_its_cost():
@@ -34,7 +34,7 @@ def test_zoo_table_pairs_each_kind_with_max_and_lstm_and_gives_its_cost():
     assert "| leap | +320 | 2 | 44.50 ± 0.71 (2 seeds) |" in text and text.count("| 0.90 |") == 1
     assert "| lstm avg_soft | +24 | 3 |" in text
     assert text.index("| max |") < text.index("| lstm avg_soft |") < text.index("| leap |") < text.index("| softpool |")
-    assert "relative to max pooling's 100.0 ms" in text
+    assert "in the channels_last layout (the harness's), relative to max pooling's 100.0 ms" in text
 
 
 def test_zoo_table_says_when_no_cost_was_measured():
