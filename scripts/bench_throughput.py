@@ -40,16 +40,18 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ftn.benchmark import command_line, device_name, output_file, positive_float, positive_int, positive_ints
+from ftn.benchmark import (command_line, device_name, harness_layout, names_of, output_file, positive_float,
+                           positive_int, positive_ints)
 from ftn.config import compose_train
 from ftn.data.packed import PackedCifarData
 from ftn.models.packed import Pack
 from ftn.packing import PackCheckpoint, pack_identity
-from ftn.pooling import constrain_lstm_pools_
+from ftn.pooling import KINDS, constrain_lstm_pools_
 from ftn.provenance import git_commit, hardware
 from ftn.record_files import RESULTS
 from ftn.results.markdown import replace_block
 from ftn.runs import DivergenceGuard, RunCheckpoint
+from ftn.tasks.classification import uses_channels_last
 from ftn.tasks.packed import PackedClassification
 
 BATCH = 100
@@ -136,9 +138,13 @@ def harness_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.d
 
 
 def plain_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.device, split: bool = False) -> dict:
-    """The same step without Lightning: index, augment, forward, backward, clip, SGD, schedule, constraint."""
+    """The same step without Lightning: index, augment, forward, backward, clip, SGD, schedule, constraint, in the
+    harness's memory layout (``task.channels_last``)."""
     pl.seed_everything(0, verbose=False)
     model = instantiate(cfg.model).to(device)
+    nhwc = uses_channels_last(cfg.task.channels_last, device)
+    if nhwc:  # as Classification.setup
+        model.to(memory_format=torch.channels_last)
     if cfg.task.compile:
         model.compile()
     augment = instantiate(cfg.dataset).augment.to(device)
@@ -168,6 +174,8 @@ def plain_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.dev
             idx = order[i * BATCH:(i + 1) * BATCH]
             x, y = augment(x_all[idx]), y_all[idx]
             t = lap("data", t)
+            if nhwc:  # as Classification.forward
+                x = x.contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y)
             t = lap("forward", t)
             opt.zero_grad(set_to_none=True)
@@ -382,18 +390,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows: a few seconds per measurement")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads for (a), (c), (d)")
     parser.add_argument("--seconds", type=positive_float, default=None, help="window per measurement")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=positive_int, default=10)
     parser.add_argument("--rounds", type=positive_int, default=None)
     parser.add_argument("--width", type=positive_int, default=8)
-    parser.add_argument("--poolings", default="max,lstm")
-    parser.add_argument("--concurrent-pooling", default="lstm")
+    parser.add_argument("--poolings", type=names_of(KINDS), default="max,lstm")
+    parser.add_argument("--concurrent-pooling", choices=KINDS, default="lstm")
     parser.add_argument("--runs", type=positive_ints, default=None,
                         help="N for (b), comma-separated (CPU: 1,2; GPU: 1,4,8,16)")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--packs", type=positive_ints, default=None,
                         help="K for (e), comma-separated (CPU: 2,4,8; GPU: 4,16,48)")
     parser.add_argument("--pack-widths", type=positive_ints, default="8,16", help="Conv N widths for (e)")
-    parser.add_argument("--pack-variants", default=None,
+    parser.add_argument("--pack-variants", type=names_of(PACK_VARIANTS), default=None,
                         help=f"(e)'s variants, of {','.join(PACK_VARIANTS)} (CPU: eager; GPU: all)")
     parser.add_argument("--row-limit", type=positive_int, default=120, help="seconds at most per row of (e)")
     parser.add_argument("--train-images", type=positive_int, default=None)
@@ -407,9 +415,8 @@ def main() -> None:
     args.train_images = args.train_images or (50_000 if gpu else 5_000)
     if args.worker:
         return worker(args)
-    args.poolings = args.poolings.split(",")
     args.packs = args.packs or ([4, 16, 48] if gpu else [2, 4, 8])
-    args.pack_variants = (args.pack_variants or (",".join(PACK_VARIANTS) if gpu else "eager")).split(",")
+    args.pack_variants = args.pack_variants or (list(PACK_VARIANTS) if gpu else ["eager"])
     runs = args.runs or ([1, 4, 8, 16] if gpu else [1, 2])
     args.out = args.out or RESULTS / f"throughput_{'gpu' if gpu else 'cpu'}.md"
     torch.set_num_threads(args.threads)
@@ -422,7 +429,8 @@ def main() -> None:
         header = ["# Training-step throughput: harness vs plain loop, concurrent runs, step split, compile, packs", "",
                   f"Generated by `{command_line()}` (commit {git_commit()}) in {time.time() - started:.0f} s. "
                   f"Hardware: {hardware(args.device)}; device {args.device}; torch {torch.__version__}; {args.threads} torch "
-                  f"thread(s) for (a), (c), (d). Conv {args.width}, batch {BATCH}, synthetic data on the device. "
+                  f"thread(s) for (a), (c), (d). Conv {args.width}, batch {BATCH}, synthetic data on the device, the "
+                  f"harness's layout ({harness_layout(device)}) in both loops. "
                   f"Load average (1 min) before / after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} "
                   f"on {os.cpu_count()} CPUs.", ""]
         args.out.parent.mkdir(parents=True, exist_ok=True)

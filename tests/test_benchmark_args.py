@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ftn.benchmark import (command_line, device_name, output_file, positive_float, positive_int, positive_ints,
-                           records_folder, write_bench_record)
+from ftn.benchmark import (command_line, device_name, names_of, output_file, positive_float, positive_int,
+                           positive_ints, records_folder, write_bench_record)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("parse, text", [(positive_int, "0"), (positive_int, "-3"), (positive_int, "2.5"),
                                          (positive_ints, "1,x"), (positive_ints, "1,,2"), (positive_ints, "0"),
                                          (positive_float, "0"), (positive_float, "nan"), (positive_float, "inf"),
-                                         (device_name, "tpu")])
+                                         (device_name, "tpu"), (names_of(["max", "lstm"]), "max,lsmt"),
+                                         (names_of(["max", "lstm"]), "max,")])
 def test_a_bad_value_is_refused_with_what_is_allowed(parse, text):
     with pytest.raises(argparse.ArgumentTypeError, match="allowed are"):
         parse(text)
@@ -37,6 +38,7 @@ def test_a_benchmarks_output_is_checked_before_anything_is_timed(tmp_path):
 def test_good_values_pass():
     assert (positive_int("3"), positive_ints("1,100"), positive_float("0.5"), device_name("cpu")) == (3, [1, 100], 0.5,
                                                                                                      "cpu")
+    assert names_of(["max", "lstm"])("lstm,max") == ["lstm", "max"]
 
 
 def test_a_script_stops_on_a_bad_argument_in_one_line():

@@ -10,7 +10,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -121,6 +121,18 @@ def positive_ints(text: str) -> list[int]:
         return [positive_int(part) for part in text.split(",")]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"{text!r}: allowed are whole numbers from 1, comma-separated") from None
+
+
+def names_of(allowed: Iterable[str]) -> Callable[[str], list[str]]:
+    """An argparse type: names of ``allowed``, comma-separated ("max,lstm")."""
+    allowed = tuple(allowed)
+
+    def parse(text: str) -> list[str]:
+        names = text.split(",")
+        if any(name not in allowed for name in names):
+            raise argparse.ArgumentTypeError(f"{text!r}: allowed are {', '.join(allowed)}, comma-separated")
+        return names
+    return parse
 
 
 def positive_float(text: str) -> float:
