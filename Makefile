@@ -29,6 +29,9 @@ JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
 # a pack is slower than the runs one after another (docs/scaling.md, "Packs").
 PACK ?= 0
 ifeq ($(PACK),1)
+ifneq ($(JOBS),1)
+$(error PACK=1 trains each width's runs as one pack in one process, so JOBS=$(JOBS) would do nothing; allowed: PACK=1 or JOBS=N)
+endif
 LAUNCH := hydra/launcher=packed dataset.augmentation=crop_flip
 endif
 
@@ -91,7 +94,8 @@ bench: $(STAMP)
 	$(MAKE) --no-print-directory results  # the claims and the zoo table read the bench records
 
 # Rebuild the tables, the claims and every figure from the run records under runs/ and the committed results/runs/
-# (the timing pages, table3.md and throughput_cpu.md, are written by the benchmarks: make bench)
+# (the timing pages are written by the benchmarks: table3.md and throughput_cpu.md's (f) and (g) by make bench, its
+# (a)-(e) by scripts/bench_throughput.py)
 # (a fresh clone has only the latter); every target that makes records ends with it, so nothing committed goes stale.
 results: $(STAMP)
 	$(PY) -m ftn.results --all

@@ -2,6 +2,7 @@
 against torch.compile; measured side by side in one run and written into results/throughput_cpu.md.
 
     python scripts/bench_cpu_step.py [--seconds 4] [--rounds 2] [--nets conv8,conv16,conv32,conv64,vgg16]
+                                     [--out results/throughput_cpu.md]
 
 Each cell is one SGD step as the harness takes it (forward, cross-entropy, backward, norm clip, Nesterov SGD, the
 paper's constraint) on a batch of 100 synthetic 32x32 images, one torch thread (as a campaign's runs), timed over a
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 
 # Compile times are measured cold: inductor's on-disk caches would let the second layout reuse the first's work.
@@ -27,7 +27,8 @@ import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ftn.benchmark import command_line, output_file, positive_float, positive_int, training_step  # noqa: E402
+from ftn.benchmark import (command_line, names_of, output_file, positive_float, positive_int,  # noqa: E402
+                           training_step)
 from ftn.config import compose_train  # noqa: E402
 from ftn.provenance import git_commit, hardware  # noqa: E402
 from ftn.record_files import RESULTS  # noqa: E402
@@ -60,9 +61,7 @@ class Stepper:
                                   forward=torch.compile(self.model) if compiled else None, experiment=NETS[net][0])
 
     def timed_step(self) -> float:
-        start = time.perf_counter()
-        self.step()
-        return time.perf_counter() - start
+        return _timed(self.step)
 
     def window_ms(self, seconds: float, min_steps: int = 3) -> float:
         """ms per step over a window of at least ``seconds`` and ``min_steps``, after one warm-up step."""
@@ -142,12 +141,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=positive_float, default=4.0, help="timing window per cell and round")
     parser.add_argument("--rounds", type=positive_int, default=2)
-    parser.add_argument("--nets", default=",".join(NETS), help=f"some of {', '.join(NETS)}")
+    parser.add_argument("--nets", type=names_of(NETS), default=",".join(NETS), help=f"some of {', '.join(NETS)}")
     parser.add_argument("--out", type=output_file, default=RESULTS / "throughput_cpu.md")
     args = parser.parse_args()
-    nets = args.nets.split(",")
-    if unknown := [n for n in nets if n not in NETS]:
-        sys.exit(f"--nets: {unknown[0]!r} is not a net; allowed: {', '.join(NETS)}")
+    nets = args.nets
     torch.set_num_threads(1)
     start, load = time.time(), os.getloadavg()[0]
     peak = peak_gflops()

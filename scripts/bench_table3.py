@@ -71,7 +71,7 @@ def main() -> None:
     def label(batch, mode, cudnn) -> str:
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
-             f"Conv 64 with 2x2 pooling; median of {args.repeats} steps after 3 warm-up steps (train: the harness's "
+             f"Conv 64 with 2x2 pooling (and Table 2's Conv 8 at batch 100); median of {args.repeats} steps after 3 warm-up steps (train: the harness's "
              "step, forward, cross-entropy, backward, norm clip, Nesterov SGD and the LSTM constraint; test: a "
              "forward without gradients); "
              f"FTN uses the fused LSTM pooling (`impl=auto`); the {harness_layout(device)} layout, the harness's on "

@@ -196,7 +196,7 @@ def plain_steps(cfg: DictConfig, splits: dict, window: Window, device: torch.dev
     return result
 
 
-def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window, device: torch.device) -> dict:
+def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window) -> dict:
     """A pack's harness step, as ftn.packing runs it: member k built under seed k with cfgs[k]'s pooling, each with
     its own batch order and crop/flip stream, the pack's task (per-member losses, guard, clipping, constraint) and
     checkpoint callback in a Lightning Trainer. No logger: it acts once per epoch, outside the window."""
@@ -210,7 +210,7 @@ def packed_harness_steps(cfgs: list[DictConfig], splits: dict, window: Window, d
     datamodule = PackedCifarData(seeds, **dataset)
     datamodule.splits = dict(splits)  # setup() keeps splits that are already there
     task = PackedClassification(Pack(models, seeds), instantiate(cfg.optimizer), OmegaConf.to_container(cfg.schedule),
-                                compile=cfg.task.compile)
+                                compile=cfg.task.compile, channels_last=cfg.task.channels_last)  # as ftn.packing
     configs = [OmegaConf.to_container(c, resolve=True) for c in cfgs]
     with tempfile.TemporaryDirectory() as run_dir:
         folders = [Path(run_dir) / str(seed) for seed in seeds]
@@ -283,7 +283,7 @@ def measure_packs(args: argparse.Namespace, device: torch.device, flush) -> list
                 for k in args.packs:
                     cfgs = [config(kinds[m * len(kinds) // k], args.device, compiled, width, *own) for m in range(k)]
                     ms, failed = _timed(lambda: packed_harness_steps(cfgs, splits, Window(args.warmup, args.seconds,
-                                                                                          device), device)
+                                                                                          device))
                                         ["ms_per_model_step"], args.row_limit)
                     ratio = f" ({ms / solo:.2f}x)" if ms is not None and solo else ""
                     cells.append(failed or f"{ms:.2f}{ratio}")
@@ -332,7 +332,7 @@ def concurrent(n: int, threads: int, args: argparse.Namespace) -> dict:
 
 
 # ---- the report --------------------------------------------------------------------------------------------
-def measure_a_c_d(args: argparse.Namespace, device: torch.device) -> tuple[list[str], dict]:
+def measure_a_c_d(args: argparse.Namespace, device: torch.device) -> list[str]:
     splits = synthetic_splits(args.train_images, device)
     rows, times = [], {}
     variants = [(p, loop, False) for p in args.poolings for loop in ("plain", "harness")]
@@ -381,7 +381,7 @@ def measure_a_c_d(args: argparse.Namespace, device: torch.device) -> tuple[list[
             eager = med[pooling, loop, False]
             rows.append(f"| {pooling} | {loop} | {eager:.2f} | {r['ms_per_step']:.2f} | "
                         f"{r['ms_per_step'] / eager:.2f}x | {r['first_step_s']:.1f} |")
-    return rows, med
+    return rows
 
 
 def main() -> None:
@@ -436,7 +436,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         replace_block(args.out, "throughput", "\n".join(header + rows))  # the other benches' sections stay
 
-    rows, _ = measure_a_c_d(args, device)
+    rows = measure_a_c_d(args, device)
     write(rows)
     rows += measure_packs(args, device, lambda pack_rows: write(rows + pack_rows))
     write(rows)

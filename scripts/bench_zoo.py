@@ -1,6 +1,6 @@
 """The pooling zoo's cost: a Conv N training step with every pooling kind, interleaved, side by side in one run.
 
-    python scripts/bench_zoo.py [--width 16] [--batch 100] [--repeats 5] [--threads 1] [--record DIR]
+    python scripts/bench_zoo.py [--width 16] [--batch 100] [--repeats 5] [--steps 3] [--threads 1] [--record DIR]
 
 Each round times ``--steps`` SGD steps (forward, backward, norm clip, update, LSTM constraint: the harness's
 step, ``ftn.benchmark.training_step``) of every kind in turn, so a slow phase of the
