@@ -25,8 +25,8 @@ LAUNCH := hydra/launcher=local hydra.sweeper.max_batch_size=$(JOBS) \
 endif
 JOBS_ENV := $(if $(filter-out 1,$(JOBS)),OMP_NUM_THREADS=$(THREADS))
 # PACK=1: the runs of each width train as one pack in one process (ftn.packing), each member with its own crop/flip
-# stream (dataset.augmentation=crop_flip: packs need it, and it is a run identity of its own). For a GPU: on the CPU
-# a pack is slower than the runs one after another (docs/scaling.md, "Packs").
+# stream (dataset.augmentation=crop_flip: packs need it, and it is a run identity of its own). Meant for a GPU; on the
+# CPU small packs gain a little and large ones lose (docs/scaling.md, "Packs").
 PACK ?= 0
 ifeq ($(PACK),1)
 ifneq ($(JOBS),1)
