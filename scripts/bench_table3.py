@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--record", type=records_folder, help="records folder for the times (e.g. results/runs)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    layout = harness_layout(device)  # what in_harness_layout puts each timed model and batch in
     cudnn_modes = (True, False) if device.type == "cuda" else (None,)
     settings = {network: [(b, mode, cudnn) for b in (args.batches if network.startswith("Conv 64") else [100])
                           for mode in ("train", "test") for cudnn in cudnn_modes] for network in NETWORKS}
@@ -71,12 +72,12 @@ def main() -> None:
     def label(batch, mode, cudnn) -> str:
         return f"{mode} b{batch}" + ("" if cudnn is None else (" cuDNN" if cudnn else " no cuDNN"))
     lines = ["# Table 3: time per batch (s), CNN vs FTN", "",
-             f"Conv 64 with 2x2 pooling (and Table 2's Conv 8 at batch 100); median of {args.repeats} steps after 3 warm-up steps (train: the harness's "
-             "step, forward, cross-entropy, backward, norm clip, Nesterov SGD and the LSTM constraint; test: a "
-             "forward without gradients); "
-             f"FTN uses the fused LSTM pooling (`impl=auto`); the {harness_layout(device)} layout, the harness's on "
-             f"this device. Hardware: {hardware(device.type)}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, "
-             f"commit {git_commit()}. Command: `{command_line()}`.", "",
+             f"Conv 64 with 2x2 pooling (and Table 2's Conv 8 at batch 100); median of {args.repeats} steps after 3 "
+             "warm-up steps (train: the harness's step, forward, cross-entropy, backward, norm clip, Nesterov SGD and "
+             "the LSTM constraint; test: a forward without gradients); FTN uses the fused LSTM pooling "
+             f"(`impl=auto`); the {layout} layout, the harness's on this device. Hardware: {hardware(device.type)}, "
+             f"{torch.get_num_threads()} torch thread(s), torch {torch.__version__}, commit {git_commit()}. "
+             f"Command: `{command_line()}`.", "",
              "Paper (TITAN X, Theano, batch 1): train with / without cuDNN, test with / without cuDNN.", "",
              "| | " + " | ".join(TABLE3_COLUMNS) + " |", "|---" * (len(TABLE3_COLUMNS) + 1) + "|"]
     for name, values in TABLE3_SECONDS.items():
@@ -97,7 +98,7 @@ def main() -> None:
         times_s = {network: {name: {label(*c): times[(network, name, *c)] for c in columns} for name in ("CNN", "FTN")}
                    for network, columns in settings.items()}
         write_bench_record(args.record / "table3" / device.type / SUMMARY, "table3", device.type,
-                           repeats=args.repeats, threads=torch.get_num_threads(), layout=harness_layout(device),
+                           repeats=args.repeats, threads=torch.get_num_threads(), layout=layout,
                            seconds_per_batch=times_s)
 
 

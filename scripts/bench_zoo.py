@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from ftn.benchmark import harness_layout, in_harness_layout, positive_int, records_folder, training_step, write_bench_record
+from ftn.benchmark import (harness_layout, in_harness_layout, positive_int, records_folder, training_step,
+                           write_bench_record)
 from ftn.models import ConvNet
 from ftn.pooling import KINDS, PoolFactory
 from ftn.provenance import hardware
@@ -53,14 +54,15 @@ def main() -> None:
                 step()
             rounds[kind].append(1e3 * (time.perf_counter() - start) / args.steps)
     ms = {kind: statistics.median(values) for kind, values in rounds.items()}
-    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {harness_layout('cpu')}, "
-          f"{hardware('cpu')}: ms per training step (median of {args.repeats} interleaved rounds of {args.steps} steps)")
+    layout = harness_layout("cpu")  # what in_harness_layout put each kind's model and batch in
+    print(f"Conv {args.width}, batch {args.batch}, {args.threads} thread(s), {layout}, {hardware('cpu')}: ms per "
+          f"training step (median of {args.repeats} interleaved rounds of {args.steps} steps)")
     for kind in sorted(ms, key=ms.get):
         print(f"{kind:14s} {ms[kind]:8.1f} ms   {ms[kind] / ms['max']:.2f}x max")
     if args.record:
         write_bench_record(args.record / "pooling_cost" / f"conv{args.width}" / SUMMARY, "pooling_cost", "cpu",
                            width=args.width, batch=args.batch, threads=args.threads, repeats=args.repeats,
-                           steps=args.steps, layout=harness_layout("cpu"), ms_per_step=ms, rounds_ms=rounds)
+                           steps=args.steps, layout=layout, ms_per_step=ms, rounds_ms=rounds)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def _cost_line(records: list[dict]) -> list[str]:
     if not (b := newest_bench(records)):
         return ["Cost per step: not measured yet (`make bench` runs `scripts/bench_zoo.py` on an idle machine)."]
     return [f"Cost per step: a Conv {b['width']} training step at batch {b['batch']} on {b['hardware']}, "
-            f"{b['threads']} thread(s), in the {b['layout']} layout (the harness's), relative to max pooling's {b['ms_per_step']['max']:.1f} ms; the kinds "
+            f"{b['threads']} thread(s), in the {b['layout']} layout (the harness's), relative to max pooling's "
+            f"{b['ms_per_step']['max']:.1f} ms; the kinds "
             f"interleaved, median of {b['repeats']} rounds, measured on an otherwise idle machine at commit "
             f"{b['commit']} (`{b['command']}`)."]
 
